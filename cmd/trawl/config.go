@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/ratelimit"
+)
+
+// Config is every setting of a job. Each field has a flag and a key in the config file
+// (config.example.yaml documents them all); a flag given on the command line overrides the file.
+type Config struct {
+	Input          string        `yaml:"input"`
+	Out            string        `yaml:"out"`
+	State          string        `yaml:"state"`
+	Concurrency    int           `yaml:"concurrency"`
+	PerHost        int           `yaml:"per_host"`
+	Rate           float64       `yaml:"rate"`
+	LimitRate      string        `yaml:"limit_rate"`
+	Retries        int           `yaml:"retries"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	CACert         string        `yaml:"ca_cert"`
+	ClientCert     string        `yaml:"client_cert"`
+	ClientKey      string        `yaml:"client_key"`
+	Insecure       bool          `yaml:"insecure"`
+	Headers        []string      `yaml:"headers"`
+	UserAgent      string        `yaml:"user_agent"`
+	Layout         string        `yaml:"layout"`
+	Quiet          bool          `yaml:"quiet"`
+	LogFormat      string        `yaml:"log_format"`
+	// ProgressInterval is how often a plain progress line is written when stderr is not a terminal.
+	ProgressInterval time.Duration `yaml:"progress_interval"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Out:              ".",
+		Concurrency:      16,
+		PerHost:          4,
+		Retries:          5,
+		ConnectTimeout:   30 * time.Second,
+		IdleTimeout:      60 * time.Second,
+		UserAgent:        "trawl/" + fetcher.Version,
+		Layout:           string(fetcher.Mirror),
+		LogFormat:        "text",
+		ProgressInterval: 5 * time.Second,
+	}
+}
+
+// addFlags binds the job flags to cfg's fields.
+func addFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
+	fs.StringVarP(&cfg.Input, "input", "i", cfg.Input, "read URLs from `FILE`, one per line (\"-\" = stdin); an optional tab-separated second field names the output path")
+	fs.StringVarP(&cfg.Out, "out", "o", cfg.Out, "output `DIR`")
+	fs.StringVar(&cfg.State, "state", cfg.State, "job state `FILE` (default <out>/.trawl/state.db)")
+	fs.IntVarP(&cfg.Concurrency, "concurrency", "c", cfg.Concurrency, "concurrent downloads (workers)")
+	fs.IntVar(&cfg.PerHost, "per-host", cfg.PerHost, "concurrent requests per host")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "requests per second per host (0 = no limit)")
+	fs.StringVar(&cfg.LimitRate, "limit-rate", cfg.LimitRate, "global bandwidth cap in bytes per second, e.g. 500k, 10M (empty or 0 = no limit)")
+	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries per URL after the first attempt, for transient errors")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "timeout for connecting and the TLS handshake")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a transfer with no bytes for this long is stalled and retried (there is no whole-download timeout)")
+	fs.StringVar(&cfg.CACert, "ca-cert", cfg.CACert, "trust the CA certificates in PEM `FILE`, besides the system's")
+	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
+	fs.StringVar(&cfg.ClientKey, "client-key", cfg.ClientKey, "TLS client key PEM `FILE`")
+	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "DANGEROUS: do not verify TLS certificates")
+	fs.StringArrayVarP(&cfg.Headers, "header", "H", cfg.Headers, "extra request header \"Name: value\" (repeatable; sent only to the URL's own host)")
+	fs.StringVar(&cfg.UserAgent, "user-agent", cfg.UserAgent, "User-Agent header")
+	fs.StringVar(&cfg.Layout, "layout", cfg.Layout, "output layout: mirror (host/path) or flat (file names only)")
+	fs.StringVar(configFile, "config", "", "read settings from YAML `FILE` (flags override it)")
+	fs.BoolVarP(&cfg.Quiet, "quiet", "q", cfg.Quiet, "print nothing but errors")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log line format: text or json")
+	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", cfg.ProgressInterval, "how often to log a progress line when stderr is not a terminal")
+}
+
+// loadConfigFile reads a YAML config file over cfg, then re-applies the flags given on the command
+// line so that they win. Unknown keys are an error: a typo must not silently do nothing.
+func loadConfigFile(path string, cfg *Config, fs *pflag.FlagSet) error {
+	type given struct {
+		flag *pflag.Flag
+		vals []string
+	}
+	var set []given
+	fs.Visit(func(f *pflag.Flag) {
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			set = append(set, given{f, sv.GetSlice()})
+		} else {
+			set = append(set, given{f, []string{f.Value.String()}})
+		}
+	})
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := decodeConfig(data, cfg); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	for _, g := range set {
+		if sv, ok := g.flag.Value.(pflag.SliceValue); ok {
+			if err := sv.Replace(g.vals); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := g.flag.Value.Set(g.vals[0]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeConfig(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// validate checks what flags and YAML types cannot, before any work starts.
+func (c *Config) validate() error {
+	switch {
+	case c.Concurrency < 1:
+		return fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency)
+	case c.PerHost < 1:
+		return fmt.Errorf("--per-host must be at least 1, got %d", c.PerHost)
+	case c.Rate < 0:
+		return fmt.Errorf("--rate must not be negative, got %g", c.Rate)
+	case c.Retries < 0:
+		return fmt.Errorf("--retries must not be negative, got %d", c.Retries)
+	case c.ConnectTimeout <= 0:
+		return fmt.Errorf("--connect-timeout must be positive, got %s", c.ConnectTimeout)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("--idle-timeout must be positive, got %s", c.IdleTimeout)
+	case (c.ClientCert == "") != (c.ClientKey == ""):
+		return errors.New("--client-cert and --client-key go together")
+	case c.Out == "":
+		return errors.New("--out must not be empty")
+	case c.ProgressInterval <= 0:
+		return fmt.Errorf("--progress-interval must be positive, got %s", c.ProgressInterval)
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("--log-format must be text or json, got %q", c.LogFormat)
+	}
+	if _, err := fetcher.ParseLayout(c.Layout); err != nil {
+		return err
+	}
+	if _, err := c.bandwidth(); err != nil {
+		return err
+	}
+	if _, err := c.header(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) bandwidth() (int64, error) {
+	if c.LimitRate == "" {
+		return 0, nil
+	}
+	n, err := ratelimit.ParseBytes(c.LimitRate)
+	if err != nil {
+		return 0, fmt.Errorf("--limit-rate %q: %w", c.LimitRate, err)
+	}
+	return n, nil
+}
+
+// header parses the -H values.
+func (c *Config) header() (http.Header, error) {
+	h := make(http.Header)
+	for _, line := range c.Headers {
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+			return nil, fmt.Errorf("--header %q: want \"Name: value\"", line)
+		}
+		h.Add(name, strings.TrimSpace(value))
+	}
+	return h, nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Exit codes, documented in README and --help.
+const (
+	exitOK          = 0   // every URL done
+	exitFailed      = 1   // some URLs failed permanently
+	exitUsage       = 2   // bad flags, arguments or config
+	exitFatal       = 3   // state file locked or corrupt, output not writable, disk full
+	exitInterrupted = 130 // stopped by a signal; run the same command to continue
+)
+
+const exitCodesHelp = `Exit codes:
+  0    every URL done
+  1    some URLs failed permanently (see the log; run again to retry them)
+  2    usage or config error
+  3    fatal: state file locked or corrupt, output not writable, disk full
+  130  interrupted (run the same command again to continue)`
+
+// exitError carries an exit code with its message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, a ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, a...)}
+}
+
+func fatalErr(format string, a ...any) error {
+	return &exitError{exitFatal, fmt.Errorf(format, a...)}
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitFatal
+}

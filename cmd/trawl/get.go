@@ -1,0 +1,56 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trawl-dev/trawl/scheduler"
+)
+
+func newGetCmd(stdin io.Reader, stderr io.Writer) *cobra.Command {
+	cfg := defaultConfig()
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "get [flags] [URL...]",
+		Short: "Download the URLs given as arguments or listed in a file",
+		Long: `Download URLs given as arguments or listed with -i (one per line; blank lines and
+# comments are skipped; a tab-separated second field names the file's path under --out).
+
+Running the same command again continues the job: finished URLs are not fetched again, partial
+files resume, failed ones are retried.
+
+` + exitCodesHelp,
+		Example: `  trawl get -i urls.txt -o images/
+  trawl get -c 32 --per-host 8 https://example.org/a.jpg https://example.org/b.jpg
+  cat urls.txt | trawl get -i - -o out/ --rate 2 --limit-rate 10M`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if configFile != "" {
+				if err := loadConfigFile(configFile, &cfg, cmd.Flags()); err != nil {
+					return usageErr("%v", err)
+				}
+			}
+			if err := cfg.validate(); err != nil {
+				return usageErr("%v", err)
+			}
+			if cfg.Input == "" && len(args) == 0 {
+				return usageErr("nothing to download: give URLs as arguments or a list with -i FILE (see trawl get --help)")
+			}
+			var input io.Reader
+			var closeInput func() error
+			if cfg.Input != "" {
+				r, closer, err := openInput(cfg.Input, stdin)
+				if err != nil {
+					return usageErr("%v", err)
+				}
+				input, closeInput = r, closer
+				defer closeInput()
+			}
+			return runJob(cmd.Context(), &cfg, stderr, func(j *job) scheduler.Feed {
+				return j.listFeed(args, input)
+			})
+		},
+	}
+	addFlags(cmd.Flags(), &cfg, &configFile)
+	return cmd
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trawl-dev/trawl/fetcher"
+)
+
+// run executes the command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:   "trawl",
+		Short: "Concurrent bulk downloader and crawler that never loses work",
+		Long: `trawl downloads URL lists and crawls sites concurrently, with per-host politeness and
+retries. Its queue and every URL's state live in a state file, so an interrupted job (Ctrl-C,
+kill -9, a reboot) continues where it stopped when the same command is run again.
+
+` + exitCodesHelp,
+		Version:       fetcher.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr("%v (see %s --help)", err, c.CommandPath())
+	})
+	root.AddCommand(newGetCmd(stdin, stderr))
+
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if code == exitFatal {
+		// cobra's own errors (unknown command, bad arguments) are usage errors.
+		if _, ok := err.(*exitError); !ok {
+			code = exitUsage
+		}
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintln(stderr, "trawl:", msg)
+	}
+	return code
+}

@@ -1,0 +1,134 @@
+package scheduler
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/trawl-dev/trawl/store"
+)
+
+// committer groups outcomes into batched store commits. One bbolt transaction (and its fsyncs) per
+// file would cap small-file throughput, so outcomes wait up to CommitInterval, and before a batch
+// that records files done is committed, the output file system is flushed once for all of them:
+// a done record never exists without its durable file.
+type committer struct {
+	q     Queue
+	opts  Options
+	stats *Stats
+
+	in        chan store.Update
+	committed atomic.Int64  // outcomes committed so far
+	wake      chan struct{} // capacity 1: the store may hold new ready work
+	failed    chan struct{} // closed when a flush or commit failed; err says why
+	err       error
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newCommitter(q Queue, opts Options, stats *Stats) *committer {
+	return &committer{
+		q:      q,
+		opts:   opts,
+		stats:  stats,
+		in:     make(chan store.Update, 4*opts.CommitMax),
+		wake:   make(chan struct{}, 1),
+		failed: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+}
+
+// add queues one outcome for the next commit.
+func (c *committer) add(u store.Update) { c.in <- u }
+
+// poke tells the dispatcher that the store may have new ready work, without blocking.
+func (c *committer) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close commits what is queued and stops the committer; it returns the first error.
+func (c *committer) close() error {
+	c.closeOnce.Do(func() { close(c.in) })
+	<-c.done
+	return c.err
+}
+
+func (c *committer) run() {
+	defer close(c.done)
+	var batch []store.Update
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	flush := func() {
+		if armed {
+			timer.Stop()
+			armed = false
+		}
+		if len(batch) == 0 {
+			return
+		}
+		if c.err == nil {
+			if err := c.commit(batch); err != nil {
+				c.err = err
+				close(c.failed)
+			}
+		}
+		// After a failure outcomes are dropped: their URLs stay leased in the store and return
+		// to the queue when it is next opened, so nothing is lost.
+		c.committed.Add(int64(len(batch)))
+		clear(batch)
+		batch = batch[:0]
+		c.poke()
+	}
+	for {
+		select {
+		case u, ok := <-c.in:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, u)
+			if len(batch) >= c.opts.CommitMax {
+				flush()
+			} else if !armed {
+				timer.Reset(c.opts.CommitInterval)
+				armed = true
+			}
+		case <-timer.C:
+			armed = false
+			flush()
+		}
+	}
+}
+
+func (c *committer) commit(batch []store.Update) error {
+	if c.opts.Flush != nil {
+		for _, u := range batch {
+			if u.Record.State == store.Done {
+				if err := c.opts.Flush(); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	if err := c.q.Commit(batch); err != nil {
+		return err
+	}
+	for _, u := range batch {
+		switch u.Record.State {
+		case store.Done:
+			c.stats.Done.Add(1)
+			c.stats.DoneBytes.Add(u.Record.Bytes)
+		case store.Failed:
+			c.stats.Failed.Add(1)
+		}
+		if c.opts.OnOutcome != nil {
+			c.opts.OnOutcome(u.Record)
+		}
+	}
+	return nil
+}

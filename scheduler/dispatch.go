@@ -1,0 +1,336 @@
+package scheduler
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/store"
+)
+
+// rescanEvery bounds how stale the dispatcher's view of the store's per-host queues may get.
+const rescanEvery = 500 * time.Millisecond
+
+// Where a host is in the dispatcher.
+const (
+	idle     = iota // nothing buffered and not scheduled: the next store scan may wake it
+	ready           // in the ready ring: try it now
+	sleeping        // in the sleep heap until wake (rate limit, cooldown, retry time)
+	capped          // at its concurrency cap: the next finished request of the host readies it
+)
+
+type hostState struct {
+	name     string
+	buf      []store.Record // leased, not yet dispatched
+	where    int
+	wake     time.Time
+	index    int // in the sleep heap
+	inflight int
+}
+
+// dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
+// worker; a host that must wait sleeps in a heap while the workers serve the others.
+type dispatcher struct {
+	s      *Scheduler
+	jobs   chan<- store.Record
+	cm     *committer
+	hosts  map[string]*hostState
+	ready  []*hostState // FIFO ring: round-robin over hosts
+	sleep  sleepHeap
+	free   int   // idle workers
+	sent   int64 // outcomes handed to the committer
+	window int   // jobs leased per host at a time
+	fatal  error
+}
+
+func newDispatcher(s *Scheduler, jobs chan<- store.Record, cm *committer) *dispatcher {
+	return &dispatcher{
+		s:      s,
+		jobs:   jobs,
+		cm:     cm,
+		hosts:  make(map[string]*hostState),
+		free:   s.opts.Workers,
+		window: min(max(8*s.opts.PerHost, 32), 256),
+	}
+}
+
+// loop dispatches until the job is finished, ctx is cancelled (nil is returned; Run reports the
+// interruption) or a fatal error occurs.
+func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone <-chan error) error {
+	opts := &d.s.opts
+	feeding := true
+	scan := true
+	var lastScan time.Time
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if d.fatal != nil {
+			return d.fatal
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := opts.Now()
+		if scan || now.Sub(lastScan) >= rescanEvery {
+			n, err := d.scan(now)
+			if err != nil {
+				return &FatalError{err}
+			}
+			scan, lastScan = false, now
+			if !feeding && n == 0 && d.inflight() == 0 && len(d.ready) == 0 && len(d.sleep) == 0 &&
+				d.cm.committed.Load() == d.sent && !d.buffered() {
+				return nil
+			}
+		}
+		d.wakeSleepers(now)
+		if err := d.dispatch(now); err != nil {
+			return &FatalError{err}
+		}
+
+		wait := rescanEvery
+		if len(d.sleep) > 0 {
+			wait = min(wait, d.sleep[0].wake.Sub(now))
+		}
+		timer.Reset(max(wait, time.Millisecond))
+		select {
+		case r := <-results:
+			d.finish(r)
+		case <-d.cm.wake:
+			scan = true
+		case <-timer.C:
+		case err := <-feedDone:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return &FatalError{fmt.Errorf("reading input: %w", err)}
+			}
+			feeding, feedDone, scan = false, nil, true
+		case <-d.cm.failed:
+			return &FatalError{d.cm.err}
+		case <-ctx.Done():
+			return nil
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }
+
+func (d *dispatcher) buffered() bool {
+	for _, h := range d.hosts {
+		if len(h.buf) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *dispatcher) host(name string) *hostState {
+	h := d.hosts[name]
+	if h == nil {
+		h = &hostState{name: name, index: -1}
+		d.hosts[name] = h
+	}
+	return h
+}
+
+// scan reads the store's per-host summaries and schedules idle hosts that have pending work. It
+// returns the number of hosts with pending work.
+func (d *dispatcher) scan(now time.Time) (int, error) {
+	hq, err := d.s.q.PendingHosts()
+	if err != nil {
+		return 0, err
+	}
+	for _, q := range hq {
+		h := d.host(q.Host)
+		if h.where != idle {
+			continue
+		}
+		if q.Next.After(now) {
+			d.sleepUntil(h, q.Next)
+		} else {
+			d.pushReady(h)
+		}
+	}
+	// Forget idle hosts with nothing buffered or in flight: memory tracks active hosts only.
+	if len(d.hosts) > 4*len(hq)+64 {
+		for name, h := range d.hosts {
+			if h.where == idle && h.inflight == 0 && len(h.buf) == 0 {
+				delete(d.hosts, name)
+			}
+		}
+	}
+	return len(hq), nil
+}
+
+func (d *dispatcher) pushReady(h *hostState) {
+	h.where = ready
+	d.ready = append(d.ready, h)
+}
+
+func (d *dispatcher) sleepUntil(h *hostState, t time.Time) {
+	h.where = sleeping
+	h.wake = t
+	heap.Push(&d.sleep, h)
+}
+
+func (d *dispatcher) wakeSleepers(now time.Time) {
+	for len(d.sleep) > 0 && !d.sleep[0].wake.After(now) {
+		h := heap.Pop(&d.sleep).(*hostState)
+		d.pushReady(h)
+	}
+}
+
+// dispatch hands jobs to idle workers, round-robin over ready hosts, asking the limiter first.
+func (d *dispatcher) dispatch(now time.Time) error {
+	for d.free > 0 && len(d.ready) > 0 {
+		h := d.ready[0]
+		d.ready[0] = nil
+		d.ready = d.ready[1:]
+		if len(h.buf) == 0 {
+			recs, err := d.s.q.Lease(h.name, d.window, now)
+			if err != nil {
+				return err
+			}
+			if len(recs) == 0 {
+				h.where = idle // the next scan brings it back if it has future work
+				continue
+			}
+			h.buf = recs
+		}
+		ok, wait := d.s.lim.TryAcquire(h.name, now)
+		if !ok {
+			if wait > 0 {
+				d.sleepUntil(h, now.Add(wait))
+			} else {
+				h.where = capped
+			}
+			continue
+		}
+		rec := h.buf[0]
+		h.buf[0] = store.Record{}
+		h.buf = h.buf[1:]
+		h.inflight++
+		d.free--
+		d.jobs <- rec // never blocks: the channel holds Workers jobs and a worker is free
+		d.pushReady(h)
+	}
+	if len(d.ready) == 0 {
+		d.ready = d.ready[:0:0] // let the ring's backing array go
+	}
+	return nil
+}
+
+// finish records one fetch outcome.
+func (d *dispatcher) finish(r outcome) {
+	now := d.s.opts.Now()
+	d.free++
+	h := d.host(r.rec.Host)
+	h.inflight--
+	d.s.lim.Release(h.name)
+	if h.where == capped {
+		d.pushReady(h)
+	}
+	u := d.update(r, now)
+	d.cm.add(store.Update{Record: u})
+	d.sent++
+}
+
+// update turns an outcome into the record to commit, deciding retries.
+func (d *dispatcher) update(r outcome, now time.Time) store.Record {
+	opts := &d.s.opts
+	rec := r.rec
+	rec.Updated = now
+	if r.err == nil {
+		rec.State = store.Done
+		rec.Attempts++
+		rec.Status = r.resp.Status
+		rec.Bytes = r.resp.Bytes
+		rec.SHA256 = r.resp.SHA256
+		rec.ETag = r.resp.ETag
+		rec.LastModified = r.resp.LastModified
+		rec.ContentType = r.resp.ContentType
+		if r.resp.Path != "" {
+			rec.Path = r.resp.Path
+		}
+		rec.LastError, rec.ErrorClass = "", ""
+		return rec
+	}
+	fe := fetcher.Classify(r.err)
+	if fe.Class == fetcher.ClassCanceled || errors.Is(r.err, context.Canceled) {
+		// Cut off by the shutdown, not the URL's fault: back to the queue as it was.
+		rec.State = store.Pending
+		return rec
+	}
+	rec.LastError = fe.Error()
+	rec.ErrorClass = string(fe.Class)
+	rec.Status = fe.Status
+	if fe.Fatal {
+		if d.fatal == nil {
+			d.fatal = &FatalError{fe}
+		}
+		rec.State = store.Pending
+		return rec
+	}
+	rec.Attempts++
+	if !fe.Retryable || rec.Attempts > opts.Retries {
+		rec.State = store.Failed
+		return rec
+	}
+	delay := opts.backoff(rec.Attempts)
+	switch {
+	case fe.RetryAfter > 0:
+		// The server said when; the whole host waits, not just this URL.
+		ra := min(fe.RetryAfter, opts.RetryAfterMax)
+		delay = max(delay, ra)
+		d.s.lim.Cooldown(rec.Host, now.Add(ra))
+	case fe.Status == 429 || fe.Status == 503:
+		// Overloaded without saying for how long: give the host a breather.
+		d.s.lim.Cooldown(rec.Host, now.Add(opts.backoff(1)))
+	}
+	rec.State = store.Pending
+	rec.NextAttempt = now.Add(delay)
+	d.s.stats.Retries.Add(1)
+	return rec
+}
+
+// releaseBuffered gives leased, undispatched jobs back to the queue unchanged.
+func (d *dispatcher) releaseBuffered() {
+	for _, h := range d.hosts {
+		for _, rec := range h.buf {
+			rec.State = store.Pending
+			d.cm.add(store.Update{Record: rec})
+			d.sent++
+		}
+		h.buf = nil
+	}
+}
+
+// sleepHeap orders sleeping hosts by wake time.
+type sleepHeap []*hostState
+
+func (s sleepHeap) Len() int           { return len(s) }
+func (s sleepHeap) Less(i, j int) bool { return s[i].wake.Before(s[j].wake) }
+func (s sleepHeap) Swap(i, j int) {
+	s[i], s[j] = s[j], s[i]
+	s[i].index, s[j].index = i, j
+}
+func (s *sleepHeap) Push(x any) {
+	h := x.(*hostState)
+	h.index = len(*s)
+	*s = append(*s, h)
+}
+func (s *sleepHeap) Pop() any {
+	old := *s
+	h := old[len(old)-1]
+	old[len(old)-1] = nil
+	h.index = -1
+	*s = old[:len(old)-1]
+	return h
+}

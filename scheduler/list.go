@@ -1,0 +1,221 @@
+package scheduler
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/store"
+)
+
+// maxLineBytes bounds one line of a URL list; longer lines are reported and skipped rather than
+// read whole, so a hostile list can't make us hold an unbounded line in memory.
+const maxLineBytes = 64 << 10
+
+// maxURLBytes is the longest URL accepted (browsers and servers cap near here too).
+const maxURLBytes = 8 << 10
+
+var errNotURL = errors.New("not a URL")
+
+// ListEntry is one usable line of a URL list.
+type ListEntry struct {
+	URL  string // normalized absolute http(s) URL
+	Host string // host[:port], lower case: the politeness key
+	Path string // user-chosen output path ("" = derive from the URL)
+	Line int    // line number in the list, when read by ReadList
+}
+
+// ParseListLine parses one line of a URL list: a URL, optionally followed by a tab and the file's
+// path relative to the output directory. Blank lines and lines starting with '#' give ok=false and
+// no error. Surrounding white space and a trailing CR are ignored.
+func ParseListLine(line string) (e ListEntry, ok bool, err error) {
+	line = strings.TrimRight(line, "\r\n")
+	if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
+		return ListEntry{}, false, nil
+	}
+	raw, path, hasPath := strings.Cut(line, "\t")
+	raw = strings.TrimSpace(raw)
+	e, err = NormalizeURL(raw)
+	if err != nil {
+		return ListEntry{}, false, err
+	}
+	if hasPath {
+		if p := strings.TrimSpace(path); p != "" {
+			clean, err := fetcher.CleanPath(p)
+			if err != nil {
+				return ListEntry{}, false, fmt.Errorf("bad output path %q: %w", p, err)
+			}
+			e.Path = clean
+		}
+	}
+	return e, true, nil
+}
+
+// NormalizeURL checks that raw is an absolute http or https URL and returns it with the scheme and
+// host lower-cased, the default port and the fragment dropped, so the same resource is one job.
+func NormalizeURL(raw string) (ListEntry, error) {
+	if len(raw) > maxURLBytes {
+		return ListEntry{}, fmt.Errorf("URL longer than %d bytes", maxURLBytes)
+	}
+	if !utf8.ValidString(raw) {
+		return ListEntry{}, fmt.Errorf("URL is not valid UTF-8")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the URL; the caller reports the line already.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return ListEntry{}, fmt.Errorf("%w: %v", errNotURL, err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		if u.Scheme == "" {
+			return ListEntry{}, fmt.Errorf("%w: no scheme (want http:// or https://)", errNotURL)
+		}
+		return ListEntry{}, fmt.Errorf("unsupported scheme %q (only http and https)", u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return ListEntry{}, fmt.Errorf("%w: no host", errNotURL)
+	}
+	u.Scheme = scheme
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") { // IPv6 literal
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	u.Host = host
+	u.Fragment, u.RawFragment = "", ""
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	return ListEntry{URL: u.String(), Host: host}, nil
+}
+
+// BadLine is a list line that was skipped.
+type BadLine struct {
+	Line int
+	Err  error
+}
+
+func (b BadLine) Error() string { return fmt.Sprintf("line %d: %v", b.Line, b.Err) }
+
+// ReadList streams a URL list from r, calling emit for each usable line and bad for each line that
+// is skipped. The list is never held in memory whole. A UTF-8 BOM at the start and CRLF line ends
+// are tolerated. It returns the number of usable lines, or the first error from r or emit.
+func ReadList(r io.Reader, emit func(ListEntry) error, bad func(BadLine)) (int, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	n, lineNo := 0, 0
+	for {
+		lineNo++
+		line, tooLong, err := readLine(br)
+		if err != nil && err != io.EOF {
+			return n, err
+		}
+		if lineNo == 1 {
+			line = bytes.TrimPrefix(line, []byte("\ufeff"))
+		}
+		switch {
+		case tooLong:
+			bad(BadLine{Line: lineNo, Err: fmt.Errorf("line longer than %d bytes", maxLineBytes)})
+		default:
+			e, ok, perr := ParseListLine(string(line))
+			if perr != nil {
+				bad(BadLine{Line: lineNo, Err: perr})
+			} else if ok {
+				e.Line = lineNo
+				if eerr := emit(e); eerr != nil {
+					return n, eerr
+				}
+				n++
+			}
+		}
+		if err == io.EOF {
+			return n, nil
+		}
+	}
+}
+
+// readLine returns the next line without its newline. A line longer than maxLineBytes is consumed
+// and reported with tooLong, its bytes dropped.
+func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
+	var buf []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(buf)+len(chunk) > maxLineBytes {
+			tooLong = true
+			buf = buf[:0]
+		} else if !tooLong {
+			buf = append(buf, chunk...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF && len(buf) == 0 && !tooLong {
+			return nil, false, io.EOF
+		}
+		return bytes.TrimRight(buf, "\n"), tooLong, err
+	}
+}
+
+// NewURL converts a list entry into a queue record proposal, mapping the URL to its output path
+// when the list did not give one.
+func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error) {
+	p := e.Path
+	if p == "" {
+		var err error
+		if p, err = fetcher.MapPath(e.URL, layout); err != nil {
+			return store.NewURL{}, err
+		}
+	}
+	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Depth: depth}, nil
+}
+
+// feedBatch is how many URLs go into one Enqueue transaction.
+const feedBatch = 2000
+
+// ListFeed streams a URL list into the queue in batches, mapping each URL to its output path with
+// layout. Each skipped line is reported to bad.
+func ListFeed(r io.Reader, layout fetcher.Layout, bad func(BadLine)) Feed {
+	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
+		batch := make([]store.NewURL, 0, feedBatch)
+		_, err := ReadList(r, func(e ListEntry) error {
+			nu, err := e.NewURL(layout, 0)
+			if err != nil {
+				bad(BadLine{Line: e.Line, Err: err})
+				return nil
+			}
+			batch = append(batch, nu)
+			if len(batch) < feedBatch {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			err = enqueue(batch)
+			batch = batch[:0]
+			return err
+		}, bad)
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			return enqueue(batch)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,244 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/store"
+)
+
+// Queue is what the scheduler needs of the job store: lease/ack semantics with per-host queues.
+// *store.Store implements it; a distributed backend could too.
+type Queue interface {
+	Enqueue(urls []store.NewURL) (int, error)
+	PendingHosts() ([]store.HostQueue, error)
+	Lease(host string, n int, now time.Time) ([]store.Record, error)
+	Commit(updates []store.Update) error
+	Counts() (store.Counts, error)
+}
+
+// Fetcher downloads one URL to one file. *fetcher.Fetcher implements it.
+type Fetcher interface {
+	Fetch(ctx context.Context, root *os.Root, req fetcher.Request) (fetcher.Response, error)
+}
+
+// Limiter is per-host politeness, asked without blocking. *ratelimit.Limiter implements it.
+type Limiter interface {
+	TryAcquire(host string, now time.Time) (ok bool, wait time.Duration)
+	Release(host string)
+	Cooldown(host string, until time.Time)
+}
+
+// Feed fills the queue while the run goes on (a URL list being streamed in). It returns when its
+// input is exhausted; Run does not finish before it has.
+type Feed func(ctx context.Context, enqueue func([]store.NewURL) error) error
+
+// Options tune a run. Zero fields take the default in their comment.
+type Options struct {
+	Workers     int           // concurrent fetches; default 16
+	PerHost     int           // expected per-host concurrency, sizes lease windows; default 4
+	Retries     int           // retries after the first attempt; default 5; negative = none
+	BackoffBase time.Duration // first retry delay, doubled per attempt with jitter; default 1s
+	BackoffMax  time.Duration // cap on a retry delay; default 5m
+	// RetryAfterMax caps how long a server's Retry-After may park a URL; default 1h.
+	RetryAfterMax time.Duration
+	// Grace is how long in-flight transfers may finish after the run is cancelled; default 5s.
+	Grace time.Duration
+	// CommitInterval and CommitMax bound how long and how many outcomes wait for one commit;
+	// defaults 50ms and 1024. Every commit flushes the output file system first.
+	CommitInterval time.Duration
+	CommitMax      int
+	// Flush makes the files written so far durable; called before any commit that records a file
+	// done. Nil = nothing to flush (tests on tmpfs).
+	Flush func() error
+	// OnOutcome is called, from the committing goroutine, after an outcome is committed.
+	OnOutcome func(store.Record)
+	// Now and Jitter are test hooks: the clock, and a random factor in [0,1) for backoff.
+	Now    func() time.Time
+	Jitter func() float64
+}
+
+func (o *Options) setDefaults() {
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.PerHost <= 0 {
+		o.PerHost = 4
+	}
+	if o.Retries == 0 {
+		o.Retries = 5
+	} else if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 5 * time.Minute
+	}
+	if o.RetryAfterMax <= 0 {
+		o.RetryAfterMax = time.Hour
+	}
+	if o.Grace <= 0 {
+		o.Grace = 5 * time.Second
+	}
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 50 * time.Millisecond
+	}
+	if o.CommitMax <= 0 {
+		o.CommitMax = 1024
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Jitter == nil {
+		o.Jitter = randFloat
+	}
+}
+
+// Scheduler runs one job. Create it with New; Run it once.
+type Scheduler struct {
+	q     Queue
+	f     Fetcher
+	lim   Limiter
+	root  *os.Root
+	opts  Options
+	stats Stats
+}
+
+// New returns a scheduler that fetches q's jobs with f into root, paced by lim.
+func New(q Queue, f Fetcher, lim Limiter, root *os.Root, opts Options) *Scheduler {
+	opts.setDefaults()
+	return &Scheduler{q: q, f: f, lim: lim, root: root, opts: opts}
+}
+
+// Stats are live counters, safe to read while Run goes on.
+func (s *Scheduler) Stats() *Stats { return &s.stats }
+
+// ErrInterrupted is returned by Run when its context was cancelled before the job finished; every
+// unfinished URL is back in the queue.
+var ErrInterrupted = errors.New("interrupted")
+
+// FatalError wraps a condition that stopped the whole run (disk full, output not writable, the
+// store failing); the queue is left consistent.
+type FatalError struct{ Err error }
+
+func (e *FatalError) Error() string { return e.Err.Error() }
+func (e *FatalError) Unwrap() error { return e.Err }
+
+// Run executes the job until every URL is done or failed, the context is cancelled
+// (ErrInterrupted), or a fatal error occurs (*FatalError). feed may be nil.
+func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
+	c, err := s.q.Counts()
+	if err != nil {
+		return &FatalError{err}
+	}
+	s.stats.Total.Store(int64(c.Total()))
+	s.stats.Done.Store(int64(c.Done))
+	s.stats.Failed.Store(int64(c.Failed))
+	s.stats.DoneBytes.Store(c.Bytes)
+
+	// Fetches get their own context: on cancellation they have Grace to finish, not zero.
+	fetchCtx, cancelFetch := context.WithCancel(context.Background())
+	defer cancelFetch()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(s.opts.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-fetchCtx.Done():
+		}
+		cancelFetch()
+	})
+	defer stopGrace()
+
+	jobs := make(chan store.Record, s.opts.Workers)
+	results := make(chan outcome, s.opts.Workers)
+	var workers sync.WaitGroup
+	for range s.opts.Workers {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			s.work(fetchCtx, jobs, results)
+		}()
+	}
+
+	cm := newCommitter(s.q, s.opts, &s.stats)
+	go cm.run()
+
+	feedDone := make(chan error, 1)
+	feedCtx, cancelFeed := context.WithCancel(ctx)
+	defer cancelFeed()
+	// A feed blocked on a slow reader may outlive Run; once Run is over its enqueues are refused,
+	// so it never touches a store the caller has closed.
+	var feedMu sync.Mutex
+	feedClosed := false
+	if feed != nil {
+		go func() {
+			feedDone <- feed(feedCtx, func(urls []store.NewURL) error {
+				feedMu.Lock()
+				defer feedMu.Unlock()
+				if feedClosed {
+					return context.Canceled
+				}
+				added, err := s.q.Enqueue(urls)
+				s.stats.Total.Add(int64(added))
+				if added > 0 {
+					cm.poke()
+				}
+				return err
+			})
+		}()
+	} else {
+		feedDone <- nil
+	}
+	defer func() {
+		feedMu.Lock()
+		feedClosed = true
+		feedMu.Unlock()
+	}()
+
+	d := newDispatcher(s, jobs, cm)
+	runErr := d.loop(ctx, results, feedDone)
+
+	cancelFeed()
+	close(jobs)
+	// Wait for the workers, recording what they finish; whatever they hold when the grace period
+	// ends comes back as cancelled and is requeued unchanged.
+	go func() { workers.Wait(); close(results) }()
+	for r := range results {
+		d.finish(r)
+	}
+	d.releaseBuffered()
+	if err := cm.close(); err != nil && runErr == nil {
+		runErr = &FatalError{err}
+	}
+	if runErr == nil && ctx.Err() != nil {
+		runErr = ErrInterrupted
+	}
+	return runErr
+}
+
+// work is one worker: it fetches jobs until the channel closes.
+func (s *Scheduler) work(ctx context.Context, jobs <-chan store.Record, results chan<- outcome) {
+	for rec := range jobs {
+		s.stats.InFlight.Add(1)
+		resp, err := s.f.Fetch(ctx, s.root, fetcher.Request{
+			URL:     rec.URL,
+			Path:    rec.Path,
+			OnBytes: func(n int) { s.stats.Bytes.Add(int64(n)) },
+		})
+		s.stats.InFlight.Add(-1)
+		results <- outcome{rec: rec, resp: resp, err: err}
+	}
+}
+
+type outcome struct {
+	rec  store.Record
+	resp fetcher.Response
+	err  error
+}

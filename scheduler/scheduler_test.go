@@ -1,0 +1,391 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/ratelimit"
+	"github.com/trawl-dev/trawl/store"
+)
+
+// fakeFetcher answers each URL with the outcome its plan gives for that attempt, and records
+// every call: when, and how many requests were in flight for the host.
+type fakeFetcher struct {
+	mu       sync.Mutex
+	plan     func(url string, attempt int) error // nil error = success
+	calls    map[string][]time.Time
+	inflight map[string]int
+	maxHost  map[string]int
+	block    chan struct{} // when non-nil, fetches wait on it (or their ctx)
+	started  chan string   // when non-nil, receives each URL as its fetch starts
+}
+
+func newFakeFetcher(plan func(string, int) error) *fakeFetcher {
+	return &fakeFetcher{plan: plan, calls: map[string][]time.Time{}, inflight: map[string]int{}, maxHost: map[string]int{}}
+}
+
+func (f *fakeFetcher) Fetch(ctx context.Context, _ *os.Root, req fetcher.Request) (fetcher.Response, error) {
+	host := hostOf(req.URL)
+	f.mu.Lock()
+	f.calls[req.URL] = append(f.calls[req.URL], time.Now())
+	attempt := len(f.calls[req.URL])
+	f.inflight[host]++
+	f.maxHost[host] = max(f.maxHost[host], f.inflight[host])
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inflight[host]--
+		f.mu.Unlock()
+	}()
+	if f.started != nil {
+		f.started <- req.URL
+	}
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassCanceled, Err: ctx.Err()}
+		}
+	}
+	var err error
+	if f.plan != nil {
+		err = f.plan(req.URL, attempt)
+	}
+	if err != nil {
+		return fetcher.Response{}, err
+	}
+	req.OnBytes(10)
+	return fetcher.Response{Status: 200, Bytes: 10, SHA256: fmt.Sprintf("%064x", attempt), Path: req.Path}, nil
+}
+
+func (f *fakeFetcher) attempts(url string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls[url])
+}
+
+func hostOf(u string) string {
+	e, err := NormalizeURL(u)
+	if err != nil {
+		panic(err)
+	}
+	return e.Host
+}
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.TempDir()+"/state.db", &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func urls(hosts, perHost int) []string {
+	var out []string
+	for h := range hosts {
+		for i := range perHost {
+			out = append(out, fmt.Sprintf("https://h%d.test/f%d.bin", h, i))
+		}
+	}
+	return out
+}
+
+func enqueueAll(t *testing.T, st *store.Store, list []string) {
+	t.Helper()
+	var batch []store.NewURL
+	for _, u := range list {
+		e, err := NormalizeURL(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nu, err := e.NewURL(fetcher.Mirror, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, nu)
+	}
+	if _, err := st.Enqueue(batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fastOptions() Options {
+	return Options{Workers: 8, PerHost: 2, BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond,
+		CommitInterval: time.Millisecond, Grace: 50 * time.Millisecond}
+}
+
+func states(t *testing.T, st *store.Store) map[string]store.Record {
+	t.Helper()
+	out := map[string]store.Record{}
+	if err := st.ForEach(func(r store.Record) error { out[r.URL] = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func run(t *testing.T, st Queue, f Fetcher, lim Limiter, opts Options, feed Feed) error {
+	t.Helper()
+	if lim == nil {
+		lim = ratelimit.New(ratelimit.Options{PerHost: opts.PerHost})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := New(st, f, lim, nil, opts).Run(ctx, feed)
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatal("run did not finish in 30s")
+	}
+	return err
+}
+
+func TestRunOutcomes(t *testing.T) {
+	retryable := &fetcher.Error{Class: fetcher.ClassHTTP, Status: 503, Retryable: true}
+	notFound := &fetcher.Error{Class: fetcher.ClassHTTP, Status: 404}
+	tests := []struct {
+		name         string
+		plan         func(url string, attempt int) error
+		retries      int
+		wantState    store.State
+		wantAttempts int
+	}{
+		{"success", nil, 0, store.Done, 1},
+		{"retry then success", func(_ string, a int) error {
+			if a < 3 {
+				return retryable
+			}
+			return nil
+		}, 0, store.Done, 3},
+		{"permanent failure is not retried", func(string, int) error { return notFound }, 0, store.Failed, 1},
+		{"retries run out", func(string, int) error { return retryable }, 2, store.Failed, 3},
+		{"no retries", func(string, int) error { return retryable }, -1, store.Failed, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := openStore(t)
+			list := urls(3, 20)
+			enqueueAll(t, st, list)
+			f := newFakeFetcher(tt.plan)
+			opts := fastOptions()
+			opts.Retries = tt.retries
+			if err := run(t, st, f, nil, opts, nil); err != nil {
+				t.Fatal(err)
+			}
+			got := states(t, st)
+			if len(got) != len(list) {
+				t.Fatalf("%d records, want %d", len(got), len(list))
+			}
+			for _, u := range list {
+				r := got[u]
+				if r.State != tt.wantState || r.Attempts != tt.wantAttempts || f.attempts(u) != tt.wantAttempts {
+					t.Fatalf("%s: state %v attempts %d (fetched %d), want %v %d", u, r.State, r.Attempts, f.attempts(u), tt.wantState, tt.wantAttempts)
+				}
+			}
+			c, _ := st.Counts()
+			if c.Leased != 0 || c.Pending != 0 {
+				t.Fatalf("counts after run: %+v", c)
+			}
+		})
+	}
+}
+
+func TestPerHostConcurrencyCap(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, urls(4, 50))
+	f := newFakeFetcher(nil)
+	f.block = make(chan struct{})
+	close(f.block)
+	opts := fastOptions()
+	opts.Workers, opts.PerHost = 16, 3
+	if err := run(t, st, f, nil, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	for h, n := range f.maxHost {
+		if n > 3 {
+			t.Errorf("host %s had %d requests in flight, cap 3", h, n)
+		}
+	}
+}
+
+func TestRetryAfterCoolsDownOnlyThatHost(t *testing.T) {
+	st := openStore(t)
+	list := urls(2, 30)
+	enqueueAll(t, st, list)
+	slow := "https://h0.test/f0.bin"
+	const ra = 300 * time.Millisecond
+	f := newFakeFetcher(func(u string, a int) error {
+		if u == slow && a == 1 {
+			return &fetcher.Error{Class: fetcher.ClassHTTP, Status: 429, Retryable: true, RetryAfter: ra}
+		}
+		return nil
+	})
+	opts := fastOptions()
+	opts.Workers, opts.PerHost = 2, 1
+	if err := run(t, st, f, nil, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	first := f.calls[slow][0]
+	for u, calls := range f.calls {
+		host := hostOf(u)
+		for _, c := range calls {
+			if u == slow && c.Equal(first) {
+				continue
+			}
+			d := c.Sub(first)
+			if host == "h0.test" && d > 0 && d < ra {
+				t.Errorf("%s requested %v after the 429, inside the %v cooldown", u, d, ra)
+			}
+		}
+	}
+	// The other host kept going during the cooldown.
+	var during int
+	for u, calls := range f.calls {
+		if hostOf(u) == "h1.test" && calls[0].After(first) && calls[0].Sub(first) < ra {
+			during++
+		}
+	}
+	if during == 0 {
+		t.Error("h1.test made no request while h0.test cooled down")
+	}
+	if r, _, _ := st.Get(slow); r.State != store.Done || r.Attempts != 2 {
+		t.Errorf("slow URL: %v after %d attempts", r.State, r.Attempts)
+	}
+}
+
+func TestInterruptReturnsEverythingToQueue(t *testing.T) {
+	st := openStore(t)
+	list := urls(2, 40)
+	enqueueAll(t, st, list)
+	f := newFakeFetcher(nil)
+	f.block = make(chan struct{}) // never released: in-flight fetches are cut off by the grace period
+	f.started = make(chan string, 100)
+	opts := fastOptions()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- New(st, f, ratelimit.New(ratelimit.Options{PerHost: 2}), nil, opts).Run(ctx, nil)
+	}()
+	<-f.started
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("Run = %v, want ErrInterrupted", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop after cancel")
+	}
+	c, err := st.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Pending != len(list) || c.Leased != 0 {
+		t.Fatalf("after interrupt: %+v, want all %d pending", c, len(list))
+	}
+	for _, r := range states(t, st) {
+		if r.Attempts != 0 {
+			t.Fatalf("%s: attempts %d after an interrupted fetch, want 0", r.URL, r.Attempts)
+		}
+	}
+}
+
+func TestFatalErrorStopsRun(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, urls(1, 20))
+	f := newFakeFetcher(func(string, int) error {
+		return &fetcher.Error{Class: fetcher.ClassLocal, Fatal: true, Err: errors.New("no space left on device")}
+	})
+	err := run(t, st, f, nil, fastOptions(), nil)
+	var fe *FatalError
+	if !errors.As(err, &fe) {
+		t.Fatalf("Run = %v, want *FatalError", err)
+	}
+	c, _ := st.Counts()
+	if c.Done != 0 || c.Failed != 0 || c.Leased != 0 {
+		t.Fatalf("after fatal error: %+v, want everything pending", c)
+	}
+}
+
+// flushCheck wraps the store and fails the test if a commit records a file done that no Flush
+// has covered.
+type flushCheck struct {
+	*store.Store
+	mu        sync.Mutex
+	fetched   int // fetches finished
+	flushed   int // fetches finished at the last flush
+	violation string
+}
+
+func (q *flushCheck) Commit(updates []store.Update) error {
+	q.mu.Lock()
+	for _, u := range updates {
+		if u.Record.State == store.Done && q.flushed < q.fetched && q.violation == "" {
+			q.violation = u.Record.URL
+		}
+	}
+	q.mu.Unlock()
+	return q.Store.Commit(updates)
+}
+
+func TestDoneOnlyAfterFlush(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, urls(2, 100))
+	q := &flushCheck{Store: st}
+	f := newFakeFetcher(func(string, int) error {
+		q.mu.Lock()
+		q.fetched++
+		q.mu.Unlock()
+		return nil
+	})
+	opts := fastOptions()
+	var flushes int
+	opts.Flush = func() error {
+		q.mu.Lock()
+		q.flushed = q.fetched
+		flushes++
+		q.mu.Unlock()
+		return nil
+	}
+	if err := run(t, q, f, nil, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	if q.violation != "" {
+		t.Fatalf("%s recorded done before a flush", q.violation)
+	}
+	if flushes == 0 || flushes >= 200 {
+		t.Fatalf("%d flushes for 200 files: want batched flushes", flushes)
+	}
+}
+
+func TestFeedRunsAlongside(t *testing.T) {
+	st := openStore(t)
+	f := newFakeFetcher(nil)
+	list := urls(3, 100)
+	feed := func(ctx context.Context, enqueue func([]store.NewURL) error) error {
+		for i := 0; i < len(list); i += 7 {
+			var batch []store.NewURL
+			for _, u := range list[i:min(i+7, len(list))] {
+				e, _ := NormalizeURL(u)
+				nu, _ := e.NewURL(fetcher.Mirror, 0)
+				batch = append(batch, nu)
+			}
+			if err := enqueue(batch); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := run(t, st, f, nil, fastOptions(), feed); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := st.Counts()
+	if c.Done != len(list) {
+		t.Fatalf("done %d, want %d", c.Done, len(list))
+	}
+}
