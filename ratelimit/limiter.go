@@ -1,0 +1,290 @@
+package ratelimit
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Defaults applied by New to zero (or invalid) Options fields.
+const (
+	DefaultBurst       = 1
+	DefaultPerHost     = 4
+	DefaultMaxCooldown = 10 * time.Minute
+)
+
+// minSweep is the number of deferred Forget calls that triggers the first sweep. Sweeps are
+// amortised: the next one waits until the pending set has doubled, so Forget is O(1) on average.
+const minSweep = 64
+
+// sweepEvery bounds how long an idle host waits in the pending set when no more Forget calls
+// come to trigger a size-based sweep.
+const sweepEvery = time.Second
+
+// Options configures a Limiter. The zero value means no rate limit, 4 requests in flight per host
+// and cooldowns capped at 10 minutes.
+type Options struct {
+	// Rate is the number of requests per second allowed per host. 0 (or a negative, NaN or
+	// infinite value) means unlimited.
+	Rate float64
+	// Burst is the per-host token bucket size: how many requests may start back to back after a
+	// quiet period. Default 1, which spaces requests strictly 1/Rate apart.
+	Burst int
+	// PerHost is the number of concurrent requests per host. Default 4.
+	PerHost int
+	// MaxCooldown caps any cooldown, so a hostile or mistaken Retry-After cannot park a host for
+	// days. Default 10 minutes.
+	MaxCooldown time.Duration
+}
+
+// Limiter enforces per-host rate, concurrency and cooldowns. It is safe for concurrent use.
+//
+// In any window of length w, a host with rate r and burst b is granted at most b + r·w requests:
+// the token bucket guarantees it, and TryAcquire never takes a token it does not use.
+type Limiter struct {
+	rate        float64 // 0 = unlimited
+	burst       int
+	perHost     int
+	maxCooldown time.Duration
+
+	// now is the clock for the methods that take no time argument (Cooldown, SetHostRate,
+	// Forget). Tests replace it so those agree with the fake times passed to TryAcquire.
+	now func() time.Time
+
+	// One mutex for all hosts: every operation is a map lookup plus a few field updates, so a
+	// single lock is cheaper than per-host locking and keeps check-then-act steps atomic.
+	mu        sync.Mutex
+	hosts     map[string]*hostState
+	pending   map[string]*hostState // Forget was called, but dropping now would lose politeness
+	sweepAt   int
+	lastSweep time.Time
+}
+
+// hostState is what the Limiter remembers about one host.
+type hostState struct {
+	bucket     *rate.Limiter // nil when the host's rate is unlimited
+	inFlight   int
+	until      time.Time // cooling down until this instant
+	forgetting bool      // in Limiter.pending
+}
+
+// New returns a Limiter configured by opts, with defaults filled in.
+func New(opts Options) *Limiter {
+	l := &Limiter{
+		rate:        validRate(opts.Rate),
+		burst:       opts.Burst,
+		perHost:     opts.PerHost,
+		maxCooldown: opts.MaxCooldown,
+		now:         time.Now,
+		hosts:       make(map[string]*hostState),
+		pending:     make(map[string]*hostState),
+		sweepAt:     minSweep,
+	}
+	if l.burst <= 0 {
+		l.burst = DefaultBurst
+	}
+	if l.perHost <= 0 {
+		l.perHost = DefaultPerHost
+	}
+	if l.maxCooldown <= 0 {
+		l.maxCooldown = DefaultMaxCooldown
+	}
+	return l
+}
+
+// validRate maps every value that is not a usable finite positive rate to 0 (unlimited), so a
+// bad config value cannot create a bucket that never refills.
+func validRate(r float64) float64 {
+	if r > 0 && !math.IsInf(r, 1) {
+		return r
+	}
+	return 0
+}
+
+// TryAcquire starts a request to host at time now if the host is not cooling down, has a free
+// concurrency slot and a token.
+//
+// ok=true: a slot is held (call Release when the request ends) and a token consumed.
+// ok=false: nothing is held or consumed; wait is how long until a token or the end of a cooldown
+// could allow the request, or 0 when the host is only at its concurrency cap (a Release frees it).
+func (l *Limiter) TryAcquire(host string, now time.Time) (ok bool, wait time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	l.maybeSweep(now)
+	h := l.state(host)
+
+	// The token is checked with TokensAt, which does not mutate the bucket, and reserved only
+	// once every other condition holds. Reserving first and cancelling on failure would round
+	// the bucket through float arithmetic on every refusal.
+	var tokenWait time.Duration
+	if h.bucket != nil {
+		tokenWait = waitForToken(h.bucket, now)
+	}
+	if now.Before(h.until) {
+		// Tokens refill during the cooldown, so the token wait only matters if it is longer.
+		return false, max(h.until.Sub(now), tokenWait)
+	}
+	if tokenWait > 0 {
+		// Reported before the concurrency cap: a Release alone would not let this request go.
+		return false, tokenWait
+	}
+	if h.inFlight >= l.perHost {
+		return false, 0
+	}
+	if h.bucket != nil {
+		// Cannot be delayed: waitForToken just saw a whole token at now, under l.mu.
+		h.bucket.ReserveN(now, 1)
+	}
+	h.inFlight++
+	return true, 0
+}
+
+// waitForToken returns how long from now until bucket holds one whole token; 0 if it does now.
+func waitForToken(bucket *rate.Limiter, now time.Time) time.Duration {
+	tokens := bucket.TokensAt(now)
+	if tokens >= 1 {
+		return 0
+	}
+	secs := (1 - tokens) / float64(bucket.Limit())
+	if secs >= float64(math.MaxInt64)/float64(time.Second) {
+		return time.Duration(math.MaxInt64)
+	}
+	// Float error can leave the bucket a hair short at the rounded time; step forward until it
+	// is not, so a scheduler that comes back after exactly wait finds the token there.
+	wait := time.Duration(math.Round(secs * float64(time.Second)))
+	for step := time.Nanosecond; bucket.TokensAt(now.Add(wait)) < 1 && step < time.Second; step *= 10 {
+		wait += step
+	}
+	return wait
+}
+
+// Release ends a request started by a successful TryAcquire. Releasing a host with nothing in
+// flight is a caller bug; it is ignored rather than letting the count go negative and lift the cap.
+func (l *Limiter) Release(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h, ok := l.hosts[host]; ok && h.inFlight > 0 {
+		h.inFlight--
+	}
+}
+
+// Cooldown parks host until until, capped at now+MaxCooldown. A later call extends the cooldown
+// but never shortens it: after a 503 with Retry-After: 120, a 429 with Retry-After: 5 must not
+// let requests resume early.
+func (l *Limiter) Cooldown(host string, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if limit := now.Add(l.maxCooldown); until.After(limit) {
+		until = limit
+	}
+	if !until.After(now) {
+		return // already over; no need to create state for it
+	}
+	if h := l.state(host); until.After(h.until) {
+		h.until = until
+	}
+}
+
+// SetHostRate overrides the per-host rate for host, typically from robots.txt Crawl-delay
+// (perSecond = 1/delay). 0 (or a negative, NaN or infinite value) means unlimited. The burst stays
+// Options.Burst. The override lasts until the host's state is dropped by Forget.
+func (l *Limiter) SetHostRate(host string, perSecond float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.state(host)
+	r := validRate(perSecond)
+	switch {
+	case r == 0:
+		h.bucket = nil
+	case h.bucket == nil:
+		h.bucket = rate.NewLimiter(rate.Limit(r), l.burst)
+	default:
+		// Keep the tokens already spent: changing the rate must not hand out a fresh burst.
+		h.bucket.SetLimitAt(l.now(), rate.Limit(r))
+	}
+}
+
+// Forget drops the state of host, so memory tracks active hosts only. It does nothing while
+// requests are in flight. A host that is still cooling down or whose bucket has not refilled is
+// kept until it has (dropping it would let the next request skip the cooldown or the spacing)
+// and dropped by a later Forget call, unless it is used again first. A dropped host loses its
+// SetHostRate override.
+func (l *Limiter) Forget(host string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if h, ok := l.hosts[host]; ok && h.inFlight == 0 {
+		if h.idle(now) {
+			l.drop(host, h)
+		} else if !h.forgetting {
+			h.forgetting = true
+			l.pending[host] = h
+		}
+	}
+	l.maybeSweep(now)
+}
+
+// maybeSweep drops the deferred-Forget hosts that have become idle. It runs when the pending set
+// has doubled since the last sweep, so Forget stays O(1) amortised, and at least every
+// sweepEvery, so hosts left pending after the last Forget are dropped too. Callers hold l.mu.
+func (l *Limiter) maybeSweep(now time.Time) {
+	if len(l.pending) == 0 || (len(l.pending) < l.sweepAt && now.Sub(l.lastSweep) < sweepEvery) {
+		return
+	}
+	for name, h := range l.pending {
+		if h.idle(now) {
+			l.drop(name, h)
+		}
+	}
+	l.sweepAt = max(minSweep, 2*len(l.pending))
+	l.lastSweep = now
+}
+
+// InFlight reports the number of requests currently held for host.
+func (l *Limiter) InFlight(host string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h, ok := l.hosts[host]; ok {
+		return h.inFlight
+	}
+	return 0
+}
+
+// state returns the state of host, creating it if needed. Any use of a host cancels a pending
+// Forget: the host is active again. Callers hold l.mu.
+func (l *Limiter) state(host string) *hostState {
+	h, ok := l.hosts[host]
+	if !ok {
+		h = &hostState{}
+		if l.rate > 0 {
+			h.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burst)
+		}
+		l.hosts[host] = h
+	}
+	if h.forgetting {
+		h.forgetting = false
+		delete(l.pending, host)
+	}
+	return h
+}
+
+// drop removes host from every map. Callers hold l.mu.
+func (l *Limiter) drop(host string, h *hostState) {
+	delete(l.hosts, host)
+	if h.forgetting {
+		delete(l.pending, host)
+	}
+}
+
+// idle reports whether forgetting h now is indistinguishable from keeping it (apart from a rate
+// override): nothing in flight, no cooldown, a full bucket.
+func (h *hostState) idle(now time.Time) bool {
+	if h.inFlight > 0 || now.Before(h.until) {
+		return false
+	}
+	return h.bucket == nil || h.bucket.TokensAt(now) >= float64(h.bucket.Burst())
+}
