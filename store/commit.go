@@ -1,0 +1,128 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// Commit applies a batch of job outcomes in one transaction. Each Update.Record, keyed by its
+// URL, replaces the stored record: State Done or Failed settles it; Pending queues it again at
+// Record.NextAttempt (a retry; an unchanged leased record given back keeps its old place in the
+// queue). The lease, the host's queue and the counters follow, and Update.Links are enqueued as
+// Enqueue would, so a page's outcome and the links found in it are durable together.
+//
+// Applying the same batch twice leaves the store as applying it once. A Record with an empty
+// Host keeps the stored host; a URL the store does not know is added as given.
+func (s *Store) Commit(updates []Update) error {
+	for _, u := range updates {
+		switch {
+		case u.Record.URL == "":
+			return fmt.Errorf("store: commit: empty URL")
+		case u.Record.State != Pending && u.Record.State != Done && u.Record.State != Failed:
+			return fmt.Errorf("store: commit %.100q: state %v, want pending, done or failed", u.Record.URL, u.Record.State)
+		}
+		if err := validateNew(u.Links); err != nil {
+			return err
+		}
+	}
+	return s.update(func(w *wtx) error {
+		for i := range updates {
+			if err := w.commit(&updates[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (w *wtx) commit(u *Update) error {
+	r := u.Record
+	old, seq, known, err := w.get(r.URL)
+	if err != nil {
+		return err
+	}
+	if known {
+		if err := w.detach(&old, seq); err != nil {
+			return err
+		}
+		if r.Host == "" {
+			r.Host = old.Host
+		}
+		// Keep the queue position only where it still means the same thing: same host's
+		// sequence space and same due time (a lease given back, or this batch applied again).
+		if old.Host != r.Host || dueKey(old.NextAttempt) != dueKey(r.NextAttempt) {
+			seq = 0
+		}
+	}
+	if r.Host == "" {
+		return fmt.Errorf("store: commit %.100q: empty host", r.URL)
+	}
+	if err := w.insert(&r, seq); err != nil {
+		return err
+	}
+	_, err = w.enqueue(u.Links)
+	return err
+}
+
+// Requeue puts Failed records (those filter accepts; all if filter is nil) back to Pending with
+// Attempts 0, due now, in one transaction, and returns how many. For `trawl retry`.
+//
+// It reads every record, so it costs a scan of the file; it is a command, not a hot path.
+func (s *Store) Requeue(filter func(Record) bool) (int, error) {
+	n := 0
+	err := s.update(func(w *wtx) error {
+		n = 0
+		// Walk in chunks: collect, then modify, then seek back past the last key seen, because
+		// a bbolt cursor is not valid across writes, and holding every failed URL in memory
+		// would grow with the job.
+		const chunk = 1024
+		var after []byte
+		for {
+			type hit struct {
+				r   Record
+				seq uint64
+			}
+			var hits []hit
+			c := w.records.Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if k != nil && string(k) == string(after) {
+					k, v = c.Next()
+				}
+			}
+			seen := 0
+			for ; k != nil && seen < chunk; k, v = c.Next() {
+				seen++
+				after = append(after[:0], k...)
+				if len(v) < 2 || State(v[1]) != Failed { // cheap pre-filter on the state byte
+					continue
+				}
+				r, seq, err := decodeRecord(string(k), v)
+				if err != nil {
+					return corrupt(s.path, "record of %q: %v", k, err)
+				}
+				if filter == nil || filter(r) {
+					hits = append(hits, hit{r, seq})
+				}
+			}
+			for _, h := range hits {
+				if err := w.detach(&h.r, h.seq); err != nil {
+					return err
+				}
+				h.r.State, h.r.Attempts, h.r.NextAttempt = Pending, 0, time.Time{}
+				if err := w.insert(&h.r, 0); err != nil {
+					return err
+				}
+				n++
+			}
+			if k == nil {
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}

@@ -1,0 +1,11 @@
+// Package store owns trawl's state file: one bbolt database that holds every URL's record, the
+// per-host ready queues, the leases handed to workers, the output-path reservations that keep two
+// URLs from writing the same file, run metadata, and the counters the progress bar reads.
+//
+// Everything that must survive a crash lives here, and every change is one bbolt transaction, so
+// an interrupted run resumes exactly where the last committed batch left it: a job is leased, not
+// popped, and leases found at Open (left by a dead process) go back to their queue.
+//
+// Nothing outside this package sees a bbolt type; values are copied out of the memory map before
+// a transaction ends. The package imports no other trawl package.
+package store

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// validFile writes a closed state file with some records and returns its bytes.
+func validFile(t *testing.T) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "valid.db")
+	s, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		mustEnqueue(t, s, urls("a", i*1000, 1000))
+	}
+	mustLease(t, s, "a", 10, t0)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOpenCorrupt(t *testing.T) {
+	valid := validFile(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	garbage := make([]byte, 64<<10)
+	for i := range garbage {
+		garbage[i] = byte(rng.Uint32())
+	}
+	pageSize := os.Getpagesize()
+	garbagePages := append([]byte(nil), valid...)
+	for i := 2 * pageSize; i < len(garbagePages); i++ {
+		garbagePages[i] = byte(rng.Uint32())
+	}
+
+	tests := []struct {
+		name string
+		file func(t *testing.T, path string) // writes the bad file
+	}{
+		{"truncated to 100 bytes", writeBytes(valid[:100])},
+		{"truncated to one page", writeBytes(valid[:pageSize])},
+		{"truncated to two pages", writeBytes(valid[:2*pageSize])},
+		{"truncated to half", writeBytes(valid[:len(valid)/2])},
+
+		{"zero-filled", writeBytes(make([]byte, 64<<10))},
+		{"zero-filled, one byte", writeBytes([]byte{0})},
+		{"random garbage", writeBytes(garbage)},
+		{"text", writeBytes([]byte("https://example.org/a.jpg\nhttps://example.org/b.jpg\n"))},
+		{"garbage pages after valid meta", writeBytes(garbagePages)},
+		{"bbolt file without our buckets", func(t *testing.T, path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Update(func(tx *bolt.Tx) error {
+				_, err := tx.CreateBucket([]byte("someone-else"))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"newer format version", func(t *testing.T, path string) {
+			s, err := Open(path, &Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketMeta).Put(keyVersion, []byte("99"))
+			}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+		}},
+		{"malformed record", func(t *testing.T, path string) {
+			s, err := Open(path, &Options{NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEnqueue(t, s, urls("a", 0, 1))
+			mustLease(t, s, "a", 1, t0) // recovery at open reads the record
+			if err := s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketRecords).Put([]byte(urls("a", 0, 1)[0].URL), []byte{1, 2, 0, 0xff})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+		}},
+	}
+	oneLine := regexp.MustCompile(`^state file \S+ is corrupt or not a trawl state file: [^\n]+$`)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			tt.file(t, path)
+			s, err := Open(path, &Options{NoSync: true})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !errors.Is(err, ErrCorrupt) || !oneLine.MatchString(err.Error()) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Open error %q, want one-line ErrCorrupt naming the file", err)
+			}
+			t.Log(err)
+			// The failed open must not keep the file locked.
+			if s, err := Open(path, &Options{Timeout: 100 * time.Millisecond}); errors.Is(err, ErrLocked) {
+				t.Fatalf("second open: %v", err)
+			} else if err == nil {
+				s.Close()
+			}
+		})
+	}
+}
+
+func writeBytes(b []byte) func(t *testing.T, path string) {
+	return func(t *testing.T, path string) {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOpenEmptyFileIsNew(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open empty file: %v", err)
+	}
+	defer s.Close()
+	if n := mustEnqueue(t, s, urls("a", 0, 2)); n != 2 {
+		t.Errorf("added %d", n)
+	}
+}
+
+func TestOpenCreatesParent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x", "y", ".trawl", "state.db")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("parent dir: %v, %v", fi, err)
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".trawl", "state.db")
+	first, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flock locks belong to the open file description, so a second open in this process
+	// conflicts exactly as another process would.
+	const timeout = 200 * time.Millisecond
+	start := time.Now()
+	_, err = Open(path, &Options{Timeout: timeout})
+	elapsed := time.Since(start)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if elapsed > timeout+time.Second {
+		t.Errorf("second Open took %v with timeout %v", elapsed, timeout)
+	}
+	want := regexp.MustCompile(`^state file ` + regexp.QuoteMeta(path) +
+		` is in use by another trawl \(pid ` + itoa(os.Getpid()) + `, since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)$`)
+	if !want.MatchString(err.Error()) {
+		t.Errorf("error %q, want match %v", err, want)
+	}
+
+	// Without the holder note the message still names the file.
+	if err := os.Remove(path + ".lock"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, &Options{Timeout: 50 * time.Millisecond})
+	if got := err.Error(); got != "state file "+path+" is in use by another trawl" {
+		t.Errorf("error without note: %q", got)
+	}
+
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".lock"); !os.IsNotExist(err) {
+		t.Errorf("lock note after Close: %v", err)
+	}
+	second, err := Open(path, nil)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	first.Close() // a second Close must not remove the new holder's note
+	if readLockInfo(path) == "" {
+		t.Error("second Close of the first store removed the new holder's note")
+	}
+	second.Close()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,84 @@
+package store
+
+import "time"
+
+// State is where a URL stands in the job.
+type State uint8
+
+const (
+	// Pending: queued, to be fetched once NextAttempt has passed.
+	Pending State = iota + 1
+	// Leased: handed to a worker by the process holding the store. Leases found at Open
+	// belong to a dead process and go back to Pending.
+	Leased
+	// Done: the file is complete and durable on disk.
+	Done
+	// Failed: failed permanently (or ran out of retries).
+	Failed
+)
+
+func (s State) String() string {
+	switch s {
+	case Pending:
+		return "pending"
+	case Leased:
+		return "leased"
+	case Done:
+		return "done"
+	case Failed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Record is everything the store knows about one URL.
+type Record struct {
+	URL          string
+	Host         string // queue key: host[:port] as the scheduler schedules it
+	Path         string // output path relative to the output dir, slash-separated
+	State        State
+	Attempts     int       // fetch attempts made so far
+	NextAttempt  time.Time // earliest time a Pending record may be leased
+	Status       int       // last HTTP status, 0 if none
+	Bytes        int64     // size of the complete file
+	SHA256       string    // hex sha256 of the complete file
+	ETag         string
+	LastModified string
+	ContentType  string
+	LastError    string // last error message, "" when none
+	ErrorClass   string // fetcher's error class of LastError
+	Depth        int    // crawl depth (0 for list and seed URLs)
+	Updated      time.Time
+}
+
+// NewURL is a URL offered to Enqueue.
+type NewURL struct {
+	URL   string
+	Host  string
+	Path  string // proposed output path; the store may adjust it to resolve a collision
+	Depth int
+}
+
+// Update is the outcome of one leased job. Record.State says where it goes: Done, Failed, or
+// Pending (retry at Record.NextAttempt). Links are enqueued in the same transaction (crawl).
+type Update struct {
+	Record Record
+	Links  []NewURL
+}
+
+// HostQueue summarizes one host that has pending work.
+type HostQueue struct {
+	Host    string
+	Pending int       // pending records of this host
+	Next    time.Time // earliest NextAttempt among them
+}
+
+// Counts are the number of records in each state, kept up to date in every transaction so that
+// reading them costs O(1).
+type Counts struct {
+	Pending, Leased, Done, Failed int
+	Bytes                         int64 // sum of Bytes over Done records
+}
+
+// Total is the number of URLs the store knows.
+func (c Counts) Total() int { return c.Pending + c.Leased + c.Done + c.Failed }

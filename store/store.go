@@ -1,0 +1,259 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Options configure Open. The zero value (or nil) is what trawl runs with.
+type Options struct {
+	// Timeout is how long Open waits for another process to release the file before it returns
+	// ErrLocked. Zero means 1s: long enough to ride out a previous run that is just closing,
+	// short enough that a cron run overlapping a live one fails at once.
+	Timeout time.Duration
+
+	// NoSync skips fsync on every commit, so a crash can lose or corrupt recent work. For tests
+	// and benchmarks only.
+	NoSync bool
+}
+
+const defaultTimeout = time.Second
+
+// Store is an open state file. Its methods are safe for concurrent use; bbolt runs one writer at
+// a time, so batch changes into few calls.
+type Store struct {
+	db        *bolt.DB
+	path      string
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the state file at path, creating it (and its parent directory) if missing, takes an
+// exclusive lock on it, and returns every lease left by a dead process to its queue.
+//
+// A file locked by another process gives ErrLocked after opts.Timeout; a file that is not a
+// readable trawl state file gives ErrCorrupt. Both errors are one line naming the file.
+func Open(path string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	if err := checkTruncated(path); err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, o)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path}
+	if err := s.init(); err != nil {
+		closeQuietly(db)
+		return nil, err
+	}
+	if err := writeLockInfo(path); err != nil {
+		closeQuietly(db)
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Path is the state file's path as given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the file and its lock. It waits for running transactions. Calling it again
+// does nothing (in particular, it does not remove the next holder's note).
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		// Remove the holder note first: once the flock is gone another process may write its own.
+		_ = os.Remove(lockInfoPath(s.path))
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("state file %s: close: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// openBolt opens the bbolt file, turning lock timeouts into ErrLocked and every failure to read
+// the file — errors and panics alike — into ErrCorrupt.
+func openBolt(path string, o Options) (db *bolt.DB, err error) {
+	var file *os.File // captured so a panic inside bolt.Open does not leak the fd and its flock
+	bo := &bolt.Options{
+		Timeout: o.Timeout,
+		NoSync:  o.NoSync,
+		// The hashmap freelist keeps allocation fast as the file grows to millions of records.
+		FreelistType: bolt.FreelistMapType,
+		// The freelist is synced (NoFreelistSync false): without it bbolt rebuilds the freelist
+		// at every Open by walking every page of the file, in a goroutine of its own where a
+		// damaged page panics beyond any recover and kills the process. Writing it costs a
+		// page per commit; commits are batched.
+		NoFreelistSync: false,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if file != nil {
+				// bbolt's memory map still references the file, which keeps the flock alive
+				// after Close; release it explicitly so the file is not locked until exit.
+				unlockFile(file)
+				file.Close()
+			}
+			db, err = nil, corrupt(path, "%v", r)
+		}
+	}()
+	// A damaged page can make bbolt touch memory past the end of the mapping; with this set the
+	// fault is a recoverable panic in this goroutine instead of a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+
+	db, err = bolt.Open(path, 0o600, bo)
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, &lockedError{path: path, holder: readLockInfo(path)}
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch),
+		errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, corrupt(path, "%v", err)
+	case errors.Is(err, os.ErrPermission), errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	// Anything else while reading the file's own structures (short reads, bad page sizes).
+	return nil, corrupt(path, "%v", err)
+}
+
+// init creates the buckets of a new file, or checks that an existing file is ours and readable,
+// then returns leases to their queues. Panics (bbolt's reaction to damaged pages) become
+// ErrCorrupt.
+func (s *Store) init() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = corrupt(s.path, "%v", r)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		empty := true
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			empty = false
+			return nil
+		}); err != nil {
+			return err
+		}
+		if empty {
+			// New file, or one that crashed between bbolt's init and ours.
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucket(name); err != nil {
+					return err
+				}
+			}
+			meta := tx.Bucket(bucketMeta)
+			if err := meta.Put(keyVersion, []byte(formatVersion)); err != nil {
+				return err
+			}
+			return meta.Put(keyCounts, encodeCounts(Counts{}))
+		}
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return corrupt(s.path, "a bbolt file, but not trawl's (no %q bucket)", bucketMeta)
+		}
+		if v := meta.Get(keyVersion); !bytes.Equal(v, []byte(formatVersion)) {
+			return corrupt(s.path, "format version %q, this trawl reads %q", oneLine(string(v)), formatVersion)
+		}
+		w, err := newWtx(s.path, tx)
+		if err != nil {
+			return err
+		}
+		if err := s.recoverLeases(w); err != nil {
+			return err
+		}
+		return w.flush()
+	})
+	var ce *corruptError
+	if err != nil && !errors.As(err, &ce) {
+		err = corrupt(s.path, "%v", err)
+	}
+	return err
+}
+
+// recoverLeases returns every Leased record to its queue at its old position (same NextAttempt
+// and sequence): whoever held the lease died before committing an outcome.
+func (s *Store) recoverLeases(w *wtx) error {
+	var urls []string
+	if err := w.leased.ForEach(func(k, _ []byte) error {
+		urls = append(urls, string(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, url := range urls {
+		r, seq, ok, err := w.get(url)
+		if err != nil {
+			return err
+		}
+		if !ok || r.State != Leased {
+			return corrupt(s.path, "lease of %q has no leased record", url)
+		}
+		if err := w.detach(&r, seq); err != nil {
+			return err
+		}
+		r.State = Pending
+		if err := w.insert(&r, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func closeQuietly(db *bolt.DB) {
+	defer func() { _ = recover() }()
+	_ = db.Close()
+}
+
+// update runs fn in one read-write transaction and writes the counters at its end.
+func (s *Store) update(fn func(w *wtx) error) (err error) {
+	defer s.catch(&err)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		w, err := newWtx(s.path, tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
+		return w.flush()
+	})
+}
+
+// view runs fn in a read-only transaction.
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer s.catch(&err)
+	return s.db.View(fn)
+}
+
+// catch turns a panic into ErrCorrupt. bbolt panics when it meets a damaged page, which Open's
+// checks cannot rule out without reading the whole file; the transaction has been rolled back by
+// then, and the caller gets a one-line error instead of a crash.
+func (s *Store) catch(err *error) {
+	if r := recover(); r != nil {
+		*err = corrupt(s.path, "%v", r)
+	}
+}

@@ -1,0 +1,298 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+
+func TestEnqueueDedup(t *testing.T) {
+	tests := []struct {
+		name    string
+		batches [][]NewURL
+		added   []int
+		total   int
+	}{
+		{"new", [][]NewURL{urls("a", 0, 3)}, []int{3}, 3},
+		{"within batch", [][]NewURL{append(urls("a", 0, 2), urls("a", 0, 2)...)}, []int{2}, 2},
+		{"across batches", [][]NewURL{urls("a", 0, 3), urls("a", 1, 3)}, []int{3, 1}, 4},
+		{"empty batch", [][]NewURL{nil}, []int{0}, 0},
+		{"many hosts", [][]NewURL{urls("a", 0, 2), urls("b", 0, 2), urls("a", 0, 2)}, []int{2, 2, 0}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustOpen(t)
+			for i, b := range tt.batches {
+				if got := mustEnqueue(t, s.Store, b); got != tt.added[i] {
+					t.Errorf("batch %d: added %d, want %d", i, got, tt.added[i])
+				}
+			}
+			if c := mustCounts(t, s.Store); c.Pending != tt.total || c.Total() != tt.total {
+				t.Errorf("counts %+v, want %d pending", c, tt.total)
+			}
+		})
+	}
+}
+
+func TestEnqueueLeavesKnownURLs(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 1))
+	r := mustLease(t, s.Store, "a", 1, t0)[0]
+	r.State, r.Bytes = Done, 10
+	mustCommit(t, s.Store, Update{Record: r})
+	if n := mustEnqueue(t, s.Store, []NewURL{{URL: r.URL, Host: "a", Path: "other"}}); n != 0 {
+		t.Fatalf("added %d, want 0", n)
+	}
+	got, ok, err := s.Get(r.URL)
+	if err != nil || !ok || got.State != Done || got.Path != r.Path {
+		t.Fatalf("Get = %+v, %v, %v; want the done record untouched", got, ok, err)
+	}
+}
+
+func TestEnqueueInvalid(t *testing.T) {
+	s := mustOpen(t)
+	for _, u := range []NewURL{{URL: "", Host: "a"}, {URL: "x", Host: ""}} {
+		if _, err := s.Enqueue([]NewURL{u}); err == nil {
+			t.Errorf("Enqueue(%+v) succeeded", u)
+		}
+	}
+}
+
+func TestLeaseOrder(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 6)) // 0..5, due now
+	mustEnqueue(t, s.Store, urls("b", 0, 2))
+	// Give 0 and 1 retry times in the future (1 earlier than 0); 2..5 stay due at zero time.
+	leased := mustLease(t, s.Store, "a", 2, t0)
+	if got, want := urlsOf(leased), urlsOf(recsOf(urls("a", 0, 2))); !slices.Equal(got, want) {
+		t.Fatalf("first lease %v, want %v", got, want)
+	}
+	leased[0].State, leased[0].NextAttempt, leased[0].Attempts = Pending, t0.Add(2*time.Minute), 1
+	leased[1].State, leased[1].NextAttempt, leased[1].Attempts = Pending, t0.Add(time.Minute), 1
+	mustCommit(t, s.Store, Update{Record: leased[0]}, Update{Record: leased[1]})
+
+	tests := []struct {
+		name string
+		n    int
+		now  time.Time
+		want []int // indexes into urls("a", ...)
+	}{
+		{"due now, FIFO", 3, t0, []int{2, 3, 4}},
+		{"n limits", 1, t0, []int{5}},
+		{"retry not yet due", 5, t0.Add(59 * time.Second), nil},
+		{"earliest retry first", 5, t0.Add(time.Hour), []int{1, 0}},
+		{"empty", 5, t0.Add(time.Hour), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustLease(t, s.Store, "a", tt.n, tt.now)
+			var want []string
+			for _, i := range tt.want {
+				want = append(want, fmt.Sprintf("https://a/img/%06d.jpg", i))
+			}
+			if !slices.Equal(urlsOf(got), want) {
+				t.Fatalf("leased %v, want %v", urlsOf(got), want)
+			}
+			for _, r := range got {
+				if r.State != Leased || r.Host != "a" {
+					t.Errorf("leased record %+v", r)
+				}
+			}
+		})
+	}
+	if c := mustCounts(t, s.Store); c != (Counts{Pending: 2, Leased: 6}) {
+		t.Errorf("counts %+v", c)
+	}
+	if got := mustLease(t, s.Store, "nohost", 5, t0); len(got) != 0 {
+		t.Errorf("unknown host leased %v", got)
+	}
+}
+
+func recsOf(u []NewURL) []Record {
+	out := make([]Record, len(u))
+	for i := range u {
+		out[i] = Record{URL: u[i].URL}
+	}
+	return out
+}
+
+func TestCommit(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 4))
+	l := mustLease(t, s.Store, "a", 4, t0)
+	done, failed, retry, back := l[0], l[1], l[2], l[3]
+	done.State, done.Bytes, done.Status, done.SHA256 = Done, 1234, 200, fmt.Sprintf("%064x", 7)
+	done.Path, done.Updated = "a/img/renamed.jpg", t0
+	failed.State, failed.Status, failed.LastError, failed.ErrorClass, failed.Attempts = Failed, 404, "not found", "http", 1
+	retry.State, retry.NextAttempt, retry.Attempts, retry.LastError = Pending, t0.Add(time.Minute), 1, "503"
+	back.State = Pending // lease given back unchanged
+	batch := []Update{{Record: done}, {Record: failed}, {Record: retry}, {Record: back}}
+	for i := 0; i < 2; i++ { // the same batch twice must equal once
+		mustCommit(t, s.Store, batch...)
+		if c := mustCounts(t, s.Store); c != (Counts{Pending: 2, Done: 1, Failed: 1, Bytes: 1234}) {
+			t.Fatalf("application %d: counts %+v", i+1, c)
+		}
+		s.check()
+	}
+	for _, want := range []Record{done, failed, retry, back} {
+		got, ok, err := s.Get(want.URL)
+		if err != nil || !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("Get(%q) = %+v, %v, %v\nwant %+v", want.URL, got, ok, err, want)
+		}
+	}
+	// The given-back lease is due now; the retry is not.
+	if got := urlsOf(mustLease(t, s.Store, "a", 5, t0)); !slices.Equal(got, []string{back.URL}) {
+		t.Errorf("leased %v, want %v", got, back.URL)
+	}
+	for _, u := range []Update{{Record: Record{URL: "x", Host: "a", State: Leased}}, {Record: Record{State: Done}}} {
+		if err := s.Commit([]Update{u}); err == nil {
+			t.Errorf("Commit(%+v) succeeded", u.Record)
+		}
+	}
+}
+
+func TestCommitGivenBackKeepsPlace(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 3))
+	l := mustLease(t, s.Store, "a", 1, t0)
+	l[0].State = Pending
+	mustCommit(t, s.Store, Update{Record: l[0]})
+	if got, want := urlsOf(mustLease(t, s.Store, "a", 3, t0)), urlsOf(recsOf(urls("a", 0, 3))); !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
+
+func TestCommitLinks(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, []NewURL{{URL: "https://a/", Host: "a", Path: "a/index.html"}})
+	page := mustLease(t, s.Store, "a", 1, t0)[0]
+	page.State = Done
+	links := []NewURL{
+		{URL: "https://a/", Host: "a", Path: "a/index.html"}, // itself: known
+		{URL: "https://a/x", Host: "a", Path: "a/x", Depth: 1},
+		{URL: "https://b/x", Host: "b", Path: "b/x", Depth: 1},
+		{URL: "https://a/x?2", Host: "a", Path: "a/x", Depth: 1}, // same path: gets a/x~2
+	}
+	for i := 0; i < 2; i++ {
+		mustCommit(t, s.Store, Update{Record: page, Links: links})
+	}
+	if c := mustCounts(t, s.Store); c != (Counts{Pending: 3, Done: 1}) {
+		t.Fatalf("counts %+v", c)
+	}
+	r, ok, _ := s.Get("https://a/x?2")
+	if !ok || r.Path != "a/x~2" || r.Depth != 1 || r.State != Pending {
+		t.Errorf("link record %+v", r)
+	}
+}
+
+func TestLeaseRecoveryAfterCrash(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 5))
+	mustLease(t, s.Store, "a", 3, t0)
+	if c := mustCounts(t, s.Store); c.Leased != 3 {
+		t.Fatalf("counts %+v", c)
+	}
+	s.check()
+	s.reopen() // the process died holding three leases
+	if c := mustCounts(t, s.Store); c != (Counts{Pending: 5}) {
+		t.Fatalf("after reopen: counts %+v", c)
+	}
+	if got, want := urlsOf(mustLease(t, s.Store, "a", 10, t0)), urlsOf(recsOf(urls("a", 0, 5))); !slices.Equal(got, want) {
+		t.Errorf("after reopen leased %v, want %v (original order)", got, want)
+	}
+}
+
+func TestPendingHosts(t *testing.T) {
+	s := mustOpen(t)
+	if hq, err := s.PendingHosts(); err != nil || len(hq) != 0 {
+		t.Fatalf("empty store: %v, %v", hq, err)
+	}
+	mustEnqueue(t, s.Store, urls("a", 0, 3))
+	mustEnqueue(t, s.Store, urls("b", 0, 2))
+	mustEnqueue(t, s.Store, urls("c", 0, 1))
+	l := mustLease(t, s.Store, "b", 2, t0)
+	l[0].State, l[0].NextAttempt = Pending, t0.Add(time.Hour)
+	l[1].State = Done
+	mustCommit(t, s.Store, Update{Record: l[0]}, Update{Record: l[1]})
+	mustLease(t, s.Store, "c", 1, t0)
+	want := []HostQueue{{Host: "a", Pending: 3}, {Host: "b", Pending: 1, Next: t0.Add(time.Hour)}}
+	got, err := s.PendingHosts()
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("PendingHosts = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+func TestRequeue(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 2000)) // more than one Requeue chunk
+	l := mustLease(t, s.Store, "a", 2000, t0)
+	var batch []Update
+	for i, r := range l {
+		r.State, r.Attempts, r.NextAttempt, r.Status = Failed, 3, t0, 500+i%2
+		if i == 0 {
+			r.State = Done
+		}
+		batch = append(batch, Update{Record: r})
+	}
+	mustCommit(t, s.Store, batch...)
+	n, err := s.Requeue(func(r Record) bool { return r.Status == 501 })
+	if err != nil || n != 1000 {
+		t.Fatalf("Requeue(501) = %d, %v; want 1000", n, err)
+	}
+	n, err = s.Requeue(nil)
+	if err != nil || n != 999 {
+		t.Fatalf("Requeue(nil) = %d, %v; want 999", n, err)
+	}
+	if c := mustCounts(t, s.Store); c != (Counts{Pending: 1999, Done: 1}) {
+		t.Errorf("counts %+v", c)
+	}
+	r, _, _ := s.Get(l[1].URL)
+	if r.State != Pending || r.Attempts != 0 || !r.NextAttempt.IsZero() {
+		t.Errorf("requeued record %+v", r)
+	}
+	if got := mustLease(t, s.Store, "a", 5000, time.Time{}); len(got) != 1999 {
+		t.Errorf("leased %d due at zero time, want 1999", len(got))
+	}
+}
+
+func TestForEach(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 1100)) // several chunks
+	seen := map[string]bool{}
+	if err := s.ForEach(func(r Record) error {
+		if seen[r.URL] || r.State != Pending {
+			t.Errorf("record %+v (seen %v)", r, seen[r.URL])
+		}
+		seen[r.URL] = true
+		return nil
+	}); err != nil || len(seen) != 1100 {
+		t.Fatalf("ForEach saw %d, %v", len(seen), err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := s.ForEach(func(Record) error { n++; return stop }); err != stop || n != 1 {
+		t.Errorf("ForEach = %v after %d calls, want stop after 1", err, n)
+	}
+}
+
+func TestMeta(t *testing.T) {
+	s := mustOpen(t)
+	if v, err := s.Meta("run.start"); err != nil || v != "" {
+		t.Fatalf("unset meta = %q, %v", v, err)
+	}
+	if err := s.SetMeta("run.start", "2026-11-22T01:02:03Z"); err != nil {
+		t.Fatal(err)
+	}
+	s.reopen()
+	if v, err := s.Meta("run.start"); err != nil || v != "2026-11-22T01:02:03Z" {
+		t.Errorf("meta = %q, %v", v, err)
+	}
+	if s.Path() != s.path {
+		t.Errorf("Path() = %q, want %q", s.Path(), s.path)
+	}
+}

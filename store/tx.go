@@ -1,0 +1,224 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Top-level buckets. See doc.go for what each holds.
+var (
+	bucketMeta     = []byte("meta")     // format version and counters
+	bucketRun      = []byte("run")      // SetMeta / Meta: the caller's run metadata
+	bucketRecords  = []byte("records")  // URL → encodeRecord
+	bucketQueues   = []byte("queues")   // host → bucket of queueKey(NextAttempt, seq) → URL (encodeQueued; Pending only)
+	bucketHosts    = []byte("hosts")    // host → uvarint count of Pending records (hosts with none absent)
+	bucketLeased   = []byte("leased")   // URL → empty, every Leased record
+	bucketPaths    = []byte("paths")    // reserved output path → URL (encodeReservation)
+	bucketPathNext = []byte("pathnext") // path → uvarint largest ~N handed out for it (collision hint)
+
+	allBuckets = [][]byte{bucketMeta, bucketRun, bucketRecords, bucketQueues, bucketHosts,
+		bucketLeased, bucketPaths, bucketPathNext}
+)
+
+// Keys in bucketMeta.
+var (
+	keyVersion = []byte("version")
+	keyCounts  = []byte("counts")
+)
+
+// formatVersion is the layout of buckets and keys. A file with another value is refused.
+const formatVersion = "1"
+
+// fillPercent is how full bbolt packs a page it splits. Keys mostly arrive in order within a
+// host — queue keys are appended, URLs and paths of one site share prefixes and are listed in
+// order — so nearly full pages roughly halve the file against bbolt's default of one half, and
+// the rare insert into a full page costs one split.
+const fillPercent = 0.9
+
+// wtx is one read-write transaction with the buckets looked up once and the counters and per-host
+// pending counts accumulated in memory, written back once by flush: a batch of 1,000 URLs on ten
+// hosts writes ten host summaries, not a thousand.
+type wtx struct {
+	path                                                  string // the state file, for errors
+	tx                                                    *bolt.Tx
+	meta, records, queues, hosts, leased, paths, pathNext *bolt.Bucket
+	counts                                                Counts
+	hostDelta                                             map[string]int
+	queueOf                                               map[string]*bolt.Bucket
+}
+
+func newWtx(path string, tx *bolt.Tx) (*wtx, error) {
+	w := &wtx{path: path, tx: tx, hostDelta: map[string]int{}, queueOf: map[string]*bolt.Bucket{}}
+	for _, b := range []struct {
+		dst  **bolt.Bucket
+		name []byte
+	}{{&w.meta, bucketMeta}, {&w.records, bucketRecords}, {&w.queues, bucketQueues},
+		{&w.hosts, bucketHosts}, {&w.leased, bucketLeased}, {&w.paths, bucketPaths},
+		{&w.pathNext, bucketPathNext}} {
+		if *b.dst = tx.Bucket(b.name); *b.dst == nil {
+			return nil, corrupt(path, "bucket %q missing", b.name)
+		}
+	}
+	for _, b := range []*bolt.Bucket{w.records, w.paths} {
+		b.FillPercent = fillPercent
+	}
+	var err error
+	w.counts, err = readCounts(path, w.meta)
+	return w, err
+}
+
+// flush writes the counters and host summaries accumulated during the transaction.
+func (w *wtx) flush() error {
+	for host, d := range w.hostDelta {
+		if d == 0 {
+			continue
+		}
+		n := int64(d)
+		if v := w.hosts.Get([]byte(host)); v != nil {
+			c, k := binary.Uvarint(v)
+			if k <= 0 {
+				return corrupt(w.path, "bad pending count for host %q", host)
+			}
+			n += int64(c)
+		}
+		switch {
+		case n < 0:
+			return fmt.Errorf("store: pending count of host %q would go negative", host)
+		case n == 0:
+			if err := w.hosts.Delete([]byte(host)); err != nil {
+				return err
+			}
+		default:
+			if err := w.hosts.Put([]byte(host), binary.AppendUvarint(nil, uint64(n))); err != nil {
+				return err
+			}
+		}
+	}
+	return w.meta.Put(keyCounts, encodeCounts(w.counts))
+}
+
+// count adds delta records of state (and their bytes, for Done) to the counters.
+func (w *wtx) count(r *Record, delta int) {
+	switch r.State {
+	case Pending:
+		w.counts.Pending += delta
+	case Leased:
+		w.counts.Leased += delta
+	case Done:
+		w.counts.Done += delta
+		w.counts.Bytes += int64(delta) * r.Bytes
+	case Failed:
+		w.counts.Failed += delta
+	}
+}
+
+// queue returns host's queue bucket, creating it if create is set (nil if absent otherwise).
+func (w *wtx) queue(host string, create bool) (*bolt.Bucket, error) {
+	if q := w.queueOf[host]; q != nil {
+		return q, nil
+	}
+	q := w.queues.Bucket([]byte(host))
+	if q == nil && create {
+		var err error
+		if q, err = w.queues.CreateBucket([]byte(host)); err != nil {
+			return nil, err
+		}
+	}
+	if q != nil {
+		q.FillPercent = fillPercent
+		w.queueOf[host] = q
+	}
+	return q, nil
+}
+
+// get reads url's record; ok is false if the store does not know it.
+func (w *wtx) get(url string) (r Record, seq uint64, ok bool, err error) {
+	v := w.records.Get([]byte(url))
+	if v == nil {
+		return Record{}, 0, false, nil
+	}
+	r, seq, err = decodeRecord(url, v)
+	if err != nil {
+		return Record{}, 0, false, corrupt(w.path, "record of %q: %v", url, err)
+	}
+	return r, seq, true, nil
+}
+
+// insert stores r (new to the store, or just detached from its old state by detach) and adds
+// it to its state's index: the host queue for Pending, the leased bucket for Leased. seq is
+// reused for a Pending record when nonzero; zero draws the next sequence of the host's queue.
+func (w *wtx) insert(r *Record, seq uint64) error {
+	switch r.State {
+	case Pending:
+		q, err := w.queue(r.Host, true)
+		if err != nil {
+			return err
+		}
+		if seq == 0 {
+			if seq, err = q.NextSequence(); err != nil {
+				return err
+			}
+		}
+		if err := q.Put(queueKey(r.NextAttempt, seq), encodeQueued(r.Host, r.URL)); err != nil {
+			return err
+		}
+		w.hostDelta[r.Host]++
+	case Leased:
+		if err := w.leased.Put([]byte(r.URL), nil); err != nil {
+			return err
+		}
+	case Done, Failed:
+		seq = 0 // only queued and leased records need their queue position
+	default:
+		return fmt.Errorf("store: record %q has invalid state %d", r.URL, r.State)
+	}
+	w.count(r, 1)
+	return w.records.Put([]byte(r.URL), encodeRecord(r, seq))
+}
+
+// detach removes r from its state's index and the counters; the caller then inserts it anew.
+func (w *wtx) detach(r *Record, seq uint64) error {
+	switch r.State {
+	case Pending:
+		q, err := w.queue(r.Host, false)
+		if err != nil {
+			return err
+		}
+		k := queueKey(r.NextAttempt, seq)
+		if q == nil || q.Get(k) == nil {
+			return corrupt(w.path, "pending record %q missing from its queue", r.URL)
+		}
+		if err := q.Delete(k); err != nil {
+			return err
+		}
+		w.hostDelta[r.Host]--
+	case Leased:
+		if err := w.leased.Delete([]byte(r.URL)); err != nil {
+			return err
+		}
+	}
+	w.count(r, -1)
+	return nil
+}
+
+func encodeCounts(c Counts) []byte {
+	b := make([]byte, 0, 40)
+	for _, n := range []int64{int64(c.Pending), int64(c.Leased), int64(c.Done), int64(c.Failed), c.Bytes} {
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return b
+}
+
+func readCounts(path string, meta *bolt.Bucket) (Counts, error) {
+	v := meta.Get(keyCounts)
+	if v == nil {
+		return Counts{}, nil // a fresh file: nothing counted yet
+	}
+	if len(v) != 40 {
+		return Counts{}, corrupt(path, "bad counters")
+	}
+	n := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[i*8:])) }
+	return Counts{Pending: int(n(0)), Leased: int(n(1)), Done: int(n(2)), Failed: int(n(3)), Bytes: n(4)}, nil
+}
