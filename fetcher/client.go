@@ -1,0 +1,224 @@
+package fetcher
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultConnectTimeout = 30 * time.Second
+	DefaultIdleTimeout    = 60 * time.Second
+	DefaultMaxRedirects   = 10
+)
+
+// Fetcher downloads URLs to files. It is safe for concurrent use; one Fetcher (one
+// connection pool) serves all workers.
+type Fetcher struct {
+	opts      Options
+	transport *http.Transport
+	client    *http.Client
+	dialer    *net.Dialer
+	// dial is dialer.DialContext; tests swap it to map test host names to loopback.
+	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
+	tlsConfig *tls.Config
+	// credKeys are the canonical names of headers that carry credentials for the
+	// original host only: dropped on a cross-host redirect.
+	credKeys []string
+}
+
+// New builds a Fetcher. It fails if a CA or client certificate file cannot be loaded.
+func New(opts Options) (*Fetcher, error) {
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.MaxRedirects <= 0 {
+		opts.MaxRedirects = DefaultMaxRedirects
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "trawl/" + Version
+	}
+	opts.Header = opts.Header.Clone()
+
+	tc, err := tlsConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fetcher{
+		opts:      opts,
+		tlsConfig: tc,
+		dialer:    &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second},
+		credKeys:  []string{"Authorization", "Cookie", "Proxy-Authorization"},
+	}
+	f.dial = f.dialer.DialContext
+	for k := range opts.Header {
+		f.credKeys = append(f.credKeys, http.CanonicalHeaderKey(k))
+	}
+	f.transport = &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return f.dial(ctx, network, addr)
+		},
+		// Our own TLS dial so a failed handshake is known to be a TLS failure by
+		// construction (see tlsError), not guessed from its message. The transport still
+		// does TLS itself through proxies, using TLSClientConfig.
+		DialTLSContext:      f.dialTLS,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: opts.ConnectTimeout,
+		// Custom TLS settings and dialers switch HTTP/2 off unless forced.
+		ForceAttemptHTTP2: true,
+		// Bulk downloads hit the same hosts over and over: keep plenty of warm
+		// connections so workers don't pay a handshake per file.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 64,
+		MaxConnsPerHost:     opts.MaxConnsPerHost,
+		IdleConnTimeout:     90 * time.Second,
+		// Headers must arrive within the idle timeout; the body is watched by the stall
+		// watchdog. There is deliberately no whole-request timeout: a big file on a slow
+		// link is fine as long as bytes keep coming.
+		ResponseHeaderTimeout:  opts.IdleTimeout,
+		MaxResponseHeaderBytes: 1 << 20,
+		ExpectContinueTimeout:  time.Second,
+		// We ask for identity encoding explicitly; this only makes sure the transport
+		// never adds gzip and transparently decodes behind our back.
+		DisableCompression: true,
+		ReadBufferSize:     64 << 10,
+		WriteBufferSize:    16 << 10,
+		HTTP2: &http.HTTP2Config{
+			// Ping an HTTP/2 connection that has gone quiet, so a dead connection shared
+			// by many streams is noticed instead of starving all of them.
+			SendPingTimeout: opts.IdleTimeout,
+			PingTimeout:     min(opts.IdleTimeout, 15*time.Second),
+		},
+	}
+	f.client = &http.Client{Transport: f.transport, CheckRedirect: f.checkRedirect}
+	return f, nil
+}
+
+// Close closes idle connections. In-flight fetches are not interrupted.
+func (f *Fetcher) Close() { f.transport.CloseIdleConnections() }
+
+func tlsConfig(opts Options) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// Needed by our own dialer: the transport only speaks HTTP/2 on a connection
+		// whose ALPN negotiated "h2".
+		NextProtos:         []string{"h2", "http/1.1"},
+		InsecureSkipVerify: opts.Insecure, // only when the user asked; cmd/ warns
+	}
+	if opts.CACertFile != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			// No system roots (e.g. a scratch container): the given CA alone.
+			pool = x509.NewCertPool()
+		}
+		pem, err := os.ReadFile(opts.CACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA certificate: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s: no PEM certificates found", opts.CACertFile)
+		}
+		tc.RootCAs = pool
+	}
+	switch {
+	case opts.ClientCertFile != "" && opts.ClientKeyFile != "":
+		cert, err := tls.LoadX509KeyPair(opts.ClientCertFile, opts.ClientKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	case opts.ClientCertFile != "" || opts.ClientKeyFile != "":
+		return nil, errors.New("client certificate: both a certificate and a key file are needed")
+	}
+	return tc, nil
+}
+
+// dialTLS connects (within the dialer's ConnectTimeout) and completes the handshake
+// (within another ConnectTimeout, like TLSHandshakeTimeout), marking any handshake failure
+// as a tlsError. The transport applies neither timeout to a custom TLS dialer itself.
+func (f *Fetcher) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	raw, err := f.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	cfg := f.tlsConfig.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	hctx, cancel := context.WithTimeout(ctx, f.opts.ConnectTimeout)
+	defer cancel()
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(hctx); err != nil {
+		raw.Close()
+		if hctx.Err() != nil {
+			// A handshake cut short by the timeout or the caller is not a TLS verdict.
+			return nil, fmt.Errorf("TLS handshake: %w", hctx.Err())
+		}
+		return nil, &tlsError{err}
+	}
+	return conn, nil
+}
+
+// checkRedirect bounds the chain, allows only http(s) targets, and keeps credentials for
+// the host they were given for.
+func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) > f.opts.MaxRedirects {
+		return &Error{URL: redact(via[0].URL.String()), Class: ClassRedirect,
+			Err: fmt.Errorf("%w (more than %d)", errTooManyRedirects, f.opts.MaxRedirects)}
+	}
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		return &Error{URL: redact(via[0].URL.String()), Class: ClassRedirect,
+			Err: fmt.Errorf("redirect to unsupported scheme %q", s)}
+	}
+	// Go re-copies the original request's headers onto every hop and only drops
+	// Authorization and Cookie when the host *name* changes (ports are ignored, and
+	// subdomains count as the same). The -H headers are never dropped by Go. So decide
+	// here, against the original host, for every credential-like header.
+	if crossHost(via[0].URL, req.URL) {
+		for _, k := range f.credKeys {
+			req.Header.Del(k)
+		}
+	}
+	return nil
+}
+
+// crossHost reports whether dst is a different origin than orig for credentials: another
+// host name or port, or a downgrade from https to http. The common upgrade
+// http://h → https://h keeps them.
+func crossHost(orig, dst *url.URL) bool {
+	if !strings.EqualFold(orig.Hostname(), dst.Hostname()) {
+		return true
+	}
+	if orig.Scheme == "https" && dst.Scheme == "http" {
+		return true
+	}
+	if orig.Scheme == dst.Scheme {
+		return portOf(orig) != portOf(dst)
+	}
+	// http → https on the same name: only the default-port upgrade is the same site.
+	return portOf(orig) != "80" || portOf(dst) != "443"
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	return defaultPort(u.Scheme)
+}

@@ -1,0 +1,239 @@
+package fetcher
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trawl-dev/trawl/internal/testserver"
+)
+
+func TestTLSFailures(t *testing.T) {
+	past := time.Now().Add(-48 * time.Hour)
+	for _, tc := range []struct {
+		name    string
+		srvOpts []testserver.Option
+		trust   bool
+		want    string
+	}{
+		{"unknown authority", nil, false, "unknown authority"},
+		{"expired", []testserver.Option{testserver.GeneratedCert([]string{"127.0.0.1"}, past, past.Add(time.Hour))}, true, "expired"},
+		{"wrong host name", []testserver.Option{testserver.GeneratedCert([]string{"example.org"}, past, time.Now().Add(time.Hour))}, true, "host name"},
+		{"protocol version", []testserver.Option{testserver.TLSMaxVersion(tls.VersionTLS11)}, true, "protocol version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testserver.New(t, tc.srvOpts...)
+			var f *Fetcher
+			if tc.trust {
+				f = newFetcher(t, srv)
+			} else {
+				f = newFetcher(t, nil)
+			}
+			root, _ := newRoot(t)
+			_, err := fetch(t, f, root, srv.URL("/f"), "f")
+			e := wantError(t, err, ClassTLS, false)
+			if !strings.Contains(e.Error(), tc.want) {
+				t.Fatalf("message %q does not say %q", e, tc.want)
+			}
+		})
+	}
+	t.Run("insecure skips verification", func(t *testing.T) {
+		srv := testserver.New(t)
+		f := newFetcher(t, nil, func(o *Options) { o.Insecure = true })
+		root, _ := newRoot(t)
+		if _, err := fetch(t, f, root, srv.URL("/f"), "f"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestClientCert(t *testing.T) {
+	ca, err := testserver.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := ca.WriteClientCert(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		version uint16
+	}{{"tls1.2", tls.VersionTLS12}, {"tls1.3", tls.VersionTLS13}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testserver.New(t, testserver.RequireClientCert(ca.Pool()), testserver.TLSMaxVersion(tc.version))
+			root, _ := newRoot(t)
+			with := newFetcher(t, srv, func(o *Options) { o.ClientCertFile, o.ClientKeyFile = certFile, keyFile })
+			if _, err := fetch(t, with, root, srv.URL("/f"), "f"); err != nil {
+				t.Fatalf("with client cert: %v", err)
+			}
+			without := newFetcher(t, srv)
+			_, err = fetch(t, without, root, srv.URL("/g"), "g")
+			if tc.version == tls.VersionTLS12 {
+				// The refusal is part of the handshake.
+				wantError(t, err, ClassTLS, false)
+			} else if err == nil {
+				// TLS 1.3 clients finish the handshake before the server checks the
+				// certificate; the refusal races the request write (alert or reset).
+				t.Fatal("fetch without a client certificate succeeded")
+			}
+		})
+	}
+}
+
+func TestNewRejectsBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not a certificate"), 0o644)
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"missing CA", Options{CACertFile: filepath.Join(dir, "nope.pem")}, "CA certificate"},
+		{"CA without PEM", Options{CACertFile: junk}, "no PEM"},
+		{"bad client cert", Options{ClientCertFile: junk, ClientKeyFile: junk}, "client certificate"},
+		{"cert without key", Options{ClientCertFile: junk}, "key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRedirects(t *testing.T) {
+	srv := testserver.New(t)
+	f := newFetcher(t, srv, func(o *Options) { o.MaxRedirects = 3 })
+	root, _ := newRoot(t)
+	for i := 1; i <= 5; i++ {
+		srv.Handle("/hop"+itoa(int64(i)), testserver.Redirect("/hop"+itoa(int64(i+1))))
+	}
+	t.Run("within the limit", func(t *testing.T) {
+		resp, err := fetch(t, f, root, srv.URL("/hop4"), "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.FinalURL != srv.URL("/hop6") {
+			t.Fatalf("FinalURL %s", resp.FinalURL)
+		}
+	})
+	t.Run("over the limit", func(t *testing.T) {
+		_, err := fetch(t, f, root, srv.URL("/hop1"), "b")
+		wantError(t, err, ClassRedirect, false)
+	})
+	t.Run("to ftp", func(t *testing.T) {
+		srv.Handle("/ftp", testserver.Redirect("ftp://127.0.0.1/file"))
+		_, err := fetch(t, f, root, srv.URL("/ftp"), "c")
+		e := wantError(t, err, ClassRedirect, false)
+		if !strings.Contains(e.Error(), "ftp") {
+			t.Fatalf("message %q", e)
+		}
+	})
+}
+
+func TestRedirectCredentials(t *testing.T) {
+	a := testserver.New(t)
+	b := testserver.New(t)
+	creds := map[string]string{"Authorization": "Bearer secret", "Cookie": "session=1", "X-Api-Key": "k"}
+
+	// hostAlias maps test host names to the two servers (the shared test certificate
+	// covers *.example.com), so the redirect crosses host *names* as well as ports.
+	alias := func(f *Fetcher) {
+		d := f.dial
+		f.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			switch {
+			case strings.HasPrefix(addr, "a.example.com:"):
+				addr = a.Addr()
+			case strings.HasPrefix(addr, "b.example.com:"):
+				addr = b.Addr()
+			}
+			return d(ctx, network, addr)
+		}
+	}
+	port := func(s *testserver.Server) string { _, p, _ := net.SplitHostPort(s.Addr()); return p }
+
+	for _, tc := range []struct {
+		name      string
+		from, to  string // URL of /start on a, and its redirect target on b (or a)
+		stripped  bool
+		userinfo  bool
+		withAlias bool
+	}{
+		{"cross port", a.URL("/start"), b.URL("/dst"), true, false, false},
+		{"cross host name", "https://a.example.com:" + port(a) + "/start", "https://b.example.com:" + port(b) + "/dst", true, false, true},
+		{"same host", a.URL("/start"), a.URL("/dst"), false, false, false},
+		{"userinfo only for the original host", strings.Replace(a.URL("/start"), "https://", "https://user:pw@", 1), b.URL("/dst"), true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string][]string{}
+			if !tc.userinfo {
+				for k, v := range creds {
+					hdr[k] = []string{v}
+				}
+			}
+			f := newFetcher(t, a, func(o *Options) { o.Header = hdr })
+			if tc.withAlias {
+				alias(f)
+			}
+			root, _ := newRoot(t)
+			a.Handle("/start", testserver.Redirect(tc.to))
+			nA, nB := len(a.Requests()), len(b.Requests())
+			if _, err := fetch(t, f, root, tc.from, "f"); err != nil {
+				t.Fatal(err)
+			}
+			first := a.Requests()[nA].Header
+			var second = a.Requests()[len(a.Requests())-1].Header
+			if tc.to != a.URL("/dst") {
+				second = b.Requests()[nB].Header
+			}
+			if tc.userinfo {
+				if !strings.HasPrefix(first.Get("Authorization"), "Basic ") {
+					t.Fatalf("original host got no basic auth: %v", first)
+				}
+				if second.Get("Authorization") != "" {
+					t.Fatalf("basic auth leaked across hosts: %v", second)
+				}
+				return
+			}
+			for k, v := range creds {
+				if first.Get(k) != v {
+					t.Fatalf("original host: %s = %q", k, first.Get(k))
+				}
+				if got := second.Get(k); tc.stripped && got != "" || !tc.stripped && got != v {
+					t.Fatalf("after redirect: %s = %q (stripped=%v)", k, got, tc.stripped)
+				}
+			}
+		})
+	}
+}
+
+func TestCrossHost(t *testing.T) {
+	for _, tc := range []struct {
+		from, to string
+		cross    bool
+	}{
+		{"https://a/x", "https://a/y", false},
+		{"https://a/x", "https://A:443/y", false},
+		{"http://a/x", "https://a/y", false},
+		{"https://a/x", "http://a/y", true},
+		{"https://a/x", "https://b/y", true},
+		{"https://a:1/x", "https://a:2/y", true},
+		{"http://a:8080/x", "https://a/y", true},
+		{"https://a/x", "https://sub.a/y", true},
+	} {
+		from, _ := url.Parse(tc.from)
+		to, _ := url.Parse(tc.to)
+		if got := crossHost(from, to); got != tc.cross {
+			t.Errorf("crossHost(%s, %s) = %v", tc.from, tc.to, got)
+		}
+	}
+}

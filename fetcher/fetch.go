@@ -1,0 +1,300 @@
+package fetcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"time"
+)
+
+// Fetch downloads req.URL into <root>/<req.Path>. The body streams to <path>.part while
+// its sha256 is computed, the length is checked against Content-Length, and only a
+// complete .part is renamed to <path>. A failed transfer that the server can resume leaves
+// the .part (and its validator sidecar) for the next attempt to continue with Range.
+//
+// Fetch does not fsync: the caller makes a whole batch durable with Flush before
+// recording it done. Every error is an *Error.
+func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Response, error) {
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return Response{}, &Error{URL: redact(req.URL), Class: ClassURL, Err: err}
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return Response{}, &Error{URL: redact(req.URL), Class: ClassURL,
+			Err: fmt.Errorf("unsupported URL (only http and https with a host)")}
+	}
+	name, err := CleanPath(req.Path)
+	if err != nil {
+		return Response{}, &Error{URL: redact(req.URL), Class: ClassURL, Err: fmt.Errorf("output path: %w", err)}
+	}
+	t := transfer{f: f, root: root, req: req, name: name, part: name + partSuffix, meta: name + metaSuffix}
+	return t.run(ctx)
+}
+
+// transfer is one Fetch call's state.
+type transfer struct {
+	f                *Fetcher
+	root             *os.Root
+	req              Request
+	name, part, meta string
+	cancel           context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
+	metaFound        bool                    // a sidecar exists on disk
+}
+
+func (t *transfer) fail(class Class, retryable bool, err error) *Error {
+	return &Error{URL: redact(t.req.URL), Class: class, Retryable: retryable, Err: err}
+}
+
+func (t *transfer) local(err error) *Error { return localError(t.req.URL, err) }
+
+func (t *transfer) run(parent context.Context) (Response, error) {
+	// Never clobber a directory; the store resolves collisions at enqueue time, so
+	// this is a conflict on disk nobody planned for. Checked before spending a request.
+	if fi, err := t.root.Lstat(t.name); err == nil && fi.IsDir() {
+		return Response{}, t.local(fmt.Errorf("%s: %w", t.name, errIsDirectory))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Response{}, t.local(err)
+	}
+
+	offset, meta, metaFound := resumePoint(t.root, t.part, t.meta, t.req.URL)
+	t.metaFound = metaFound
+	conditional := offset == 0 && (t.req.ETag != "" || t.req.LastModified != "")
+
+	// The watchdog cancels with errStalled as the cause, so a stall is told apart from the
+	// caller canceling.
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	t.cancel = cancel
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, t.req.URL, nil)
+	if err != nil {
+		return Response{}, t.fail(ClassURL, false, err)
+	}
+	hreq.Header = t.f.opts.Header.Clone()
+	if hreq.Header == nil {
+		hreq.Header = make(http.Header, 4)
+	}
+	// Save bytes exactly as sent: explicit identity, so neither we nor the transport
+	// ever gunzip a .tar.gz served with Content-Encoding: gzip.
+	hreq.Header.Set("Accept-Encoding", "identity")
+	hreq.Header.Set("User-Agent", t.f.opts.UserAgent)
+	if offset > 0 {
+		// Resume takes precedence over revalidation: the .part is of the server's newer
+		// version, and If-Range makes the server send the whole new body if it moved on.
+		hreq.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+		hreq.Header.Set("If-Range", meta.ifRange())
+	} else if conditional {
+		if t.req.ETag != "" {
+			hreq.Header.Set("If-None-Match", t.req.ETag)
+		}
+		if t.req.LastModified != "" {
+			hreq.Header.Set("If-Modified-Since", t.req.LastModified)
+		}
+	}
+
+	resp, err := t.f.client.Do(hreq)
+	if err != nil {
+		return Response{}, t.netError(ctx, err)
+	}
+	defer resp.Body.Close()
+
+	switch {
+	case resp.StatusCode == http.StatusNotModified && conditional:
+		return t.response(resp, 0, "", false, 0), nil
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
+		// The .part is longer than the file now is: it is from another version.
+		discardPart(t.root, t.part, t.meta)
+		return Response{}, t.fail(ClassRange, true, fmt.Errorf("server refused Range bytes=%d- (416)", offset))
+	case resp.StatusCode == http.StatusPartialContent:
+		if err := checkResume(resp, offset); err != nil {
+			discardPart(t.root, t.part, t.meta)
+			return Response{}, t.fail(ClassRange, true, err)
+		}
+		return t.write(ctx, resp, offset)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		// A 200 to a Range request: the validator no longer matches (or the server
+		// ignores Range). Start over from zero with this body.
+		return t.write(ctx, resp, 0)
+	default:
+		// Read a little of the error body so the connection can be reused, but not
+		// from a server that stalls it.
+		stop := time.AfterFunc(t.f.opts.IdleTimeout, func() { cancel(errStalled) })
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		stop.Stop()
+		return Response{}, httpError(t.req.URL, resp, time.Now())
+	}
+}
+
+// checkResume accepts a 206 only if it continues exactly at offset and runs to the end.
+func checkResume(resp *http.Response, offset int64) error {
+	if offset == 0 {
+		return errors.New("206 Partial Content to a request without Range")
+	}
+	cr := resp.Header.Get("Content-Range")
+	start, end, total, err := ParseContentRange(cr)
+	switch {
+	case err != nil:
+		return fmt.Errorf("206 with %w %q", err, cr)
+	case start != offset:
+		return fmt.Errorf("206 starts at byte %d, .part has %d bytes", start, offset)
+	case total >= 0 && end != total-1:
+		return fmt.Errorf("206 ends at byte %d of %d, not at the end", end, total)
+	case resp.ContentLength >= 0 && resp.ContentLength != end-start+1:
+		return fmt.Errorf("206 Content-Length %d does not match Content-Range %q", resp.ContentLength, cr)
+	}
+	return nil
+}
+
+// write streams the body into the .part (appending at offset, or from zero), verifies
+// its length, and publishes it by rename.
+func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64) (Response, error) {
+	if dir := path.Dir(t.name); dir != "." {
+		if err := t.root.MkdirAll(dir, 0o755); err != nil {
+			return Response{}, t.local(err)
+		}
+	}
+	bufp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bufp)
+	buf := *bufp
+
+	h := sha256.New()
+	var file *os.File
+	var err error
+	var m partMeta
+	resumable, metaOnDisk := true, offset > 0
+	if offset > 0 {
+		if file, err = t.root.OpenFile(t.part, os.O_RDWR, 0); err != nil {
+			return Response{}, t.local(err)
+		}
+		// The sha256 must cover the whole file: hash the kept bytes first. This also
+		// leaves the file offset at the end of the kept bytes.
+		n, err := io.CopyBuffer(h, io.LimitReader(file, offset), buf)
+		if err != nil || n != offset {
+			file.Close()
+			discardPart(t.root, t.part, t.meta)
+			if err != nil {
+				return Response{}, t.local(err)
+			}
+			return Response{}, t.fail(ClassRange, true, fmt.Errorf(".part shrank to %d bytes while resuming from %d", n, offset))
+		}
+	} else {
+		// Truncate first, then record the validator: see resumePoint.
+		if file, err = t.root.OpenFile(t.part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+			return Response{}, t.local(err)
+		}
+		m = metaFromResponse(t.req.URL, resp.Header)
+		resumable = m.ifRange() != ""
+		switch {
+		case resumable && (resp.ContentLength < 0 || resp.ContentLength >= eagerMetaSize):
+			err = writeMeta(t.root, t.meta, m)
+			metaOnDisk = true
+		case t.metaFound:
+			err = removeIfExists(t.root, t.meta) // describes bytes just truncated away
+		}
+		if err != nil {
+			file.Close()
+			return Response{}, t.local(err)
+		}
+	}
+
+	w := &hashFile{f: file, h: h}
+	idle := t.f.opts.IdleTimeout
+	body := &watchedBody{
+		ctx:     ctx,
+		r:       resp.Body,
+		timer:   time.AfterFunc(idle, func() { t.cancel(errStalled) }),
+		idle:    idle,
+		lim:     t.f.opts.Bandwidth,
+		onBytes: t.req.OnBytes,
+	}
+	_, cerr := io.CopyBuffer(w, body, buf)
+	body.timer.Stop()
+	if err := file.Close(); err != nil && cerr == nil {
+		cerr = &writeError{err}
+	}
+
+	// Anything short of a complete body: keep a resumable .part for the next attempt
+	// (recording its validator now if that was deferred), drop one that could only be
+	// restarted anyway.
+	keepOrDiscard := func() {
+		if resumable && offset+w.n > 0 && (metaOnDisk || writeMeta(t.root, t.meta, m) == nil) {
+			return
+		}
+		discardPart(t.root, t.part, t.meta)
+	}
+	var we *writeError
+	switch {
+	case errors.As(cerr, &we):
+		keepOrDiscard()
+		return Response{}, t.local(we.err)
+	case cerr != nil:
+		keepOrDiscard()
+		return Response{}, t.netError(ctx, cerr)
+	case resp.ContentLength >= 0 && w.n < resp.ContentLength:
+		keepOrDiscard()
+		return Response{}, t.fail(ClassShortBody, true, fmt.Errorf("%w: got %d of %d bytes", errShortBody, w.n, resp.ContentLength))
+	case resp.ContentLength >= 0 && w.n > resp.ContentLength:
+		discardPart(t.root, t.part, t.meta)
+		return Response{}, t.fail(ClassNetwork, true, fmt.Errorf("%w: got %d, declared %d", errLongBody, w.n, resp.ContentLength))
+	}
+
+	if metaOnDisk {
+		// Before the rename, so a sidecar never outlives its .part (see resumePoint).
+		if err := removeIfExists(t.root, t.meta); err != nil {
+			return Response{}, t.local(err)
+		}
+	}
+	if err := t.root.Rename(t.part, t.name); err != nil {
+		return Response{}, t.local(err)
+	}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		// Cosmetic (the store keeps the validators), so a failure is not worth failing for.
+		_ = t.root.Chtimes(t.name, time.Time{}, lm)
+	}
+	return t.response(resp, offset+w.n, hex.EncodeToString(h.Sum(nil)), offset > 0, offset), nil
+}
+
+// netError classifies a failure of the request or of reading the body. A stall is
+// recognised by the watchdog's cancel cause; the caller's own cancel stays "canceled".
+func (t *transfer) netError(ctx context.Context, err error) *Error {
+	if cause := context.Cause(ctx); cause != nil {
+		err = cause
+	}
+	e := Classify(err)
+	e.URL = redact(t.req.URL)
+	return e
+}
+
+func (t *transfer) response(resp *http.Response, size int64, sum string, resumed bool, offset int64) Response {
+	r := Response{
+		Status:       resp.StatusCode,
+		Bytes:        size,
+		SHA256:       sum,
+		ETag:         resp.Header.Get("ETag"),
+		LastModified: resp.Header.Get("Last-Modified"),
+		ContentType:  resp.Header.Get("Content-Type"),
+		FinalURL:     redact(resp.Request.URL.String()),
+		Path:         t.name,
+		Resumed:      resumed,
+		Offset:       offset,
+		NotModified:  resp.StatusCode == http.StatusNotModified,
+	}
+	if r.NotModified {
+		// A 304 may omit validators; the copy on disk still has the ones we sent.
+		if r.ETag == "" {
+			r.ETag = t.req.ETag
+		}
+		if r.LastModified == "" {
+			r.LastModified = t.req.LastModified
+		}
+	}
+	return r
+}

@@ -1,0 +1,96 @@
+package fetcher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/trawl-dev/trawl/internal/testserver"
+)
+
+// newFetcher builds a Fetcher that trusts srv (nil: system roots only) and closes it at
+// the end of the test.
+func newFetcher(t testing.TB, srv *testserver.Server, mod ...func(*Options)) *Fetcher {
+	t.Helper()
+	opts := Options{IdleTimeout: 5 * time.Second, ConnectTimeout: 5 * time.Second}
+	if srv != nil {
+		opts.CACertFile = srv.CAFile(t)
+	}
+	for _, m := range mod {
+		m(&opts)
+	}
+	f, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(f.Close)
+	return f
+}
+
+// newRoot opens a fresh output directory.
+func newRoot(t testing.TB) (*os.Root, string) {
+	t.Helper()
+	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root, dir
+}
+
+func fetch(t testing.TB, f *Fetcher, root *os.Root, url, path string) (Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return f.Fetch(ctx, root, Request{URL: url, Path: path})
+}
+
+// wantError asserts err is an *Error of class with the given Retryable.
+func wantError(t testing.TB, err error, class Class, retryable bool) *Error {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v (%T) is not an *Error", err, err)
+	}
+	if e.Class != class || e.Retryable != retryable {
+		t.Fatalf("error %q: class %q retryable %v, want %q %v", e, e.Class, e.Retryable, class, retryable)
+	}
+	return e
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func readFile(t testing.TB, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func exists(dir, name string) bool {
+	_, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(name)))
+	return err == nil
+}
+
+func fileSize(t testing.TB, dir, name string) int64 {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

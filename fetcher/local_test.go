@@ -1,0 +1,134 @@
+package fetcher
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/trawl-dev/trawl/internal/testserver"
+)
+
+func TestSymlinkEscape(t *testing.T) {
+	srv := testserver.New(t)
+	f := newFetcher(t, srv)
+	root, dir := newRoot(t)
+	outside := t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(outside, "victim")
+	os.WriteFile(victim, []byte("keep me"), 0o644)
+	if err := os.Symlink(victim, filepath.Join(dir, "leaf")); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("directory symlink", func(t *testing.T) {
+		_, err := fetch(t, f, root, srv.URL("/x"), "evil/sub/x")
+		wantError(t, err, ClassLocal, false)
+		entries, _ := os.ReadDir(outside)
+		if len(entries) != 1 {
+			t.Fatalf("something was written outside the root: %v", entries)
+		}
+	})
+	t.Run("leaf symlink is replaced, not followed", func(t *testing.T) {
+		if _, err := fetch(t, f, root, srv.URL("/x"), "leaf"); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(victim); string(b) != "keep me" {
+			t.Fatal("write followed the symlink out of the root")
+		}
+		if fi, _ := os.Lstat(filepath.Join(dir, "leaf")); !fi.Mode().IsRegular() {
+			t.Fatal("leaf is not a regular file")
+		}
+	})
+}
+
+func TestDirectoryAtPath(t *testing.T) {
+	srv := testserver.New(t)
+	f := newFetcher(t, srv)
+	root, dir := newRoot(t)
+	os.MkdirAll(filepath.Join(dir, "d", "child"), 0o755)
+	_, err := fetch(t, f, root, srv.URL("/d"), "d")
+	e := wantError(t, err, ClassLocal, false)
+	if e.Fatal || !errors.Is(err, errIsDirectory) {
+		t.Fatalf("error %q fatal %v", e, e.Fatal)
+	}
+	if len(srv.Requests()) != 0 {
+		t.Fatal("a request was made for a path that cannot be written")
+	}
+	// A file where a directory is needed.
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)
+	_, err = fetch(t, f, root, srv.URL("/x"), "file/x")
+	wantError(t, err, ClassLocal, false)
+}
+
+func TestReadOnlyOutputIsFatal(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores directory permissions")
+	}
+	srv := testserver.New(t)
+	f := newFetcher(t, srv)
+	root, dir := newRoot(t)
+	os.Chmod(dir, 0o555)
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	_, err := fetch(t, f, root, srv.URL("/x"), "x")
+	if e := wantError(t, err, ClassLocal, false); !e.Fatal {
+		t.Fatalf("%q not fatal", e)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	pathErr := func(errno syscall.Errno) error { return &fs.PathError{Op: "write", Path: "x", Err: errno} }
+	for _, tc := range []struct {
+		err       error
+		class     Class
+		retryable bool
+		fatal     bool
+	}{
+		{pathErr(syscall.ENOSPC), ClassLocal, false, true},
+		{pathErr(syscall.EROFS), ClassLocal, false, true},
+		{pathErr(syscall.EDQUOT), ClassLocal, false, true},
+		{pathErr(syscall.EACCES), ClassLocal, false, true},
+		{pathErr(syscall.EISDIR), ClassLocal, false, false},
+		{fmt.Errorf("wrapped: %w", syscall.ECONNRESET), ClassNetwork, true, false},
+		{errStalled, ClassStall, true, false},
+		{fmt.Errorf("x: %w", errShortBody), ClassShortBody, true, false},
+		{&Error{Class: ClassHTTP, Status: 404}, ClassHTTP, false, false},
+	} {
+		e := Classify(tc.err)
+		if e.Class != tc.class || e.Retryable != tc.retryable || e.Fatal != tc.fatal {
+			t.Errorf("Classify(%v) = %s retryable %v fatal %v", tc.err, e.Class, e.Retryable, e.Fatal)
+		}
+	}
+	if Classify(nil) != nil {
+		t.Error("Classify(nil) != nil")
+	}
+	// Local write errors from Fetch say so and are fatal when the disk is full.
+	if e := localError("https://u:p@h/x", pathErr(syscall.ENOSPC)); !e.Fatal || e.URL != "https://h/x" {
+		t.Errorf("localError: %+v", e)
+	}
+}
+
+func TestErrorRedactsUserinfo(t *testing.T) {
+	f := newFetcher(t, nil)
+	root, _ := newRoot(t)
+	_, err := fetch(t, f, root, "https://user:hunter2@127.0.0.1:1/x", "x")
+	e := Classify(err)
+	if e.URL != "https://127.0.0.1:1/x" || containsAny(e.Error(), "hunter2", "user") {
+		t.Fatalf("error leaks userinfo: URL %q, message %q", e.URL, e)
+	}
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,99 @@
+package fetcher
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// partMeta is the sidecar <path>.part.meta: which response the bytes in <path>.part came
+// from. A .part is resumed only with a validator that proves the server still has the
+// same representation (If-Range); without one, appending could splice two versions.
+type partMeta struct {
+	URL          string `json:"url"` // redacted; a .part left by another URL is not resumed
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+// ifRange is the validator to send in If-Range: a strong ETag, else a strong Last-Modified.
+func (m partMeta) ifRange() string {
+	if m.ETag != "" {
+		return m.ETag
+	}
+	return m.LastModified
+}
+
+// metaFromResponse keeps only strong validators. A weak ETag (W/"…") must not be used in
+// If-Range; a Last-Modified is strong only when the response's Date is at least a second
+// later (RFC 9110 §8.8.2.2): otherwise the file may have changed again within that second.
+func metaFromResponse(rawURL string, h http.Header) partMeta {
+	m := partMeta{URL: redact(rawURL)}
+	if et := h.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
+		m.ETag = et
+	}
+	if lm := h.Get("Last-Modified"); lm != "" {
+		lt, err1 := http.ParseTime(lm)
+		dt, err2 := http.ParseTime(h.Get("Date"))
+		if err1 == nil && err2 == nil && dt.Sub(lt) >= time.Second {
+			m.LastModified = lm
+		}
+	}
+	return m
+}
+
+// eagerMetaSize: bodies at least this large (or of unknown length) get their sidecar
+// before the first byte, so even a kill -9 mid-transfer can resume. Smaller ones get it
+// only when a transfer fails: creating a second file per download would double the
+// per-file cost of the many-small-files case for little gain.
+const eagerMetaSize = 1 << 20
+
+// resumePoint reports how many bytes of <part> can be kept and the validator that must
+// guard the append (0: start from zero — no .part, no usable sidecar, or another URL's),
+// and whether a sidecar exists that a fresh start must replace or remove.
+//
+// Invariant that makes this safe: a sidecar never outlives the bytes it describes. It is
+// written only after its .part was truncated, and removed before its .part is discarded
+// or published.
+func resumePoint(root *os.Root, part, meta, rawURL string) (offset int64, m partMeta, metaFound bool) {
+	fi, err := root.Lstat(part)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0, partMeta{}, false
+	}
+	b, err := root.ReadFile(meta)
+	if err != nil {
+		return 0, partMeta{}, false
+	}
+	if fi.Size() == 0 || json.Unmarshal(b, &m) != nil || m.URL != redact(rawURL) || m.ifRange() == "" {
+		return 0, partMeta{}, true
+	}
+	return fi.Size(), m, true
+}
+
+// writeMeta records the validators of a .part. It is called only after the .part was
+// truncated, so a crash in between leaves an empty .part (not resumed), never old bytes
+// under a new validator. It is not fsynced: a torn sidecar fails to parse and merely
+// costs a restart.
+func writeMeta(root *os.Root, name string, m partMeta) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return root.WriteFile(name, b, 0o644)
+}
+
+// discardPart removes a .part that cannot be resumed, sidecar first (see resumePoint).
+func discardPart(root *os.Root, part, meta string) {
+	_ = removeIfExists(root, meta)
+	_ = removeIfExists(root, part)
+}
+
+func removeIfExists(root *os.Root, name string) error {
+	if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
