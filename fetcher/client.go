@@ -34,6 +34,7 @@ type Fetcher struct {
 	// credKeys are the canonical names of headers that carry credentials for the
 	// original host only: dropped on a cross-host redirect.
 	credKeys []string
+	dirs     dirCache // open output directories
 }
 
 // New builds a Fetcher. It fails if a CA or client certificate file cannot be loaded.
@@ -108,7 +109,10 @@ func New(opts Options) (*Fetcher, error) {
 }
 
 // Close closes idle connections. In-flight fetches are not interrupted.
-func (f *Fetcher) Close() { f.transport.CloseIdleConnections() }
+func (f *Fetcher) Close() {
+	f.transport.CloseIdleConnections()
+	f.dirs.close()
+}
 
 func tlsConfig(opts Options) (*tls.Config, error) {
 	tc := &tls.Config{

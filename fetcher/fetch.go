@@ -36,16 +36,32 @@ func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Respon
 	if err != nil {
 		return Response{}, &Error{URL: redact(req.URL), Class: ClassURL, Err: fmt.Errorf("output path: %w", err)}
 	}
-	t := transfer{f: f, root: root, req: req, name: name, part: name + partSuffix, meta: name + metaSuffix}
+	dir, base := path.Split(name)
+	t := transfer{f: f, req: req, rel: name, dirName: path.Clean(dir), name: base, part: base + partSuffix, meta: base + metaSuffix}
+	// Work inside the file's directory: one syscall per operation instead of a walk from root.
+	d, release, err := f.dirs.open(root, t.dirName, false)
+	switch {
+	case err == nil:
+		t.root = d
+		defer release()
+	case errors.Is(err, fs.ErrNotExist):
+		// Not there yet: neither is the file nor a .part. write creates the directory.
+		t.outRoot = root
+	default:
+		return Response{}, t.local(err)
+	}
 	return t.run(ctx)
 }
 
 // transfer is one Fetch call's state.
 type transfer struct {
 	f                *Fetcher
-	root             *os.Root
+	root             *os.Root // the file's directory; nil until write creates it
+	outRoot          *os.Root // the output root, when root is nil
+	dirName          string   // the file's directory, relative to the output root
+	rel              string   // the file's path relative to the output root
 	req              Request
-	name, part, meta string
+	name, part, meta string                  // base names in root
 	cancel           context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
 	metaFound        bool                    // a sidecar exists on disk
 }
@@ -59,14 +75,16 @@ func (t *transfer) local(err error) *Error { return localError(t.req.URL, err) }
 func (t *transfer) run(parent context.Context) (Response, error) {
 	// Never clobber a directory; the store resolves collisions at enqueue time, so
 	// this is a conflict on disk nobody planned for. Checked before spending a request.
-	if fi, err := t.root.Lstat(t.name); err == nil && fi.IsDir() {
-		return Response{}, t.local(fmt.Errorf("%s: %w", t.name, errIsDirectory))
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Response{}, t.local(err)
+	var offset int64
+	var meta partMeta
+	if t.root != nil {
+		if fi, err := t.root.Lstat(t.name); err == nil && fi.IsDir() {
+			return Response{}, t.local(fmt.Errorf("%s: %w", t.rel, errIsDirectory))
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return Response{}, t.local(err)
+		}
+		offset, meta, t.metaFound = resumePoint(t.root, t.part, t.meta, t.req.URL)
 	}
-
-	offset, meta, metaFound := resumePoint(t.root, t.part, t.meta, t.req.URL)
-	t.metaFound = metaFound
 	conditional := offset == 0 && (t.req.ETag != "" || t.req.LastModified != "")
 
 	// The watchdog cancels with errStalled as the cause, so a stall is told apart from the
@@ -111,7 +129,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		return t.response(resp, 0, "", false, 0), nil
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
 		// The .part is longer than the file now is: it is from another version.
-		discardPart(t.root, t.part, t.meta)
+		discardPart(t.root, t.part, t.meta) // offset > 0: root is set
 		return Response{}, t.fail(ClassRange, true, fmt.Errorf("server refused Range bytes=%d- (416)", offset))
 	case resp.StatusCode == http.StatusPartialContent:
 		if err := checkResume(resp, offset); err != nil {
@@ -156,10 +174,13 @@ func checkResume(resp *http.Response, offset int64) error {
 // write streams the body into the .part (appending at offset, or from zero), verifies
 // its length, and publishes it by rename.
 func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64) (Response, error) {
-	if dir := path.Dir(t.name); dir != "." {
-		if err := t.root.MkdirAll(dir, 0o755); err != nil {
+	if t.root == nil {
+		d, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
+		if err != nil {
 			return Response{}, t.local(err)
 		}
+		defer release()
+		t.root = d
 	}
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
@@ -282,7 +303,7 @@ func (t *transfer) response(resp *http.Response, size int64, sum string, resumed
 		LastModified: resp.Header.Get("Last-Modified"),
 		ContentType:  resp.Header.Get("Content-Type"),
 		FinalURL:     redact(resp.Request.URL.String()),
-		Path:         t.name,
+		Path:         t.rel,
 		Resumed:      resumed,
 		Offset:       offset,
 		NotModified:  resp.StatusCode == http.StatusNotModified,

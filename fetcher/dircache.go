@@ -1,0 +1,96 @@
+package fetcher
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"sync"
+)
+
+// maxCachedDirs bounds the open directory handles a Fetcher keeps.
+const maxCachedDirs = 256
+
+// dirCache keeps directories of the output open as *os.Root, so that each file operation of a
+// transfer is one syscall on a single name instead of a walk (openat per path component) from the
+// output root: at thousands of small files per second that walk was most of trawl's system time.
+// A directory handle opened through the output root is confined by it just the same.
+type dirCache struct {
+	mu sync.Mutex
+	m  map[dirKey]*dirEntry
+}
+
+type dirKey struct {
+	root *os.Root
+	dir  string
+}
+
+type dirEntry struct {
+	r    *os.Root
+	refs int
+}
+
+// open returns the directory dir of root (dir "." is root itself) and a release func. With
+// create, missing directories are made first; without, a missing directory gives fs.ErrNotExist.
+func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, func(), error) {
+	if dir == "." || dir == "" {
+		return root, func() {}, nil
+	}
+	k := dirKey{root, dir}
+	c.mu.Lock()
+	if e := c.m[k]; e != nil {
+		e.refs++
+		c.mu.Unlock()
+		return e.r, c.releaser(k, e), nil
+	}
+	c.mu.Unlock()
+
+	r, err := root.OpenRoot(dir)
+	if err != nil && create && errors.Is(err, fs.ErrNotExist) {
+		if err = root.MkdirAll(dir, 0o755); err == nil {
+			r, err = root.OpenRoot(dir)
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[k]; e != nil { // another transfer opened it meanwhile
+		r.Close()
+		e.refs++
+		return e.r, c.releaser(k, e), nil
+	}
+	if c.m == nil {
+		c.m = make(map[dirKey]*dirEntry)
+	}
+	if len(c.m) >= maxCachedDirs {
+		for key, e := range c.m {
+			if e.refs == 0 {
+				e.r.Close()
+				delete(c.m, key)
+			}
+		}
+	}
+	e := &dirEntry{r: r, refs: 1}
+	c.m[k] = e
+	return r, c.releaser(k, e), nil
+}
+
+func (c *dirCache) releaser(k dirKey, e *dirEntry) func() {
+	return func() {
+		c.mu.Lock()
+		e.refs--
+		c.mu.Unlock()
+	}
+}
+
+// close closes every cached directory.
+func (c *dirCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		e.r.Close()
+		delete(c.m, k)
+	}
+}
