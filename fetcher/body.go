@@ -71,17 +71,57 @@ func (e *writeError) Unwrap() error { return e.err }
 // hashFile writes to the .part and the running sha256 together. It deliberately has no
 // ReadFrom, so io.CopyBuffer uses our pooled buffer instead of os.File's own copy path.
 type hashFile struct {
-	f *os.File
-	h hash.Hash
-	n int64
+	f  *os.File
+	h  hash.Hash
+	n  int64
+	mu *sync.Mutex // serializes writes across transfers; nil = none
 }
 
 func (w *hashFile) Write(p []byte) (int, error) {
+	if w.mu != nil {
+		w.mu.Lock()
+	}
 	n, err := w.f.Write(p)
+	if w.mu != nil {
+		w.mu.Unlock()
+	}
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {
 		return n, &writeError{err}
 	}
 	return n, nil
+}
+
+// copyFilled copies src to dst like io.CopyBuffer, but fills buf before each write. Response
+// bodies arrive in frame-sized pieces (16 KiB for HTTP/2 DATA frames); writing each piece
+// separately costs about three times the system time of writing whole buffers (measured:
+// 1 GiB to tmpfs, 1.44 s in 16 KiB writes against 0.42 s in 256 KiB writes). Errors from src
+// are returned as they are (a short body's io.ErrUnexpectedEOF must stay recognisable).
+func copyFilled(dst io.Writer, src io.Reader, buf []byte) (written int64, err error) {
+	for {
+		n := 0
+		var rerr error
+		for n < len(buf) && rerr == nil {
+			var m int
+			m, rerr = src.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			w, werr := dst.Write(buf[:n])
+			written += int64(w)
+			if werr != nil {
+				return written, werr
+			}
+			if w != n {
+				return written, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return written, nil
+		}
+		if rerr != nil {
+			return written, rerr
+		}
+	}
 }

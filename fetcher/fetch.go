@@ -226,7 +226,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		}
 	}
 
-	w := &hashFile{f: file, h: h}
+	w := &hashFile{f: file, h: h, mu: &t.f.writeMu}
 	idle := t.f.opts.IdleTimeout
 	body := &watchedBody{
 		ctx:     ctx,
@@ -236,7 +236,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		lim:     t.f.opts.Bandwidth,
 		onBytes: t.req.OnBytes,
 	}
-	_, cerr := io.CopyBuffer(w, body, buf)
+	_, cerr := copyFilled(w, body, buf)
 	body.timer.Stop()
 	if err := file.Close(); err != nil && cerr == nil {
 		cerr = &writeError{err}
