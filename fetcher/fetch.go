@@ -238,6 +238,13 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 	}
 	_, cerr := copyFilled(w, body, buf)
 	body.timer.Stop()
+	// The mtime comes from Last-Modified; set through the descriptor after the last write.
+	// Cosmetic (the store keeps the validators), so a failure is not worth failing for.
+	lm, lmErr := http.ParseTime(resp.Header.Get("Last-Modified"))
+	mtimeSet := false
+	if cerr == nil && lmErr == nil {
+		mtimeSet = setMtime(file, lm) == nil
+	}
 	if err := file.Close(); err != nil && cerr == nil {
 		cerr = &writeError{err}
 	}
@@ -276,8 +283,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 	if err := t.root.Rename(t.part, t.name); err != nil {
 		return Response{}, t.local(err)
 	}
-	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
-		// Cosmetic (the store keeps the validators), so a failure is not worth failing for.
+	if lmErr == nil && !mtimeSet {
 		_ = t.root.Chtimes(t.name, time.Time{}, lm)
 	}
 	return t.response(resp, offset+w.n, hex.EncodeToString(h.Sum(nil)), offset > 0, offset), nil
