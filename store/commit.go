@@ -69,6 +69,17 @@ func (w *wtx) commit(u *Update) error {
 //
 // It reads every record, so it costs a scan of the file; it is a command, not a hot path.
 func (s *Store) Requeue(filter func(Record) bool) (int, error) {
+	return s.requeue(Failed, filter)
+}
+
+// Revalidate puts Done records (those filter accepts; all if filter is nil) back to Pending with
+// Attempts 0, due now, keeping their validators, size and sha256, so that the next fetch is a
+// conditional request (a refresh run). Like Requeue it scans the file.
+func (s *Store) Revalidate(filter func(Record) bool) (int, error) {
+	return s.requeue(Done, filter)
+}
+
+func (s *Store) requeue(state State, filter func(Record) bool) (int, error) {
 	n := 0
 	err := s.update(func(w *wtx) error {
 		n = 0
@@ -95,7 +106,7 @@ func (s *Store) Requeue(filter func(Record) bool) (int, error) {
 			for ; k != nil && seen < chunk; k, v = c.Next() {
 				seen++
 				after = append(after[:0], k...)
-				if len(v) < 2 || State(v[1]) != Failed { // cheap pre-filter on the state byte
+				if len(v) < 2 || State(v[1]) != state { // cheap pre-filter on the state byte
 					continue
 				}
 				r, seq, err := decodeRecord(string(k), v)
@@ -110,7 +121,7 @@ func (s *Store) Requeue(filter func(Record) bool) (int, error) {
 				if err := w.detach(&h.r, h.seq); err != nil {
 					return err
 				}
-				h.r.State, h.r.Attempts, h.r.NextAttempt = Pending, 0, time.Time{}
+				h.r.State, h.r.Attempts, h.r.NextAttempt, h.r.Transient = Pending, 0, time.Time{}, false
 				if err := w.insert(&h.r, 0); err != nil {
 					return err
 				}

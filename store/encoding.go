@@ -17,6 +17,7 @@ const (
 	flagNextAttempt = 1 << iota // NextAttempt is set (a zero time is not encoded)
 	flagUpdated                 // Updated is set
 	flagSHARaw                  // SHA256 is 64 lowercase hex digits, stored as 32 raw bytes
+	flagTransient               // Transient is set
 )
 
 var errBadRecord = errors.New("malformed record")
@@ -36,6 +37,9 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	}
 	if !r.Updated.IsZero() {
 		flags |= flagUpdated
+	}
+	if r.Transient {
+		flags |= flagTransient
 	}
 	var sha []byte
 	if isLowerHexSHA256(r.SHA256) {
@@ -86,9 +90,10 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 		return Record{}, 0, errBadRecord
 	}
 	flags := d.byte()
-	if flags&^(flagNextAttempt|flagUpdated|flagSHARaw) != 0 {
+	if flags&^(flagNextAttempt|flagUpdated|flagSHARaw|flagTransient) != 0 {
 		return Record{}, 0, errBadRecord
 	}
+	r.Transient = flags&flagTransient != 0
 	seq := d.uvarint()
 	base := afterScheme(url)
 	r.Host = d.delta(base)

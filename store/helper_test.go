@@ -82,6 +82,7 @@ func (s *Store) checkInvariants() error {
 		}
 		records, queues := tx.Bucket(bucketRecords), tx.Bucket(bucketQueues)
 		var recount Counts
+		perHost := map[string]Counts{}
 		leased := map[string]bool{}
 		queued := 0
 		err := records.ForEach(func(k, v []byte) error {
@@ -89,6 +90,9 @@ func (s *Store) checkInvariants() error {
 			if err != nil {
 				return fmt.Errorf("record %q: %v", k, err)
 			}
+			h := perHost[r.Host]
+			h = h.add(countOne(r))
+			perHost[r.Host] = h
 			switch r.State {
 			case Pending:
 				recount.Pending++
@@ -116,6 +120,22 @@ func (s *Store) checkInvariants() error {
 		}
 		if got != recount {
 			return fmt.Errorf("counters %+v, recount %+v", got, recount)
+		}
+		stat := map[string]Counts{}
+		if err := tx.Bucket(bucketHostStat).ForEach(func(k, v []byte) error {
+			c, err := decodeCounts(s.path, v)
+			stat[string(k)] = c
+			return err
+		}); err != nil {
+			return err
+		}
+		if len(stat) != len(perHost) {
+			return fmt.Errorf("host counters for %d hosts, records on %d", len(stat), len(perHost))
+		}
+		for h, c := range perHost {
+			if stat[h] != c {
+				return fmt.Errorf("host %q counters %+v, recount %+v", h, stat[h], c)
+			}
 		}
 		hosts := tx.Bucket(bucketHosts)
 		err = queues.ForEach(func(host, _ []byte) error {
@@ -223,4 +243,16 @@ func urlsOf(recs []Record) []string {
 		out[i] = r.URL
 	}
 	return out
+}
+
+func countOne(r Record) Counts {
+	switch r.State {
+	case Pending:
+		return Counts{Pending: 1}
+	case Leased:
+		return Counts{Leased: 1}
+	case Done:
+		return Counts{Done: 1, Bytes: r.Bytes}
+	}
+	return Counts{Failed: 1}
 }

@@ -103,3 +103,20 @@ func (s *Store) Meta(key string) (string, error) {
 	})
 	return v, err
 }
+
+// HostCounts returns the counts of every host's records, kept current by every transaction, so
+// this reads one small entry per host.
+func (s *Store) HostCounts() (map[string]Counts, error) {
+	out := make(map[string]Counts)
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHostStat).ForEach(func(k, v []byte) error {
+			c, err := decodeCounts(s.path, v)
+			if err != nil {
+				return err
+			}
+			out[string(k)] = c
+			return nil
+		})
+	})
+	return out, err
+}

@@ -47,6 +47,7 @@ type Record struct {
 	ContentType  string
 	LastError    string // last error message, "" when none
 	ErrorClass   string // fetcher's error class of LastError
+	Transient    bool   // Failed only because its retries ran out on a transient error
 	Depth        int    // crawl depth (0 for list and seed URLs)
 	Updated      time.Time
 }

@@ -260,6 +260,49 @@ func TestRequeue(t *testing.T) {
 	}
 }
 
+func TestRevalidateAndHostCounts(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 10))
+	mustEnqueue(t, s.Store, urls("b", 0, 4))
+	var batch []Update
+	for i, r := range mustLease(t, s.Store, "a", 10, t0) {
+		r.State, r.Attempts, r.Bytes, r.ETag = Done, 1, 100, `"e"`
+		if i >= 8 {
+			r.State, r.Bytes, r.ETag, r.Transient = Failed, 0, "", true
+		}
+		batch = append(batch, Update{Record: r})
+	}
+	mustCommit(t, s.Store, batch...)
+	hc, err := s.HostCounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Counts{"a": {Done: 8, Failed: 2, Bytes: 800}, "b": {Pending: 4}}
+	if !reflect.DeepEqual(hc, want) {
+		t.Fatalf("HostCounts = %+v, want %+v", hc, want)
+	}
+	if r, _, _ := s.Get(batch[9].Record.URL); !r.Transient {
+		t.Errorf("Transient flag lost: %+v", r)
+	}
+	n, err := s.Revalidate(nil)
+	if err != nil || n != 8 {
+		t.Fatalf("Revalidate = %d, %v; want 8", n, err)
+	}
+	r, _, _ := s.Get(batch[0].Record.URL)
+	if r.State != Pending || r.Attempts != 0 || r.ETag != `"e"` || r.Bytes != 100 {
+		t.Errorf("revalidated record lost its validators: %+v", r)
+	}
+	if c := mustCounts(t, s.Store); c != (Counts{Pending: 12, Failed: 2}) {
+		t.Errorf("counts %+v", c)
+	}
+	if n, _ := s.Requeue(nil); n != 2 {
+		t.Errorf("Requeue = %d, want 2", n)
+	}
+	if r, _, _ := s.Get(batch[9].Record.URL); r.Transient || r.State != Pending {
+		t.Errorf("requeued record %+v", r)
+	}
+}
+
 func TestForEach(t *testing.T) {
 	s := mustOpen(t)
 	mustEnqueue(t, s.Store, urls("a", 0, 1100)) // several chunks

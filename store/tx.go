@@ -17,9 +17,10 @@ var (
 	bucketLeased   = []byte("leased")   // URL → empty, every Leased record
 	bucketPaths    = []byte("paths")    // reserved output path → URL (encodeReservation)
 	bucketPathNext = []byte("pathnext") // path → uvarint largest ~N handed out for it (collision hint)
+	bucketHostStat = []byte("hoststat") // host → encodeCounts of that host's records
 
 	allBuckets = [][]byte{bucketMeta, bucketRun, bucketRecords, bucketQueues, bucketHosts,
-		bucketLeased, bucketPaths, bucketPathNext}
+		bucketLeased, bucketPaths, bucketPathNext, bucketHostStat}
 )
 
 // Keys in bucketMeta.
@@ -29,7 +30,7 @@ var (
 )
 
 // formatVersion is the layout of buckets and keys. A file with another value is refused.
-const formatVersion = "1"
+const formatVersion = "2"
 
 // fillPercent is how full bbolt packs a page it splits. Keys mostly arrive in order within a
 // host — queue keys are appended, URLs and paths of one site share prefixes and are listed in
@@ -44,19 +45,22 @@ type wtx struct {
 	path                                                  string // the state file, for errors
 	tx                                                    *bolt.Tx
 	meta, records, queues, hosts, leased, paths, pathNext *bolt.Bucket
+	hostStat                                              *bolt.Bucket
 	counts                                                Counts
 	hostDelta                                             map[string]int
+	hostCounts                                            map[string]*Counts // per-host counter deltas
 	queueOf                                               map[string]*bolt.Bucket
 }
 
 func newWtx(path string, tx *bolt.Tx) (*wtx, error) {
-	w := &wtx{path: path, tx: tx, hostDelta: map[string]int{}, queueOf: map[string]*bolt.Bucket{}}
+	w := &wtx{path: path, tx: tx, hostDelta: map[string]int{}, hostCounts: map[string]*Counts{},
+		queueOf: map[string]*bolt.Bucket{}}
 	for _, b := range []struct {
 		dst  **bolt.Bucket
 		name []byte
 	}{{&w.meta, bucketMeta}, {&w.records, bucketRecords}, {&w.queues, bucketQueues},
 		{&w.hosts, bucketHosts}, {&w.leased, bucketLeased}, {&w.paths, bucketPaths},
-		{&w.pathNext, bucketPathNext}} {
+		{&w.pathNext, bucketPathNext}, {&w.hostStat, bucketHostStat}} {
 		if *b.dst = tx.Bucket(b.name); *b.dst == nil {
 			return nil, corrupt(path, "bucket %q missing", b.name)
 		}
@@ -96,21 +100,53 @@ func (w *wtx) flush() error {
 			}
 		}
 	}
+	for host, d := range w.hostCounts {
+		c := *d
+		if v := w.hostStat.Get([]byte(host)); v != nil {
+			old, err := decodeCounts(w.path, v)
+			if err != nil {
+				return err
+			}
+			c = c.add(old)
+		}
+		var err error
+		if c == (Counts{}) {
+			err = w.hostStat.Delete([]byte(host))
+		} else {
+			err = w.hostStat.Put([]byte(host), encodeCounts(c))
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return w.meta.Put(keyCounts, encodeCounts(w.counts))
 }
 
-// count adds delta records of state (and their bytes, for Done) to the counters.
+func (c Counts) add(o Counts) Counts {
+	return Counts{Pending: c.Pending + o.Pending, Leased: c.Leased + o.Leased, Done: c.Done + o.Done,
+		Failed: c.Failed + o.Failed, Bytes: c.Bytes + o.Bytes}
+}
+
+// count adds delta records of state (and their bytes, for Done) to the counters, the store's and
+// the record's host's.
 func (w *wtx) count(r *Record, delta int) {
-	switch r.State {
-	case Pending:
-		w.counts.Pending += delta
-	case Leased:
-		w.counts.Leased += delta
-	case Done:
-		w.counts.Done += delta
-		w.counts.Bytes += int64(delta) * r.Bytes
-	case Failed:
-		w.counts.Failed += delta
+	h := w.hostCounts[r.Host]
+	if h == nil {
+		h = &Counts{}
+		w.hostCounts[r.Host] = h
+	}
+	for _, c := range []*Counts{&w.counts, h} {
+		switch r.State {
+		case Pending:
+			c.Pending += delta
+		case Leased:
+			c.Leased += delta
+		case Done:
+			c.Done += delta
+			c.Bytes += int64(delta) * r.Bytes
+		case Failed:
+			c.Failed += delta
+		}
 	}
 }
 
@@ -216,6 +252,10 @@ func readCounts(path string, meta *bolt.Bucket) (Counts, error) {
 	if v == nil {
 		return Counts{}, nil // a fresh file: nothing counted yet
 	}
+	return decodeCounts(path, v)
+}
+
+func decodeCounts(path string, v []byte) (Counts, error) {
 	if len(v) != 40 {
 		return Counts{}, corrupt(path, "bad counters")
 	}
