@@ -77,15 +77,21 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	// this is a conflict on disk nobody planned for. Checked before spending a request.
 	var offset int64
 	var meta partMeta
+	have := false // a regular file is at the path: a conditional request can revalidate it
 	if t.root != nil {
-		if fi, err := t.root.Lstat(t.name); err == nil && fi.IsDir() {
+		fi, err := t.root.Lstat(t.name)
+		switch {
+		case err == nil && fi.IsDir():
 			return Response{}, t.local(fmt.Errorf("%s: %w", t.rel, errIsDirectory))
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		case err == nil:
+			have = fi.Mode().IsRegular()
+		case !errors.Is(err, fs.ErrNotExist):
 			return Response{}, t.local(err)
 		}
 		offset, meta, t.metaFound = resumePoint(t.root, t.part, t.meta, t.req.URL)
 	}
-	conditional := offset == 0 && (t.req.ETag != "" || t.req.LastModified != "")
+	// Revalidate only a copy that is still there: a 304 for a deleted file would leave nothing.
+	conditional := have && offset == 0 && (t.req.ETag != "" || t.req.LastModified != "")
 
 	// The watchdog cancels with errStalled as the cause, so a stall is told apart from the
 	// caller canceling.

@@ -17,7 +17,7 @@ type committer struct {
 	opts  Options
 	stats *Stats
 
-	in        chan store.Update
+	in        chan pendingUpdate
 	committed atomic.Int64  // outcomes committed so far
 	wake      chan struct{} // capacity 1: the store may hold new ready work
 	failed    chan struct{} // closed when a flush or commit failed; err says why
@@ -31,15 +31,21 @@ func newCommitter(q Queue, opts Options, stats *Stats) *committer {
 		q:      q,
 		opts:   opts,
 		stats:  stats,
-		in:     make(chan store.Update, 4*opts.CommitMax),
+		in:     make(chan pendingUpdate, 4*opts.CommitMax),
 		wake:   make(chan struct{}, 1),
 		failed: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 }
 
+// pendingUpdate is an outcome waiting for its commit.
+type pendingUpdate struct {
+	kind Kind
+	u    store.Update
+}
+
 // add queues one outcome for the next commit.
-func (c *committer) add(u store.Update) { c.in <- u }
+func (c *committer) add(kind Kind, u store.Update) { c.in <- pendingUpdate{kind, u} }
 
 // poke tells the dispatcher that the store may have new ready work, without blocking.
 func (c *committer) poke() {
@@ -58,7 +64,7 @@ func (c *committer) close() error {
 
 func (c *committer) run() {
 	defer close(c.done)
-	var batch []store.Update
+	var batch []pendingUpdate
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
@@ -104,10 +110,10 @@ func (c *committer) run() {
 	}
 }
 
-func (c *committer) commit(batch []store.Update) error {
+func (c *committer) commit(batch []pendingUpdate) error {
 	if c.opts.Flush != nil {
-		for _, u := range batch {
-			if u.Record.State == store.Done {
+		for _, p := range batch {
+			if p.u.Record.State == store.Done {
 				if err := c.opts.Flush(); err != nil {
 					return err
 				}
@@ -115,19 +121,26 @@ func (c *committer) commit(batch []store.Update) error {
 			}
 		}
 	}
-	if err := c.q.Commit(batch); err != nil {
+	updates := make([]store.Update, len(batch))
+	for i, p := range batch {
+		updates[i] = p.u
+	}
+	if err := c.q.Commit(updates); err != nil {
 		return err
 	}
-	for _, u := range batch {
-		switch u.Record.State {
-		case store.Done:
+	for _, p := range batch {
+		switch p.kind {
+		case KindNew, KindChanged, KindUnchanged:
 			c.stats.Done.Add(1)
-			c.stats.DoneBytes.Add(u.Record.Bytes)
-		case store.Failed:
+			c.stats.DoneBytes.Add(p.u.Record.Bytes)
+			if p.kind == KindUnchanged {
+				c.stats.Unchanged.Add(1)
+			}
+		case KindFailed:
 			c.stats.Failed.Add(1)
 		}
 		if c.opts.OnOutcome != nil {
-			c.opts.OnOutcome(u.Record)
+			c.opts.OnOutcome(Outcome{Kind: p.kind, Record: p.u.Record})
 		}
 	}
 	return nil

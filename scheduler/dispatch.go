@@ -237,36 +237,46 @@ func (d *dispatcher) finish(r outcome) {
 	if h.where == capped {
 		d.pushReady(h)
 	}
-	u := d.update(r, now)
-	d.cm.add(store.Update{Record: u})
+	kind, u := d.update(r, now)
+	d.cm.add(kind, store.Update{Record: u})
 	d.sent++
 }
 
 // update turns an outcome into the record to commit, deciding retries.
-func (d *dispatcher) update(r outcome, now time.Time) store.Record {
+func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 	opts := &d.s.opts
 	rec := r.rec
 	rec.Updated = now
 	if r.err == nil {
+		kind := KindNew
+		if rec.SHA256 != "" {
+			kind = KindChanged
+			if r.resp.NotModified || r.resp.SHA256 == rec.SHA256 {
+				kind = KindUnchanged
+			}
+		}
 		rec.State = store.Done
 		rec.Attempts++
 		rec.Status = r.resp.Status
-		rec.Bytes = r.resp.Bytes
-		rec.SHA256 = r.resp.SHA256
+		if !r.resp.NotModified {
+			// A 304 leaves the file, its size and its hash as they were.
+			rec.Bytes = r.resp.Bytes
+			rec.SHA256 = r.resp.SHA256
+			rec.ContentType = r.resp.ContentType
+			if r.resp.Path != "" {
+				rec.Path = r.resp.Path
+			}
+		}
 		rec.ETag = r.resp.ETag
 		rec.LastModified = r.resp.LastModified
-		rec.ContentType = r.resp.ContentType
-		if r.resp.Path != "" {
-			rec.Path = r.resp.Path
-		}
-		rec.LastError, rec.ErrorClass = "", ""
-		return rec
+		rec.LastError, rec.ErrorClass, rec.Transient = "", "", false
+		return kind, rec
 	}
 	fe := fetcher.Classify(r.err)
 	if fe.Class == fetcher.ClassCanceled || errors.Is(r.err, context.Canceled) {
 		// Cut off by the shutdown, not the URL's fault: back to the queue as it was.
 		rec.State = store.Pending
-		return rec
+		return KindReleased, rec
 	}
 	rec.LastError = fe.Error()
 	rec.ErrorClass = string(fe.Class)
@@ -276,12 +286,14 @@ func (d *dispatcher) update(r outcome, now time.Time) store.Record {
 			d.fatal = &FatalError{fe}
 		}
 		rec.State = store.Pending
-		return rec
+		return KindReleased, rec
 	}
 	rec.Attempts++
 	if !fe.Retryable || rec.Attempts > opts.Retries {
 		rec.State = store.Failed
-		return rec
+		// Out of retries on an error that may well go away: the next run tries again.
+		rec.Transient = fe.Retryable
+		return KindFailed, rec
 	}
 	delay := opts.backoff(rec.Attempts)
 	switch {
@@ -297,7 +309,7 @@ func (d *dispatcher) update(r outcome, now time.Time) store.Record {
 	rec.State = store.Pending
 	rec.NextAttempt = now.Add(delay)
 	d.s.stats.Retries.Add(1)
-	return rec
+	return KindRetry, rec
 }
 
 // releaseBuffered gives leased, undispatched jobs back to the queue unchanged.
@@ -305,7 +317,7 @@ func (d *dispatcher) releaseBuffered() {
 	for _, h := range d.hosts {
 		for _, rec := range h.buf {
 			rec.State = store.Pending
-			d.cm.add(store.Update{Record: rec})
+			d.cm.add(KindReleased, store.Update{Record: rec})
 			d.sent++
 		}
 		h.buf = nil

@@ -56,7 +56,7 @@ type Options struct {
 	// done. Nil = nothing to flush (tests on tmpfs).
 	Flush func() error
 	// OnOutcome is called, from the committing goroutine, after an outcome is committed.
-	OnOutcome func(store.Record)
+	OnOutcome func(Outcome)
 	// Now and Jitter are test hooks: the clock, and a random factor in [0,1) for backoff.
 	Now    func() time.Time
 	Jitter func() float64
@@ -227,11 +227,16 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 func (s *Scheduler) work(ctx context.Context, jobs <-chan store.Record, results chan<- outcome) {
 	for rec := range jobs {
 		s.stats.InFlight.Add(1)
-		resp, err := s.f.Fetch(ctx, s.root, fetcher.Request{
+		req := fetcher.Request{
 			URL:     rec.URL,
 			Path:    rec.Path,
 			OnBytes: func(n int) { s.stats.Bytes.Add(int64(n)) },
-		})
+		}
+		if rec.SHA256 != "" {
+			// Fetched completely before (a refresh run): revalidate rather than download.
+			req.ETag, req.LastModified = rec.ETag, rec.LastModified
+		}
+		resp, err := s.f.Fetch(ctx, s.root, req)
 		s.stats.InFlight.Add(-1)
 		results <- outcome{rec: rec, resp: resp, err: err}
 	}

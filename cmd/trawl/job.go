@@ -131,8 +131,9 @@ func runJob(ctx context.Context, cfg *Config, stderr io.Writer, feed func(*job) 
 		PerHost: cfg.PerHost,
 		Retries: retries,
 		Flush:   func() error { return fetcher.Flush(root) },
-		OnOutcome: func(r store.Record) {
-			if r.State == store.Failed {
+		OnOutcome: func(o scheduler.Outcome) {
+			if o.Kind == scheduler.KindFailed {
+				r := o.Record
 				log.Error("failed", "url", redact(r.URL), "attempts", r.Attempts, "class", r.ErrorClass, "err", r.LastError)
 			}
 		},
