@@ -24,6 +24,10 @@ type Options struct {
 	// NoSync skips fsync on every commit, so a crash can lose or corrupt recent work. For tests
 	// and benchmarks only.
 	NoSync bool
+
+	// ReadOnly opens an existing file for reading only (trawl status): a shared lock, so any
+	// number of readers, but none while a run holds the file; leases are left as they are.
+	ReadOnly bool
 }
 
 const defaultTimeout = time.Second
@@ -33,6 +37,7 @@ const defaultTimeout = time.Second
 type Store struct {
 	db        *bolt.DB
 	path      string
+	readOnly  bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -50,7 +55,11 @@ func Open(path string, opts *Options) (*Store, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = defaultTimeout
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if o.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("state file %s: %w", path, err)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
 	if err := checkTruncated(path); err != nil {
@@ -60,7 +69,14 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, readOnly: o.ReadOnly}
+	if o.ReadOnly {
+		if err := s.checkFormat(); err != nil {
+			closeQuietly(db)
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := s.init(); err != nil {
 		closeQuietly(db)
 		return nil, err
@@ -80,7 +96,9 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		// Remove the holder note first: once the flock is gone another process may write its own.
-		_ = os.Remove(lockInfoPath(s.path))
+		if !s.readOnly {
+			_ = os.Remove(lockInfoPath(s.path))
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("state file %s: close: %w", s.path, err)
 		}
@@ -93,8 +111,9 @@ func (s *Store) Close() error {
 func openBolt(path string, o Options) (db *bolt.DB, err error) {
 	var file *os.File // captured so a panic inside bolt.Open does not leak the fd and its flock
 	bo := &bolt.Options{
-		Timeout: o.Timeout,
-		NoSync:  o.NoSync,
+		Timeout:  o.Timeout,
+		NoSync:   o.NoSync,
+		ReadOnly: o.ReadOnly,
 		// The hashmap freelist keeps allocation fast as the file grows to millions of records.
 		FreelistType: bolt.FreelistMapType,
 		// The freelist is synced (NoFreelistSync false): without it bbolt rebuilds the freelist
@@ -192,6 +211,26 @@ func (s *Store) init() (err error) {
 		err = corrupt(s.path, "%v", err)
 	}
 	return err
+}
+
+// checkFormat checks, read-only, that the file is a trawl state file of this format.
+func (s *Store) checkFormat() (err error) {
+	defer s.catch(&err)
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return corrupt(s.path, "not a trawl state file (no %q bucket)", bucketMeta)
+		}
+		if v := meta.Get(keyVersion); !bytes.Equal(v, []byte(formatVersion)) {
+			return corrupt(s.path, "format version %q, this trawl reads %q", oneLine(string(v)), formatVersion)
+		}
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return corrupt(s.path, "bucket %q missing", name)
+			}
+		}
+		return nil
+	})
 }
 
 // recoverLeases returns every Leased record to its queue at its old position (same NextAttempt

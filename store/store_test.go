@@ -339,3 +339,32 @@ func TestMeta(t *testing.T) {
 		t.Errorf("Path() = %q, want %q", s.Path(), s.path)
 	}
 }
+
+func TestOpenReadOnly(t *testing.T) {
+	path := t.TempDir() + "/state.db"
+	if _, err := Open(path, &Options{ReadOnly: true}); err == nil {
+		t.Fatal("read-only open of a missing file succeeded")
+	}
+	s, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s, urls("a", 0, 3))
+	if _, err := Open(path, &Options{ReadOnly: true, Timeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("read-only open of a held file: %v, want ErrLocked", err)
+	}
+	s.Close()
+	r1, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("second reader: %v", err)
+	}
+	if c, err := r2.Counts(); err != nil || c.Pending != 3 {
+		t.Fatalf("Counts = %+v, %v", c, err)
+	}
+	r1.Close()
+	r2.Close()
+}
