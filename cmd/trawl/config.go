@@ -39,6 +39,10 @@ type Config struct {
 	Layout         string        `yaml:"layout"`
 	Quiet          bool          `yaml:"quiet"`
 	LogFormat      string        `yaml:"log_format"`
+	Refresh        bool          `yaml:"refresh"`
+	RefreshAfter   time.Duration `yaml:"refresh_after"`
+	Report         string        `yaml:"report"`
+	LogFile        string        `yaml:"log_file"`
 	// ProgressInterval is how often a plain progress line is written when stderr is not a terminal.
 	ProgressInterval time.Duration `yaml:"progress_interval"`
 }
@@ -80,6 +84,10 @@ func addFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(configFile, "config", "", "read settings from YAML `FILE` (flags override it)")
 	fs.BoolVarP(&cfg.Quiet, "quiet", "q", cfg.Quiet, "print nothing but errors")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log line format: text or json")
+	fs.BoolVar(&cfg.Refresh, "refresh", cfg.Refresh, "revalidate every URL already done with a conditional request (If-None-Match / If-Modified-Since); unchanged files are not downloaded again")
+	fs.DurationVar(&cfg.RefreshAfter, "refresh-after", cfg.RefreshAfter, "revalidate URLs done longer than `DURATION` ago, e.g. 20h (0 = never)")
+	fs.StringVar(&cfg.Report, "report", cfg.Report, "write a JSON report of the run to `FILE` when it ends (also when interrupted)")
+	fs.StringVar(&cfg.LogFile, "log-file", cfg.LogFile, "append log lines to `FILE` instead of stderr")
 	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", cfg.ProgressInterval, "how often to log a progress line when stderr is not a terminal")
 }
 
@@ -147,6 +155,8 @@ func (c *Config) validate() error {
 		return errors.New("--client-cert and --client-key go together")
 	case c.Out == "":
 		return errors.New("--out must not be empty")
+	case c.RefreshAfter < 0:
+		return fmt.Errorf("--refresh-after must not be negative, got %s", c.RefreshAfter)
 	case c.ProgressInterval <= 0:
 		return fmt.Errorf("--progress-interval must be positive, got %s", c.ProgressInterval)
 	case c.LogFormat != "text" && c.LogFormat != "json":

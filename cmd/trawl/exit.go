@@ -11,14 +11,17 @@ const (
 	exitFailed      = 1   // some URLs failed permanently
 	exitUsage       = 2   // bad flags, arguments or config
 	exitFatal       = 3   // state file locked or corrupt, output not writable, disk full
+	exitTransient   = 4   // transient failures remain; the next run retries them
 	exitInterrupted = 130 // stopped by a signal; run the same command to continue
 )
 
 const exitCodesHelp = `Exit codes:
-  0    every URL done
-  1    some URLs failed permanently (see the log; run again to retry them)
+  0    every URL done (or revalidated unchanged)
+  1    some URLs failed permanently (404...; see the log or --report)
   2    usage or config error
-  3    fatal: state file locked or corrupt, output not writable, disk full
+  3    fatal: state file locked or corrupt (or another run holds it), output not
+       writable, disk full
+  4    transient failures remain (timeouts, 5xx...); the next run retries them
   130  interrupted (run the same command again to continue)`
 
 // exitError carries an exit code with its message.

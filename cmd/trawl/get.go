@@ -46,7 +46,7 @@ files resume, failed ones are retried.
 				input, closeInput = r, closer
 				defer closeInput()
 			}
-			return runJob(cmd.Context(), &cfg, stderr, func(j *job) scheduler.Feed {
+			return runJob(cmd.Context(), "get", &cfg, stderr, func(j *job) scheduler.Feed {
 				return j.listFeed(args, input)
 			})
 		},

@@ -7,7 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,18 +71,193 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 }
 
 // runJob opens the state and output, runs the scheduler to the end (or the interruption) and maps
-// the outcome to an exit code.
-func runJob(ctx context.Context, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed) error {
+// the outcome to an exit code, leaving the run's metadata, status snapshot and report behind.
+func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed) error {
 	prog := newProgress(stderr, cfg.Quiet, cfg.ProgressInterval)
-	log := newLogger(prog, cfg)
+	log, closeLog, err := newLogger(prog, cfg)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer closeLog()
 	j := &job{cfg: cfg, log: log}
 	j.layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
 
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "trawl: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and alter these downloads")
 	}
-	header, _ := cfg.header()
-	bw, _ := cfg.bandwidth()
+	f, err := newFetcher(cfg)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer f.Close()
+
+	root, err := openOutput(cfg.Out)
+	if err != nil {
+		return fatalErr("%v", err)
+	}
+	defer root.Close()
+
+	statePath := statePathOf(cfg.Out, cfg.State)
+	st, err := store.Open(statePath, &store.Options{Timeout: time.Second})
+	if err != nil {
+		return fatalErr("%v", err)
+	}
+	defer st.Close()
+
+	start := time.Now().UTC()
+	if err := prepareRun(st, cfg, start); err != nil {
+		return fatalErr("%v", err)
+	}
+
+	t := newTally()
+	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost})
+	retries := cfg.Retries
+	if retries == 0 {
+		retries = -1 // the scheduler's zero means its default
+	}
+	s := scheduler.New(st, f, lim, root, scheduler.Options{
+		Workers: cfg.Concurrency,
+		PerHost: cfg.PerHost,
+		Retries: retries,
+		Flush:   func() error { return fetcher.Flush(root) },
+		OnOutcome: func(o scheduler.Outcome) {
+			t.add(o)
+			if o.Kind == scheduler.KindFailed {
+				r := o.Record
+				log.Error("failed", "url", redact(r.URL), "attempts", r.Attempts, "class", r.ErrorClass, "err", r.LastError)
+			}
+		},
+	})
+
+	prog.start(s.Stats(), log)
+	stopPublish := publishEvery(st, t, 2*time.Second, log)
+	runErr := s.Run(ctx, feed(j))
+	stopPublish()
+	prog.stop()
+	end := time.Now().UTC()
+
+	total, hosts, _ := t.snapshot()
+	total.Skipped = j.bad.Load()
+	exit := outcomeOf(runErr, total)
+	c, cerr := st.Counts()
+	if cerr != nil && exit.code != exitFatal {
+		exit = runExit{exitFatal, "fatal", cerr}
+	}
+	log.Info("summary",
+		"new", total.New, "changed", total.Changed, "unchanged", total.Unchanged, "failed", total.Failed,
+		"skipped", total.Skipped, "pending", c.Pending+c.Leased,
+		"bytes", s.Stats().Bytes.Load(), "elapsed", end.Sub(start).Round(time.Millisecond).String(),
+		"rate", humanRate(s.Stats().Bytes.Load(), end.Sub(start)))
+
+	// What the run leaves behind for scripts and `trawl status`. Failing to write it does not
+	// change a successful outcome into a failure, but it is reported.
+	for k, v := range map[string]string{metaRunEnd: end.Format(time.RFC3339), metaRunOutcome: exit.outcome,
+		metaRunExit: strconv.Itoa(exit.code)} {
+		if err := st.SetMeta(k, v); err != nil {
+			log.Error("recording the run's end", "err", err)
+		}
+	}
+	if err := publishStatus(st, t); err != nil {
+		log.Error("writing status snapshot", "err", err)
+	}
+	if cfg.Report != "" {
+		rep := report{Command: command, StateFile: statePath, Out: cfg.Out, Start: start, End: end,
+			DurationSeconds: end.Sub(start).Seconds(), Outcome: exit.outcome, ExitCode: exit.code,
+			Counts: total, ReceivedBytes: s.Stats().Bytes.Load(), Hosts: hosts, Job: jobCountsOf(c)}
+		if exit.err != nil {
+			rep.Error = exit.err.Error()
+		}
+		var ferr error
+		if rep.Failures, ferr = failures(st); ferr == nil {
+			ferr = writeJSON(cfg.Report, rep)
+		}
+		if ferr != nil {
+			log.Error("writing report", "file", cfg.Report, "err", ferr)
+			if exit.code == exitOK {
+				exit = runExit{exitFatal, "fatal", fmt.Errorf("writing report: %w", ferr)}
+			}
+		}
+	}
+	if exit.err == nil {
+		return nil
+	}
+	return &exitError{exit.code, exit.err}
+}
+
+// runExit is how a run ended.
+type runExit struct {
+	code    int
+	outcome string // for reports and status: done, failed, transient, interrupted, fatal
+	err     error
+}
+
+func outcomeOf(runErr error, c runCounts) runExit {
+	var fatal *scheduler.FatalError
+	switch {
+	case errors.As(runErr, &fatal):
+		return runExit{exitFatal, "fatal", fatal.Err}
+	case errors.Is(runErr, scheduler.ErrInterrupted):
+		return runExit{exitInterrupted, "interrupted", errors.New("interrupted; run the same command again to continue")}
+	case runErr != nil:
+		return runExit{exitFatal, "fatal", runErr}
+	case c.Failed > c.Transient:
+		return runExit{exitFailed, "failed", fmt.Errorf("%d URL(s) failed", c.Failed)}
+	case c.Transient > 0:
+		return runExit{exitTransient, "transient", fmt.Errorf("%d URL(s) failed with transient errors; the next run retries them", c.Transient)}
+	}
+	return runExit{exitOK, "done", nil}
+}
+
+// prepareRun records the run's start and queues again what this run should retry or revalidate.
+func prepareRun(st *store.Store, cfg *Config, start time.Time) error {
+	for k, v := range map[string]string{metaRunStart: start.Format(time.RFC3339), metaRunEnd: "",
+		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())} {
+		if err := st.SetMeta(k, v); err != nil {
+			return err
+		}
+	}
+	// A new run gives URLs that failed before a fresh retry budget.
+	if _, err := st.Requeue(nil); err != nil {
+		return err
+	}
+	switch {
+	case cfg.Refresh:
+		_, err := st.Revalidate(nil)
+		return err
+	case cfg.RefreshAfter > 0:
+		cutoff := start.Add(-cfg.RefreshAfter)
+		_, err := st.Revalidate(func(r store.Record) bool { return r.Updated.Before(cutoff) })
+		return err
+	}
+	return nil
+}
+
+// publishEvery writes the status snapshot every interval until the returned func is called.
+func publishEvery(st *store.Store, t *tally, every time.Duration, log *slog.Logger) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			if err := publishStatus(st, t); err != nil {
+				log.Warn("writing status snapshot", "err", err)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func newFetcher(cfg *Config) (*fetcher.Fetcher, error) {
+	header, _ := cfg.header() // validated already
+	bw, _ := cfg.bandwidth()  // validated already
 	fopts := fetcher.Options{
 		CACertFile:     cfg.CACert,
 		ClientCertFile: cfg.ClientCert,
@@ -95,78 +271,7 @@ func runJob(ctx context.Context, cfg *Config, stderr io.Writer, feed func(*job) 
 	if b := ratelimit.NewBandwidth(bw); b != nil {
 		fopts.Bandwidth = b
 	}
-	f, err := fetcher.New(fopts)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	defer f.Close()
-
-	root, err := openOutput(cfg.Out)
-	if err != nil {
-		return fatalErr("%v", err)
-	}
-	defer root.Close()
-
-	statePath := cfg.State
-	if statePath == "" {
-		statePath = filepath.Join(cfg.Out, ".trawl", "state.db")
-	}
-	st, err := store.Open(statePath, &store.Options{Timeout: time.Second})
-	if err != nil {
-		return fatalErr("%v", err)
-	}
-	defer st.Close()
-	// A new run gives URLs that failed before a fresh retry budget.
-	if _, err := st.Requeue(nil); err != nil {
-		return fatalErr("%v", err)
-	}
-
-	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost})
-	retries := cfg.Retries
-	if retries == 0 {
-		retries = -1 // the scheduler's zero means its default
-	}
-	s := scheduler.New(st, f, lim, root, scheduler.Options{
-		Workers: cfg.Concurrency,
-		PerHost: cfg.PerHost,
-		Retries: retries,
-		Flush:   func() error { return fetcher.Flush(root) },
-		OnOutcome: func(o scheduler.Outcome) {
-			if o.Kind == scheduler.KindFailed {
-				r := o.Record
-				log.Error("failed", "url", redact(r.URL), "attempts", r.Attempts, "class", r.ErrorClass, "err", r.LastError)
-			}
-		},
-	})
-
-	start := time.Now()
-	prog.start(s.Stats(), log)
-	runErr := s.Run(ctx, feed(j))
-	prog.stop()
-
-	c, cerr := st.Counts()
-	if cerr != nil && runErr == nil {
-		runErr = cerr
-	}
-	elapsed := time.Since(start)
-	stats := s.Stats()
-	log.Info("summary",
-		"done", c.Done, "failed", c.Failed, "pending", c.Pending+c.Leased, "bad_input", j.bad.Load(),
-		"bytes", stats.Bytes.Load(), "elapsed", elapsed.Round(time.Millisecond).String(),
-		"rate", humanRate(stats.Bytes.Load(), elapsed))
-
-	var fatal *scheduler.FatalError
-	switch {
-	case errors.As(runErr, &fatal):
-		return fatalErr("%v", fatal.Err)
-	case errors.Is(runErr, scheduler.ErrInterrupted):
-		return &exitError{exitInterrupted, errors.New("interrupted; run the same command again to continue")}
-	case runErr != nil:
-		return fatalErr("%v", runErr)
-	case c.Failed > 0:
-		return &exitError{exitFailed, fmt.Errorf("%d URL(s) failed", c.Failed)}
-	}
-	return nil
+	return fetcher.New(fopts)
 }
 
 // openOutput creates the output directory, checks it is writable, and opens it as a root that

@@ -46,7 +46,20 @@ func (p *progress) Write(b []byte) (int, error) {
 	return p.w.Write(b)
 }
 
-func newLogger(w io.Writer, cfg *Config) *slog.Logger {
+// newLogger logs to w, or to cfg.LogFile when set; the returned func closes the file.
+func newLogger(w io.Writer, cfg *Config) (*slog.Logger, func(), error) {
+	closeLog := func() {}
+	if cfg.LogFile != "" {
+		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--log-file: %w", err)
+		}
+		w, closeLog = f, func() { f.Close() }
+	}
+	return newSlog(w, cfg), closeLog, nil
+}
+
+func newSlog(w io.Writer, cfg *Config) *slog.Logger {
 	level := slog.LevelInfo
 	if cfg.Quiet {
 		level = slog.LevelError

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trawl-dev/trawl/store"
+)
+
+func newRetryCmd(stdout io.Writer) *cobra.Command {
+	var out, state, host string
+	var status int
+	cmd := &cobra.Command{
+		Use:   "retry [-o DIR | --state FILE] [--host H] [--status CODE]",
+		Short: "Put failed URLs back in the queue (the next run fetches them)",
+		Long: `Put the job's failed URLs back in the queue with a fresh retry budget; the next run of
+the job's command fetches them. --host and --status narrow it to one host or one HTTP status.
+(A new run of get or crawl retries every failed URL anyway; retry is for choosing which.)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := store.Open(statePathOf(out, state), &store.Options{Timeout: time.Second})
+			if err != nil {
+				return fatalErr("%v", err)
+			}
+			defer st.Close()
+			n, err := st.Requeue(func(r store.Record) bool {
+				return (host == "" || r.Host == host) && (status == 0 || r.Status == status)
+			})
+			if err != nil {
+				return fatalErr("%v", err)
+			}
+			fmt.Fprintf(stdout, "%d failed URL(s) queued again\n", n)
+			return st.Close()
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", ".", "the job's output `DIR`")
+	cmd.Flags().StringVar(&state, "state", "", "the job's state `FILE` (default <out>/.trawl/state.db)")
+	cmd.Flags().StringVar(&host, "host", "", "only URLs of host `H` (host[:port] as in trawl status)")
+	cmd.Flags().IntVar(&status, "status", 0, "only URLs that failed with HTTP status `CODE`")
+	return cmd
+}

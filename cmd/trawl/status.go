@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trawl-dev/trawl/store"
+)
+
+// Keys of the run metadata kept in the state file.
+const (
+	metaRunStart   = "run.start"
+	metaRunEnd     = "run.end"
+	metaRunOutcome = "run.outcome"
+	metaRunExit    = "run.exit"
+	metaRunPID     = "run.pid"
+)
+
+// statusReport is what `trawl status` shows. A running job writes it every few seconds next to
+// its state file (statusFile), because the state file itself is locked while a run holds it.
+type statusReport struct {
+	StateFile string               `json:"state_file"`
+	Running   bool                 `json:"running"`
+	Holder    string               `json:"holder,omitempty"` // "pid N since T" while running
+	Taken     time.Time            `json:"taken"`            // when these numbers were read
+	Job       jobCounts            `json:"job"`
+	Hosts     map[string]jobCounts `json:"hosts"`
+	LastRun   lastRun              `json:"last_run"`
+	Run       *runCounts           `json:"run,omitempty"` // the running run's counts so far
+	TopErrors []errorCount         `json:"top_errors"`
+}
+
+type lastRun struct {
+	Start    string `json:"start,omitempty"`
+	End      string `json:"end,omitempty"`
+	Outcome  string `json:"outcome,omitempty"`
+	ExitCode string `json:"exit_code,omitempty"`
+	PID      string `json:"pid,omitempty"`
+}
+
+func statusFile(statePath string) string { return statePath + ".status.json" }
+
+// readStatus reads the job's status from an open store.
+func readStatus(st *store.Store) (*statusReport, error) {
+	c, err := st.Counts()
+	if err != nil {
+		return nil, err
+	}
+	hc, err := st.HostCounts()
+	if err != nil {
+		return nil, err
+	}
+	r := &statusReport{StateFile: st.Path(), Taken: time.Now().UTC(), Job: jobCountsOf(c),
+		Hosts: make(map[string]jobCounts, len(hc))}
+	for h, c := range hc {
+		r.Hosts[h] = jobCountsOf(c)
+	}
+	for key, dst := range map[string]*string{metaRunStart: &r.LastRun.Start, metaRunEnd: &r.LastRun.End,
+		metaRunOutcome: &r.LastRun.Outcome, metaRunExit: &r.LastRun.ExitCode, metaRunPID: &r.LastRun.PID} {
+		if *dst, err = st.Meta(key); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// readTopErrors groups the job's failed records by error class and status.
+func readTopErrors(st *store.Store) ([]errorCount, error) {
+	m := map[string]int64{}
+	err := st.ForEach(func(r store.Record) error {
+		if r.State == store.Failed {
+			m[errorKey(r)]++
+		}
+		return nil
+	})
+	return topErrors(m, 10), err
+}
+
+func newStatusCmd(stdout io.Writer) *cobra.Command {
+	var out, state string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [-o DIR | --state FILE] [--json]",
+		Short: "Show a job's progress: counts by state and host, last run, most common errors",
+		Long: `Show a job's state: URLs by state, per host, bytes on disk, the last run's start, end and
+outcome, and the most common errors. It can be run while a job is running (it then shows the live
+numbers the run publishes every few seconds) and never disturbs it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := statePathOf(out, state)
+			r, err := loadStatus(path)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			printStatus(stdout, r)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", ".", "the job's output `DIR`")
+	cmd.Flags().StringVar(&state, "state", "", "the job's state `FILE` (default <out>/.trawl/state.db)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func statePathOf(out, state string) string {
+	if state != "" {
+		return state
+	}
+	return filepath.Join(out, ".trawl", "state.db")
+}
+
+// loadStatus reads the state file if no run holds it, or else the snapshot the run publishes.
+func loadStatus(path string) (*statusReport, error) {
+	st, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	switch {
+	case err == nil:
+		defer st.Close()
+		r, err := readStatus(st)
+		if err != nil {
+			return nil, fatalErr("%v", err)
+		}
+		if r.TopErrors, err = readTopErrors(st); err != nil {
+			return nil, fatalErr("%v", err)
+		}
+		return r, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, usageErr("no trawl job at %s (give -o DIR or --state FILE)", path)
+	case !errors.Is(err, store.ErrLocked):
+		return nil, fatalErr("%v", err)
+	}
+	// A run holds the state file: read what it publishes.
+	r := &statusReport{}
+	data, rerr := os.ReadFile(statusFile(path))
+	if rerr != nil || json.Unmarshal(data, r) != nil {
+		r = &statusReport{StateFile: path}
+	}
+	r.Running = true
+	if holder, herr := os.ReadFile(path + ".lock"); herr == nil {
+		r.Holder = strings.TrimSpace(string(holder))
+	}
+	return r, nil
+}
+
+func printStatus(w io.Writer, r *statusReport) {
+	fmt.Fprintf(w, "state file: %s\n", r.StateFile)
+	if r.Running {
+		fmt.Fprintf(w, "running:    yes (%s); numbers as of %s\n", cmpOr(r.Holder, "holder unknown"), r.Taken.Format(time.RFC3339))
+	} else {
+		fmt.Fprintln(w, "running:    no")
+	}
+	j := r.Job
+	fmt.Fprintf(w, "urls:       %d total, %d done, %d failed, %d pending\n", j.Total, j.Done, j.Failed, j.Pending)
+	fmt.Fprintf(w, "on disk:    %s in done files\n", humanBytes(j.Bytes))
+	lr := r.LastRun
+	if lr.Start != "" {
+		fmt.Fprintf(w, "last run:   started %s", lr.Start)
+		if lr.End != "" {
+			fmt.Fprintf(w, ", ended %s, %s (exit %s)", lr.End, lr.Outcome, lr.ExitCode)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.Run != nil {
+		c := r.Run
+		fmt.Fprintf(w, "this run:   %d new, %d changed, %d unchanged, %d failed, %d retries\n",
+			c.New, c.Changed, c.Unchanged, c.Failed, c.Retries)
+	}
+	if len(r.Hosts) > 0 {
+		fmt.Fprintln(w, "\nhosts:")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "host\ttotal\tdone\tfailed\tpending\tbytes\t")
+		hosts := make([]string, 0, len(r.Hosts))
+		for h := range r.Hosts {
+			hosts = append(hosts, h)
+		}
+		slices.Sort(hosts)
+		for _, h := range hosts {
+			c := r.Hosts[h]
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", h, c.Total, c.Done, c.Failed, c.Pending, humanBytes(c.Bytes))
+		}
+		tw.Flush()
+	}
+	if len(r.TopErrors) > 0 {
+		fmt.Fprintln(w, "\nmost common errors:")
+		for _, e := range r.TopErrors {
+			fmt.Fprintf(w, "  %6d  %s\n", e.Count, e.Error)
+		}
+	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// publishStatus writes the running job's status snapshot for `trawl status`.
+func publishStatus(st *store.Store, t *tally) error {
+	r, err := readStatus(st)
+	if err != nil {
+		return err
+	}
+	r.Running = true
+	total, _, top := t.snapshot()
+	r.Run = &total
+	r.TopErrors = top
+	return writeJSON(statusFile(st.Path()), r)
+}
