@@ -18,8 +18,8 @@ func (s *Store) Commit(updates []Update) error {
 		switch {
 		case u.Record.URL == "":
 			return fmt.Errorf("store: commit: empty URL")
-		case u.Record.State != Pending && u.Record.State != Done && u.Record.State != Failed:
-			return fmt.Errorf("store: commit %.100q: state %v, want pending, done or failed", u.Record.URL, u.Record.State)
+		case u.Record.State == Leased || u.Record.State < Pending || u.Record.State > Skipped:
+			return fmt.Errorf("store: commit %.100q: state %v, want pending, done, failed or skipped", u.Record.URL, u.Record.State)
 		}
 		if err := validateNew(u.Links); err != nil {
 			return err

@@ -18,6 +18,7 @@ const (
 	flagUpdated                 // Updated is set
 	flagSHARaw                  // SHA256 is 64 lowercase hex digits, stored as 32 raw bytes
 	flagTransient               // Transient is set
+	flagRequisite               // Requisite is set
 )
 
 var errBadRecord = errors.New("malformed record")
@@ -40,6 +41,9 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	}
 	if r.Transient {
 		flags |= flagTransient
+	}
+	if r.Requisite {
+		flags |= flagRequisite
 	}
 	var sha []byte
 	if isLowerHexSHA256(r.SHA256) {
@@ -86,14 +90,15 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	}
 	r := Record{URL: url}
 	r.State = State(d.byte())
-	if r.State < Pending || r.State > Failed {
+	if r.State < Pending || r.State > Skipped {
 		return Record{}, 0, errBadRecord
 	}
 	flags := d.byte()
-	if flags&^(flagNextAttempt|flagUpdated|flagSHARaw|flagTransient) != 0 {
+	if flags&^(flagNextAttempt|flagUpdated|flagSHARaw|flagTransient|flagRequisite) != 0 {
 		return Record{}, 0, errBadRecord
 	}
 	r.Transient = flags&flagTransient != 0
+	r.Requisite = flags&flagRequisite != 0
 	seq := d.uvarint()
 	base := afterScheme(url)
 	r.Host = d.delta(base)

@@ -30,8 +30,16 @@ func (w *wtx) enqueue(urls []NewURL) (added int, err error) {
 		if w.records.Get([]byte(u.URL)) != nil {
 			continue
 		}
-		r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth}
-		if u.Path != "" {
+		r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth, Requisite: u.Requisite}
+		switch {
+		case u.Skip != "":
+			r.State, r.LastError, r.Path = Skipped, u.Skip, ""
+		case !u.Requisite && w.pageLimit > 0 && w.counts.Pages >= w.pageLimit:
+			// Deciding here, in the transaction that counts pages, makes the limit exact and
+			// the same however often the crawl was interrupted.
+			r.State, r.LastError, r.Path = Skipped, "max-pages", ""
+		}
+		if r.Path != "" {
 			if r.Path, err = w.reservePath(u.Path, u.URL); err != nil {
 				return 0, err
 			}

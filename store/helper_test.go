@@ -108,6 +108,11 @@ func (s *Store) checkInvariants() error {
 				recount.Bytes += r.Bytes
 			case Failed:
 				recount.Failed++
+			case Skipped:
+				recount.Skipped++
+			}
+			if !r.Requisite && r.State != Skipped {
+				recount.Pages++
 			}
 			return nil
 		})
@@ -234,6 +239,7 @@ func mustCounts(t testing.TB, s *Store) Counts {
 	if err != nil {
 		t.Fatalf("Counts: %v", err)
 	}
+	c.Pages = 0 // checked against a recount by checkInvariants; tests compare the states
 	return c
 }
 
@@ -245,14 +251,21 @@ func urlsOf(recs []Record) []string {
 	return out
 }
 
-func countOne(r Record) Counts {
+func countOne(r Record) (c Counts) {
 	switch r.State {
 	case Pending:
-		return Counts{Pending: 1}
+		c = Counts{Pending: 1}
 	case Leased:
-		return Counts{Leased: 1}
+		c = Counts{Leased: 1}
 	case Done:
-		return Counts{Done: 1, Bytes: r.Bytes}
+		c = Counts{Done: 1, Bytes: r.Bytes}
+	case Failed:
+		c = Counts{Failed: 1}
+	case Skipped:
+		return Counts{Skipped: 1}
 	}
-	return Counts{Failed: 1}
+	if !r.Requisite {
+		c.Pages = 1
+	}
+	return c
 }

@@ -15,6 +15,9 @@ const (
 	Done
 	// Failed: failed permanently (or ran out of retries).
 	Failed
+	// Skipped: known but not to be fetched (off scope, robots.txt, over --max-pages); LastError
+	// says why. Recording it keeps it from being offered again.
+	Skipped
 )
 
 func (s State) String() string {
@@ -27,6 +30,8 @@ func (s State) String() string {
 		return "done"
 	case Failed:
 		return "failed"
+	case Skipped:
+		return "skipped"
 	}
 	return "unknown"
 }
@@ -48,16 +53,19 @@ type Record struct {
 	LastError    string // last error message, "" when none
 	ErrorClass   string // fetcher's error class of LastError
 	Transient    bool   // Failed only because its retries ran out on a transient error
+	Requisite    bool   // a page requisite (image, stylesheet...) in a crawl: fetched, not followed
 	Depth        int    // crawl depth (0 for list and seed URLs)
 	Updated      time.Time
 }
 
 // NewURL is a URL offered to Enqueue.
 type NewURL struct {
-	URL   string
-	Host  string
-	Path  string // proposed output path; the store may adjust it to resolve a collision
-	Depth int
+	URL       string
+	Host      string
+	Path      string // proposed output path; the store may adjust it to resolve a collision
+	Depth     int
+	Requisite bool   // a page requisite: fetched but not followed; not counted as a page
+	Skip      string // non-empty: record it as Skipped for this reason instead of queueing it
 }
 
 // Update is the outcome of one leased job. Record.State says where it goes: Done, Failed, or
@@ -78,8 +86,10 @@ type HostQueue struct {
 // reading them costs O(1).
 type Counts struct {
 	Pending, Leased, Done, Failed int
+	Skipped                       int
+	Pages                         int   // records that are not requisites and not skipped (crawl pages)
 	Bytes                         int64 // sum of Bytes over Done records
 }
 
-// Total is the number of URLs the store knows.
+// Total is the number of URLs to fetch: every record but the skipped ones.
 func (c Counts) Total() int { return c.Pending + c.Leased + c.Done + c.Failed }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -38,6 +39,7 @@ type Store struct {
 	db        *bolt.DB
 	path      string
 	readOnly  bool
+	pageLimit atomic.Int64 // see SetPageLimit
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -87,6 +89,10 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// SetPageLimit caps the pages (records neither requisite nor skipped) the store will queue: a new
+// page beyond n is recorded Skipped with reason "max-pages". Zero means no limit.
+func (s *Store) SetPageLimit(n int) { s.pageLimit.Store(int64(n)) }
 
 // Path is the state file's path as given to Open.
 func (s *Store) Path() string { return s.path }
@@ -275,6 +281,7 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		if err != nil {
 			return err
 		}
+		w.pageLimit = int(s.pageLimit.Load())
 		if err := fn(w); err != nil {
 			return err
 		}

@@ -277,6 +277,10 @@ func TestRevalidateAndHostCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for h, c := range hc {
+		c.Pages = 0
+		hc[h] = c
+	}
 	want := map[string]Counts{"a": {Done: 8, Failed: 2, Bytes: 800}, "b": {Pending: 4}}
 	if !reflect.DeepEqual(hc, want) {
 		t.Fatalf("HostCounts = %+v, want %+v", hc, want)
@@ -367,4 +371,39 @@ func TestOpenReadOnly(t *testing.T) {
 	}
 	r1.Close()
 	r2.Close()
+}
+
+func TestSkippedAndPageLimit(t *testing.T) {
+	s := mustOpen(t)
+	s.SetPageLimit(3)
+	in := []NewURL{
+		{URL: "https://a/1", Host: "a", Path: "a/1"},
+		{URL: "https://a/off", Host: "a", Path: "a/off", Skip: "off-scope"},
+		{URL: "https://a/img.jpg", Host: "a", Path: "a/img.jpg", Requisite: true},
+		{URL: "https://a/2", Host: "a", Path: "a/2"},
+		{URL: "https://a/3", Host: "a", Path: "a/3"},
+		{URL: "https://a/4", Host: "a", Path: "a/4"},
+		{URL: "https://a/img2.jpg", Host: "a", Path: "a/img2.jpg", Requisite: true},
+	}
+	mustEnqueue(t, s.Store, in)
+	c, err := s.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Pending != 5 || c.Skipped != 2 || c.Pages != 3 {
+		t.Fatalf("counts %+v, want 5 pending (3 pages + 2 requisites), 2 skipped", c)
+	}
+	for url, reason := range map[string]string{"https://a/off": "off-scope", "https://a/4": "max-pages"} {
+		r, _, _ := s.Get(url)
+		if r.State != Skipped || r.LastError != reason || r.Path != "" {
+			t.Errorf("%s: %+v, want skipped for %q without a path", url, r, reason)
+		}
+	}
+	if r, _, _ := s.Get("https://a/img.jpg"); !r.Requisite || r.State != Pending {
+		t.Errorf("requisite record %+v", r)
+	}
+	// Skipped URLs are known: offering them again changes nothing.
+	if n, _ := s.Enqueue(in[:2]); n != 0 {
+		t.Errorf("re-enqueue added %d", n)
+	}
 }

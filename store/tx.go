@@ -30,7 +30,7 @@ var (
 )
 
 // formatVersion is the layout of buckets and keys. A file with another value is refused.
-const formatVersion = "2"
+const formatVersion = "3"
 
 // fillPercent is how full bbolt packs a page it splits. Keys mostly arrive in order within a
 // host — queue keys are appended, URLs and paths of one site share prefixes and are listed in
@@ -49,6 +49,7 @@ type wtx struct {
 	counts                                                Counts
 	hostDelta                                             map[string]int
 	hostCounts                                            map[string]*Counts // per-host counter deltas
+	pageLimit                                             int                // see Store.SetPageLimit
 	queueOf                                               map[string]*bolt.Bucket
 }
 
@@ -124,7 +125,8 @@ func (w *wtx) flush() error {
 
 func (c Counts) add(o Counts) Counts {
 	return Counts{Pending: c.Pending + o.Pending, Leased: c.Leased + o.Leased, Done: c.Done + o.Done,
-		Failed: c.Failed + o.Failed, Bytes: c.Bytes + o.Bytes}
+		Failed: c.Failed + o.Failed, Skipped: c.Skipped + o.Skipped, Pages: c.Pages + o.Pages,
+		Bytes: c.Bytes + o.Bytes}
 }
 
 // count adds delta records of state (and their bytes, for Done) to the counters, the store's and
@@ -146,6 +148,11 @@ func (w *wtx) count(r *Record, delta int) {
 			c.Bytes += int64(delta) * r.Bytes
 		case Failed:
 			c.Failed += delta
+		case Skipped:
+			c.Skipped += delta
+		}
+		if !r.Requisite && r.State != Skipped {
+			c.Pages += delta
 		}
 	}
 }
@@ -205,7 +212,7 @@ func (w *wtx) insert(r *Record, seq uint64) error {
 		if err := w.leased.Put([]byte(r.URL), nil); err != nil {
 			return err
 		}
-	case Done, Failed:
+	case Done, Failed, Skipped:
 		seq = 0 // only queued and leased records need their queue position
 	default:
 		return fmt.Errorf("store: record %q has invalid state %d", r.URL, r.State)
@@ -239,9 +246,13 @@ func (w *wtx) detach(r *Record, seq uint64) error {
 	return nil
 }
 
+// countsLen is the size of encoded Counts: seven big-endian 64-bit counters.
+const countsLen = 7 * 8
+
 func encodeCounts(c Counts) []byte {
-	b := make([]byte, 0, 40)
-	for _, n := range []int64{int64(c.Pending), int64(c.Leased), int64(c.Done), int64(c.Failed), c.Bytes} {
+	b := make([]byte, 0, countsLen)
+	for _, n := range []int64{int64(c.Pending), int64(c.Leased), int64(c.Done), int64(c.Failed),
+		int64(c.Skipped), int64(c.Pages), c.Bytes} {
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
 	return b
@@ -256,9 +267,10 @@ func readCounts(path string, meta *bolt.Bucket) (Counts, error) {
 }
 
 func decodeCounts(path string, v []byte) (Counts, error) {
-	if len(v) != 40 {
+	if len(v) != countsLen {
 		return Counts{}, corrupt(path, "bad counters")
 	}
 	n := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[i*8:])) }
-	return Counts{Pending: int(n(0)), Leased: int(n(1)), Done: int(n(2)), Failed: int(n(3)), Bytes: n(4)}, nil
+	return Counts{Pending: int(n(0)), Leased: int(n(1)), Done: int(n(2)), Failed: int(n(3)),
+		Skipped: int(n(4)), Pages: int(n(5)), Bytes: n(6)}, nil
 }

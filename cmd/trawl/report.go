@@ -139,11 +139,13 @@ type jobCounts struct {
 	Done    int   `json:"done"`
 	Failed  int   `json:"failed"`
 	Pending int   `json:"pending"`
-	Bytes   int64 `json:"bytes"` // size of the done files
+	Skipped int   `json:"skipped"` // known but not fetched: off scope, robots.txt, --max-pages
+	Bytes   int64 `json:"bytes"`   // size of the done files
 }
 
 func jobCountsOf(c store.Counts) jobCounts {
-	return jobCounts{Total: c.Total(), Done: c.Done, Failed: c.Failed, Pending: c.Pending + c.Leased, Bytes: c.Bytes}
+	return jobCounts{Total: c.Total(), Done: c.Done, Failed: c.Failed, Pending: c.Pending + c.Leased,
+		Skipped: c.Skipped, Bytes: c.Bytes}
 }
 
 type failure struct {
