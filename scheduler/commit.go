@@ -128,6 +128,15 @@ func (c *committer) commit(batch []pendingUpdate) error {
 	if err := c.q.Commit(updates); err != nil {
 		return err
 	}
+	for _, u := range updates {
+		if len(u.Links) > 0 {
+			// Links were queued (those not known before): the job grew.
+			if n, err := c.q.Counts(); err == nil {
+				c.stats.Total.Store(int64(n.Total()))
+			}
+			break
+		}
+	}
 	for _, p := range batch {
 		switch p.kind {
 		case KindNew, KindChanged, KindUnchanged:

@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -20,15 +23,19 @@ const (
 	ready           // in the ready ring: try it now
 	sleeping        // in the sleep heap until wake (rate limit, cooldown, retry time)
 	capped          // at its concurrency cap: the next finished request of the host readies it
+	awaiting        // waiting for its robots.txt
 )
 
 type hostState struct {
-	name     string
-	buf      []store.Record // leased, not yet dispatched
-	where    int
-	wake     time.Time
-	index    int // in the sleep heap
-	inflight int
+	name      string
+	buf       []store.Record // leased, not yet dispatched
+	where     int
+	wake      time.Time
+	index     int // in the sleep heap
+	inflight  int
+	robots    *extract.Robots // crawl: the host's rules, once known (nil allows everything)
+	robotsOK  bool            // robots is settled (fetched, cached, or not wanted)
+	unchecked bool            // buf was leased and not yet checked against robots
 }
 
 // dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
@@ -44,6 +51,17 @@ type dispatcher struct {
 	sent   int64 // outcomes handed to the committer
 	window int   // jobs leased per host at a time
 	fatal  error
+
+	robotsDone chan robotsResult // robots.txt fetches report here
+	stop       chan struct{}     // closed when the loop ends: pending robots fetches give up
+	ctx        context.Context   // for robots.txt fetches: the fetches' context
+}
+
+type robotsResult struct {
+	host   string
+	status int
+	body   []byte
+	err    error
 }
 
 func newDispatcher(s *Scheduler, jobs chan<- store.Record, cm *committer) *dispatcher {
@@ -54,6 +72,10 @@ func newDispatcher(s *Scheduler, jobs chan<- store.Record, cm *committer) *dispa
 		hosts:  make(map[string]*hostState),
 		free:   s.opts.Workers,
 		window: min(max(8*s.opts.PerHost, 32), 256),
+
+		robotsDone: make(chan robotsResult),
+		stop:       make(chan struct{}),
+		ctx:        context.Background(),
 	}
 }
 
@@ -61,6 +83,7 @@ func newDispatcher(s *Scheduler, jobs chan<- store.Record, cm *committer) *dispa
 // interruption) or a fatal error occurs.
 func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone <-chan error) error {
 	opts := &d.s.opts
+	defer close(d.stop)
 	feeding := true
 	scan := true
 	var lastScan time.Time
@@ -100,6 +123,8 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			d.finish(r)
 		case <-d.cm.wake:
 			scan = true
+		case rr := <-d.robotsDone:
+			d.setRobots(rr)
 		case <-timer.C:
 		case err := <-feedDone:
 			if err != nil && !errors.Is(err, context.Canceled) {
@@ -202,7 +227,19 @@ func (d *dispatcher) dispatch(now time.Time) error {
 				h.where = idle // the next scan brings it back if it has future work
 				continue
 			}
-			h.buf = recs
+			h.buf, h.unchecked = recs, true
+		}
+		if !h.robotsOK && !d.loadRobots(h) {
+			h.where = awaiting // setRobots readies it
+			continue
+		}
+		if h.unchecked {
+			d.skipDisallowed(h, now)
+			h.unchecked = false
+		}
+		if len(h.buf) == 0 {
+			d.pushReady(h) // lease more, or go idle
+			continue
 		}
 		ok, wait := d.s.lim.TryAcquire(h.name, now)
 		if !ok {
@@ -227,6 +264,86 @@ func (d *dispatcher) dispatch(now time.Time) error {
 	return nil
 }
 
+// loadRobots settles h's robots.txt from the cache if it can; otherwise it starts fetching it
+// (off the dispatcher, not on a worker) and returns false.
+func (d *dispatcher) loadRobots(h *hostState) bool {
+	c := d.s.opts.Crawl
+	if c == nil || c.Robots == nil {
+		h.robotsOK = true
+		return true
+	}
+	if c.Cache != nil {
+		if v, err := c.Cache.Meta(robotsKey(h.name)); err == nil && v != "" {
+			code, body, _ := strings.Cut(v, "\n")
+			status, _ := strconv.Atoi(code)
+			d.applyRobots(h, extract.ParseRobots(status, []byte(body), c.Agent))
+			return true
+		}
+	}
+	scheme := "https"
+	if len(h.buf) > 0 && strings.HasPrefix(h.buf[0].URL, "http:") {
+		scheme = "http"
+	}
+	robotsURL := scheme + "://" + h.name + "/robots.txt"
+	go func() {
+		status, body, err := c.Robots.Get(d.ctx, robotsURL, maxRobotsBytes)
+		select {
+		case d.robotsDone <- robotsResult{h.name, status, body, err}:
+		case <-d.stop:
+		}
+	}()
+	return false
+}
+
+func robotsKey(host string) string { return "robots:" + host }
+
+// setRobots takes a fetched robots.txt: cached in the store (fetched once per host per job) unless
+// the fetch failed, in which case the host is crawled without rules this run.
+func (d *dispatcher) setRobots(rr robotsResult) {
+	h := d.host(rr.host)
+	c := d.s.opts.Crawl
+	var rules *extract.Robots
+	if rr.err == nil {
+		rules = extract.ParseRobots(rr.status, rr.body, c.Agent)
+		if c.Cache != nil {
+			if err := c.Cache.SetMeta(robotsKey(rr.host), strconv.Itoa(rr.status)+"\n"+string(rr.body)); err != nil && d.fatal == nil {
+				d.fatal = &FatalError{err}
+			}
+		}
+	}
+	d.applyRobots(h, rules)
+	if h.where == awaiting {
+		d.pushReady(h)
+	}
+}
+
+func (d *dispatcher) applyRobots(h *hostState, rules *extract.Robots) {
+	h.robots, h.robotsOK = rules, true
+	if delay := rules.CrawlDelay(); delay > 0 {
+		delay = min(delay, d.s.opts.Crawl.MaxCrawlDelay)
+		d.s.lim.SetHostRate(h.name, float64(time.Second)/float64(delay))
+	}
+}
+
+// skipDisallowed records the buffered jobs robots.txt forbids as skipped, without fetching them.
+func (d *dispatcher) skipDisallowed(h *hostState, now time.Time) {
+	if h.robots == nil {
+		return
+	}
+	kept := h.buf[:0]
+	for _, rec := range h.buf {
+		if h.robots.Allowed(rec.URL) {
+			kept = append(kept, rec)
+			continue
+		}
+		rec.State, rec.LastError, rec.Path, rec.Updated = store.Skipped, "robots.txt", "", now
+		d.cm.add(KindSkipped, store.Update{Record: rec})
+		d.sent++
+	}
+	clear(h.buf[len(kept):])
+	h.buf = kept
+}
+
 // finish records one fetch outcome.
 func (d *dispatcher) finish(r outcome) {
 	now := d.s.opts.Now()
@@ -238,7 +355,14 @@ func (d *dispatcher) finish(r outcome) {
 		d.pushReady(h)
 	}
 	kind, u := d.update(r, now)
-	d.cm.add(kind, store.Update{Record: u})
+	var links []store.NewURL
+	if kind == KindNew || kind == KindChanged || kind == KindUnchanged {
+		links = r.links
+		if r.notKept {
+			u.Path = ""
+		}
+	}
+	d.cm.add(kind, store.Update{Record: u, Links: links})
 	d.sent++
 }
 

@@ -219,3 +219,5 @@ func ListFeed(r io.Reader, layout fetcher.Layout, bad func(BadLine)) Feed {
 		return nil
 	}
 }
+
+func parseURL(raw string) (*url.URL, error) { return url.Parse(raw) }

@@ -31,6 +31,7 @@ type Limiter interface {
 	TryAcquire(host string, now time.Time) (ok bool, wait time.Duration)
 	Release(host string)
 	Cooldown(host string, until time.Time)
+	SetHostRate(host string, perSecond float64)
 }
 
 // Feed fills the queue while the run goes on (a URL list being streamed in). It returns when its
@@ -55,6 +56,8 @@ type Options struct {
 	// Flush makes the files written so far durable; called before any commit that records a file
 	// done. Nil = nothing to flush (tests on tmpfs).
 	Flush func() error
+	// Crawl, when set, makes the run follow links (see Crawl); nil fetches only what is queued.
+	Crawl *Crawl
 	// OnOutcome is called, from the committing goroutine, after an outcome is committed.
 	OnOutcome func(Outcome)
 	// Now and Jitter are test hooks: the clock, and a random factor in [0,1) for backoff.
@@ -94,6 +97,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Crawl != nil && o.Crawl.MaxCrawlDelay <= 0 {
+		o.Crawl.MaxCrawlDelay = 30 * time.Second
 	}
 	if o.Jitter == nil {
 		o.Jitter = randFloat
@@ -203,6 +209,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	}()
 
 	d := newDispatcher(s, jobs, cm)
+	d.ctx = fetchCtx
 	runErr := d.loop(ctx, results, feedDone)
 
 	cancelFeed()
@@ -237,13 +244,26 @@ func (s *Scheduler) work(ctx context.Context, jobs <-chan store.Record, results 
 			req.ETag, req.LastModified = rec.ETag, rec.LastModified
 		}
 		resp, err := s.f.Fetch(ctx, s.root, req)
+		o := outcome{rec: rec, resp: resp, err: err}
+		if c := s.opts.Crawl; c != nil && err == nil {
+			o.links = s.expand(&rec, &resp)
+			if !c.keep(&resp) && !resp.NotModified {
+				// --save: parsed, not kept. Removed before the outcome is committed, so a
+				// crash in between refetches it rather than leaving a file nobody wants.
+				if rerr := s.root.Remove(resp.Path); rerr == nil {
+					o.notKept = true
+				}
+			}
+		}
 		s.stats.InFlight.Add(-1)
-		results <- outcome{rec: rec, resp: resp, err: err}
+		results <- o
 	}
 }
 
 type outcome struct {
-	rec  store.Record
-	resp fetcher.Response
-	err  error
+	rec     store.Record
+	resp    fetcher.Response
+	err     error
+	links   []store.NewURL // crawl: links found in the file, to queue with its outcome
+	notKept bool           // crawl --save: the file was parsed and removed
 }

@@ -30,9 +30,10 @@ const (
 	KindUnchanged             // revalidated (304), or fetched again with identical content
 	KindRetry                 // failed transiently; queued for another attempt
 	KindFailed                // failed for good
+	KindSkipped               // not fetched: robots.txt forbids it
 )
 
-var kindNames = [...]string{"released", "new", "changed", "unchanged", "retry", "failed"}
+var kindNames = [...]string{"released", "new", "changed", "unchanged", "retry", "failed", "skipped"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -1,0 +1,124 @@
+package scheduler
+
+import (
+	"context"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/trawl-dev/trawl/extract"
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/store"
+)
+
+// Crawl turns a run into a crawl: fetched HTML pages (and stylesheets) are parsed and the links
+// the scope accepts are queued in the same commit that records the page done, so that an
+// interrupted crawl resumes exactly where it stopped.
+type Crawl struct {
+	Scope  *extract.Scope
+	Layout fetcher.Layout
+	// Save says whether a file of this media type is kept on disk (--save); nil keeps all.
+	// Pages that are not kept are still parsed for links.
+	Save func(mediaType string) bool
+	// Robots fetches robots.txt (nil: robots.txt is ignored). Agent is the product token the
+	// rules are read for.
+	Robots RobotsFetcher
+	Agent  string
+	// Cache keeps each host's robots.txt between runs (the store); nil keeps none.
+	Cache MetaStore
+	// MaxCrawlDelay caps a robots.txt Crawl-delay; default 30s.
+	MaxCrawlDelay time.Duration
+}
+
+// RobotsFetcher fetches a small resource into memory. *fetcher.Fetcher implements it.
+type RobotsFetcher interface {
+	Get(ctx context.Context, rawURL string, max int64) (status int, body []byte, err error)
+}
+
+// MetaStore keeps small named values. *store.Store implements it.
+type MetaStore interface {
+	Meta(key string) (string, error)
+	SetMeta(key, value string) error
+}
+
+// maxRobotsBytes is how much of a robots.txt is read (Google reads 500 KiB).
+const maxRobotsBytes = 500 << 10
+
+// Seeds returns the crawl's start URLs as queue records of depth 0.
+func (c *Crawl) Seeds(seeds []string) ([]store.NewURL, error) {
+	out := make([]store.NewURL, 0, len(seeds))
+	for _, s := range seeds {
+		e, err := NormalizeURL(s)
+		if err != nil {
+			return nil, err
+		}
+		nu, err := e.NewURL(c.Layout, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, nu)
+	}
+	return out, nil
+}
+
+// mediaType is the lower-case type/subtype of a Content-Type header.
+func mediaType(contentType string) string {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		mt, _, _ = strings.Cut(contentType, ";")
+	}
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+// expand parses a fetched file for links when it is a page (or a stylesheet) and decides for each
+// whether to queue it. It runs in the worker, so parsing is spread over the workers.
+func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.NewURL {
+	c := s.opts.Crawl
+	mt := mediaType(resp.ContentType)
+	parse := extract.HTML
+	switch {
+	case resp.NotModified:
+		return nil // parsed when it was fetched; its links are in the queue already
+	case mt == "text/css":
+		parse = extract.CSS
+	case rec.Requisite:
+		return nil // fetched for a page, never followed
+	case mt != "text/html" && mt != "application/xhtml+xml":
+		return nil
+	}
+	base := resp.FinalURL
+	if base == "" {
+		base = rec.URL
+	}
+	bu, err := parseURL(base)
+	if err != nil {
+		return nil
+	}
+	f, err := s.root.Open(resp.Path)
+	if err != nil {
+		return nil // the outcome still records the file; only its links are lost
+	}
+	links, _ := parse(f, bu) // a parse error keeps the links found before it
+	f.Close()
+
+	out := make([]store.NewURL, 0, len(links))
+	for _, l := range links {
+		e, err := NormalizeURL(l.URL)
+		if err != nil {
+			continue
+		}
+		nu := store.NewURL{URL: e.URL, Host: e.Host, Depth: rec.Depth + 1, Requisite: l.Kind == extract.Requisite}
+		if ok, reason := c.Scope.Decide(l, rec.Depth); !ok {
+			nu.Skip = reason
+		} else if nu.Path, err = fetcher.MapPath(e.URL, c.Layout); err != nil {
+			nu.Skip = "unmappable"
+		}
+		out = append(out, nu)
+	}
+	return out
+}
+
+// keep says whether a fetched file stays on disk under --save.
+func (c *Crawl) keep(resp *fetcher.Response) bool {
+	return c.Save == nil || c.Save(mediaType(resp.ContentType))
+}
