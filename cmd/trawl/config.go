@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -43,6 +44,15 @@ type Config struct {
 	RefreshAfter   time.Duration `yaml:"refresh_after"`
 	Report         string        `yaml:"report"`
 	LogFile        string        `yaml:"log_file"`
+	// Crawl only.
+	Scope          string   `yaml:"scope"`
+	Depth          int      `yaml:"depth"`
+	MaxPages       int      `yaml:"max_pages"`
+	Include        []string `yaml:"include"`
+	Exclude        []string `yaml:"exclude"`
+	SameHostAssets bool     `yaml:"same_host_assets"`
+	Save           []string `yaml:"save"`
+	IgnoreRobots   bool     `yaml:"ignore_robots"`
 	// ProgressInterval is how often a plain progress line is written when stderr is not a terminal.
 	ProgressInterval time.Duration `yaml:"progress_interval"`
 }
@@ -59,12 +69,30 @@ func defaultConfig() Config {
 		Layout:           string(fetcher.Mirror),
 		LogFormat:        "text",
 		ProgressInterval: 5 * time.Second,
+		Scope:            "prefix",
 	}
 }
 
 // addFlags binds the job flags to cfg's fields.
 func addFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVarP(&cfg.Input, "input", "i", cfg.Input, "read URLs from `FILE`, one per line (\"-\" = stdin); an optional tab-separated second field names the output path")
+	addCommonFlags(fs, cfg, configFile)
+}
+
+// addCrawlFlags binds the flags of trawl crawl.
+func addCrawlFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
+	fs.StringVar(&cfg.Scope, "scope", cfg.Scope, "pages followed: prefix (under the seed's directory), host (the seed's host) or domain (its registrable domain)")
+	fs.IntVar(&cfg.Depth, "depth", cfg.Depth, "follow links at most `N` pages deep from a seed (0 = unlimited)")
+	fs.IntVar(&cfg.MaxPages, "max-pages", cfg.MaxPages, "queue at most `N` pages; page requisites do not count (0 = unlimited)")
+	fs.StringArrayVar(&cfg.Include, "include", cfg.Include, "follow only pages whose URL matches `REGEX` (repeatable: any may match)")
+	fs.StringArrayVar(&cfg.Exclude, "exclude", cfg.Exclude, "never fetch URLs matching `REGEX` (repeatable)")
+	fs.BoolVar(&cfg.SameHostAssets, "same-host-assets", cfg.SameHostAssets, "fetch page requisites (images, styles, scripts) only from the seeds' hosts, not from any host")
+	fs.StringSliceVar(&cfg.Save, "save", cfg.Save, "keep only files of these media `TYPES` on disk, e.g. 'image/*' (pages are still fetched and parsed)")
+	fs.BoolVar(&cfg.IgnoreRobots, "ignore-robots", cfg.IgnoreRobots, "do not fetch or obey robots.txt")
+	addCommonFlags(fs, cfg, configFile)
+}
+
+func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVarP(&cfg.Out, "out", "o", cfg.Out, "output `DIR`")
 	fs.StringVar(&cfg.State, "state", cfg.State, "job state `FILE` (default <out>/.trawl/state.db)")
 	fs.IntVarP(&cfg.Concurrency, "concurrency", "c", cfg.Concurrency, "concurrent downloads (workers)")
@@ -155,6 +183,12 @@ func (c *Config) validate() error {
 		return errors.New("--client-cert and --client-key go together")
 	case c.Out == "":
 		return errors.New("--out must not be empty")
+	case c.Depth < 0:
+		return fmt.Errorf("--depth must not be negative, got %d", c.Depth)
+	case c.MaxPages < 0:
+		return fmt.Errorf("--max-pages must not be negative, got %d", c.MaxPages)
+	case c.Scope != "prefix" && c.Scope != "host" && c.Scope != "domain":
+		return fmt.Errorf("--scope must be prefix, host or domain, got %q", c.Scope)
 	case c.RefreshAfter < 0:
 		return fmt.Errorf("--refresh-after must not be negative, got %s", c.RefreshAfter)
 	case c.ProgressInterval <= 0:
@@ -171,7 +205,53 @@ func (c *Config) validate() error {
 	if _, err := c.header(); err != nil {
 		return err
 	}
+	if _, _, err := c.regexps(); err != nil {
+		return err
+	}
+	for _, t := range c.Save {
+		if !validMediaPattern(t) {
+			return fmt.Errorf("--save %q: want a media type like image/jpeg or image/*", t)
+		}
+	}
 	return nil
+}
+
+func (c *Config) regexps() (include, exclude []*regexp.Regexp, err error) {
+	for _, set := range []struct {
+		flag string
+		src  []string
+		dst  *[]*regexp.Regexp
+	}{{"--include", c.Include, &include}, {"--exclude", c.Exclude, &exclude}} {
+		for _, r := range set.src {
+			re, err := regexp.Compile(r)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%s %q: %w", set.flag, r, err)
+			}
+			*set.dst = append(*set.dst, re)
+		}
+	}
+	return include, exclude, nil
+}
+
+func validMediaPattern(p string) bool {
+	typ, sub, ok := strings.Cut(strings.TrimSpace(p), "/")
+	return ok && typ != "" && sub != "" && !strings.ContainsAny(p, " ;,")
+}
+
+// saveFilter is the --save test on a file's media type; nil keeps everything.
+func (c *Config) saveFilter() func(string) bool {
+	if len(c.Save) == 0 {
+		return nil
+	}
+	return func(mt string) bool {
+		for _, p := range c.Save {
+			p = strings.ToLower(strings.TrimSpace(p))
+			if p == mt || (strings.HasSuffix(p, "/*") && strings.HasPrefix(mt, strings.TrimSuffix(p, "*"))) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 func (c *Config) bandwidth() (int64, error) {

@@ -48,7 +48,7 @@ files resume, failed ones are retried.
 			}
 			return runJob(cmd.Context(), "get", &cfg, stderr, func(j *job) scheduler.Feed {
 				return j.listFeed(args, input)
-			})
+			}, nil)
 		},
 	}
 	addFlags(cmd.Flags(), &cfg, &configFile)

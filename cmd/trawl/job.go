@@ -72,7 +72,7 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 
 // runJob opens the state and output, runs the scheduler to the end (or the interruption) and maps
 // the outcome to an exit code, leaving the run's metadata, status snapshot and report behind.
-func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed) error {
+func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed, crawl *scheduler.Crawl) error {
 	prog := newProgress(stderr, cfg.Quiet, cfg.ProgressInterval)
 	log, closeLog, err := newLogger(prog, cfg)
 	if err != nil {
@@ -80,7 +80,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	}
 	defer closeLog()
 	j := &job{cfg: cfg, log: log}
-	j.layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
+	j.layout, _ = parseLayout(cfg.Layout)
 
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "trawl: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and alter these downloads")
@@ -109,6 +109,13 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		return fatalErr("%v", err)
 	}
 
+	if crawl != nil {
+		st.SetPageLimit(cfg.MaxPages)
+		if !cfg.IgnoreRobots {
+			crawl.Robots, crawl.Cache = f, st
+		}
+	}
+
 	t := newTally()
 	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost})
 	retries := cfg.Retries
@@ -119,6 +126,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		Workers: cfg.Concurrency,
 		PerHost: cfg.PerHost,
 		Retries: retries,
+		Crawl:   crawl,
 		Flush:   func() error { return fetcher.Flush(root) },
 		OnOutcome: func(o scheduler.Outcome) {
 			t.add(o)
@@ -137,7 +145,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	end := time.Now().UTC()
 
 	total, hosts, _ := t.snapshot()
-	total.Skipped = j.bad.Load()
+	total.Skipped += j.bad.Load()
 	exit := outcomeOf(runErr, total)
 	c, cerr := st.Counts()
 	if cerr != nil && exit.code != exitFatal {
@@ -294,3 +302,6 @@ func openOutput(dir string) (*os.Root, error) {
 	root.Remove(probe)
 	return root, nil
 }
+
+// parseLayout parses a validated --layout.
+func parseLayout(s string) (fetcher.Layout, error) { return fetcher.ParseLayout(s) }

@@ -23,7 +23,7 @@ type runCounts struct {
 	Failed    int64 `json:"failed"`
 	Transient int64 `json:"failed_transient"` // of Failed: out of retries on errors that may pass
 	Retries   int64 `json:"retries"`
-	Skipped   int64 `json:"skipped"` // bad input lines and arguments
+	Skipped   int64 `json:"skipped"` // bad input lines and arguments; URLs robots.txt forbids
 	Bytes     int64 `json:"bytes"`   // size of the files written (new and changed)
 }
 
@@ -44,6 +44,8 @@ func (c *runCounts) add(o scheduler.Outcome) {
 		if o.Record.Transient {
 			c.Transient++
 		}
+	case scheduler.KindSkipped:
+		c.Skipped++
 	}
 }
 

@@ -35,7 +35,7 @@ kill -9, a reboot) continues where it stopped when the same command is run again
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newGetCmd(stdin, stderr), newStatusCmd(stdout), newRetryCmd(stdout))
+	root.AddCommand(newGetCmd(stdin, stderr), newCrawlCmd(stderr), newStatusCmd(stdout), newRetryCmd(stdout))
 	// Profiling for developers; hidden from --help.
 	var cpuProfile string
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE`")

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trawl-dev/trawl/extract"
+	"github.com/trawl-dev/trawl/scheduler"
+	"github.com/trawl-dev/trawl/store"
+)
+
+func newCrawlCmd(stderr io.Writer) *cobra.Command {
+	cfg := defaultConfig()
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "crawl [flags] SEED...",
+		Short: "Crawl from seed URLs: follow links in scope, save pages and their images",
+		Long: `Crawl from the seed URLs: fetch each page, follow its links that are in scope, and fetch
+the page's requisites (images, stylesheets, scripts, icons) even when they are out of scope, on any
+host (--same-host-assets: only the seeds' hosts), without following them. robots.txt is fetched
+once per host and obeyed (its Crawl-delay becomes the host's request rate), unless
+--ignore-robots. Off-scope and disallowed links are recorded with the reason they were skipped.
+
+Stop it at any moment (Ctrl-C, kill -9, a reboot) and run the same command again: it finishes the
+crawl with the files an uninterrupted crawl produces; only the pages that were in flight are
+fetched again.
+
+` + exitCodesHelp,
+		Example: `  trawl crawl https://example.org/gallery/ -o mirror/
+  trawl crawl --save 'image/*' --depth 3 https://example.org/gallery/ -o images/
+  trawl crawl --scope domain --max-pages 10000 --exclude '\?sort=' https://example.org/`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, seeds []string) error {
+			if configFile != "" {
+				if err := loadConfigFile(configFile, &cfg, cmd.Flags()); err != nil {
+					return usageErr("%v", err)
+				}
+			}
+			if err := cfg.validate(); err != nil {
+				return usageErr("%v", err)
+			}
+			if len(seeds) == 0 {
+				return usageErr("nothing to crawl: give one or more seed URLs (see trawl crawl --help)")
+			}
+			crawl, err := newCrawl(&cfg, seeds)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			seedURLs, err := crawl.Seeds(seeds)
+			if err != nil {
+				return usageErr("seed: %v", err)
+			}
+			return runJob(cmd.Context(), "crawl", &cfg, stderr, func(j *job) scheduler.Feed {
+				return func(_ context.Context, enqueue func([]store.NewURL) error) error {
+					return enqueue(seedURLs)
+				}
+			}, crawl)
+		},
+	}
+	addCrawlFlags(cmd.Flags(), &cfg, &configFile)
+	return cmd
+}
+
+// newCrawl builds the scheduler's crawl settings from the config; the run fills in the fetcher
+// and the store.
+func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, error) {
+	include, exclude, _ := cfg.regexps() // validated already
+	scope, err := extract.NewScope(seeds, extract.ScopeOptions{
+		Mode:           extract.ScopeMode(cfg.Scope),
+		MaxDepth:       cfg.Depth,
+		Include:        include,
+		Exclude:        exclude,
+		SameHostAssets: cfg.SameHostAssets,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &scheduler.Crawl{Scope: scope, Save: cfg.saveFilter(), Agent: extract.RobotsAgent(cfg.UserAgent)}
+	c.Layout, _ = parseLayout(cfg.Layout)
+	return c, nil
+}
