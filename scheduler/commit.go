@@ -20,6 +20,7 @@ type committer struct {
 	in        chan pendingUpdate
 	committed atomic.Int64  // outcomes committed so far
 	wake      chan struct{} // capacity 1: the store may hold new ready work
+	urgent    chan struct{} // capacity 1: workers are idle; commit what is waiting now
 	failed    chan struct{} // closed when a flush or commit failed; err says why
 	err       error
 	done      chan struct{}
@@ -33,6 +34,7 @@ func newCommitter(q Queue, opts Options, stats *Stats) *committer {
 		stats:  stats,
 		in:     make(chan pendingUpdate, 4*opts.CommitMax),
 		wake:   make(chan struct{}, 1),
+		urgent: make(chan struct{}, 1),
 		failed: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -51,6 +53,15 @@ func (c *committer) add(kind Kind, u store.Update) { c.in <- pendingUpdate{kind,
 func (c *committer) poke() {
 	select {
 	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// urge asks for the waiting outcomes to be committed now rather than at the end of the interval:
+// in a crawl, workers may be idle until the links they wait for are committed.
+func (c *committer) urge() {
+	select {
+	case c.urgent <- struct{}{}:
 	default:
 	}
 }
@@ -105,6 +116,22 @@ func (c *committer) run() {
 			}
 		case <-timer.C:
 			armed = false
+			flush()
+		case <-c.urgent:
+			// Take what has already arrived, then commit.
+			for len(batch) < c.opts.CommitMax {
+				select {
+				case u, ok := <-c.in:
+					if !ok {
+						flush()
+						return
+					}
+					batch = append(batch, u)
+					continue
+				default:
+				}
+				break
+			}
 			flush()
 		}
 	}

@@ -113,6 +113,11 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			return &FatalError{err}
 		}
 
+		if d.free > 0 && len(d.ready) == 0 && d.cm.committed.Load() < d.sent {
+			// Idle workers and outcomes waiting to be committed: in a crawl the next work is
+			// the links those outcomes carry, so don't let them wait for the interval.
+			d.cm.urge()
+		}
 		wait := rescanEvery
 		if len(d.sleep) > 0 {
 			wait = min(wait, d.sleep[0].wake.Sub(now))
