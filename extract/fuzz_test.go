@@ -88,6 +88,7 @@ func FuzzNormalize(f *testing.F) {
 		"http://user:pass@host:8080/p?q=a b&r=é", "http://BÜCHER.example/", "http://b%C3%BCcher.example/",
 		"http://example.com/a//b/../../../c/.", "http://example.com?", "http://example.com:0080", "http:x",
 		"http://host/%", "http://host/?%zz", "http://[::ffff:1.2.3.4]/", "http://Ⅻ.example/",
+		"http://İ.example/", "http://ǅ.example/", "http://\u212A.example/", "http://ΣΑΣ.example/", "http://%C3%9C.example/",
 	} {
 		f.Add(s)
 	}

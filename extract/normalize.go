@@ -221,7 +221,8 @@ func unhex(c byte) byte {
 // removeDotSegments resolves "." and ".." segments of an absolute path (RFC 3986 §5.2.4).
 // ".." never climbs above the root, and a path ending in a dot segment keeps its trailing slash.
 func removeDotSegments(p string) string {
-	if !strings.Contains(p, ".") || !strings.HasPrefix(p, "/") {
+	// A dot segment always follows a slash; file extensions alone need no work.
+	if !strings.Contains(p, "/.") || !strings.HasPrefix(p, "/") {
 		return p
 	}
 	segs := strings.Split(p[1:], "/")

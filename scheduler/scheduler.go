@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -114,12 +115,15 @@ type Scheduler struct {
 	root  *os.Root
 	opts  Options
 	stats Stats
+
+	parseSem chan struct{} // bounds concurrent page parsing (crawl)
 }
 
 // New returns a scheduler that fetches q's jobs with f into root, paced by lim.
 func New(q Queue, f Fetcher, lim Limiter, root *os.Root, opts Options) *Scheduler {
 	opts.setDefaults()
-	return &Scheduler{q: q, f: f, lim: lim, root: root, opts: opts}
+	return &Scheduler{q: q, f: f, lim: lim, root: root, opts: opts,
+		parseSem: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 }
 
 // Stats are live counters, safe to read while Run goes on.
