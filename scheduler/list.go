@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/trawl-dev/trawl/fetcher"
@@ -188,35 +189,75 @@ func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error
 // feedBatch is how many URLs go into one Enqueue transaction.
 const feedBatch = 2000
 
+// feedLinger is how long a partial batch waits for more lines: a list trickling in from a pipe
+// (find | trawl get -i -) is worked on as it comes, not when the pipe closes.
+const feedLinger = 100 * time.Millisecond
+
 // ListFeed streams a URL list into the queue in batches, mapping each URL to its output path with
-// layout. Each skipped line is reported to bad.
+// layout. Each skipped line is reported to bad (from another goroutine).
 func ListFeed(r io.Reader, layout fetcher.Layout, bad func(BadLine)) Feed {
 	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
+		// The reader runs in its own goroutine, so that a partial batch can be enqueued while a
+		// read blocks. It stops when the feed returns (stop), or when r ends.
+		entries := make(chan store.NewURL, feedBatch)
+		readErr := make(chan error, 1)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			defer close(entries)
+			_, err := ReadList(r, func(e ListEntry) error {
+				nu, err := e.NewURL(layout, 0)
+				if err != nil {
+					bad(BadLine{Line: e.Line, Err: err})
+					return nil
+				}
+				select {
+				case entries <- nu:
+					return nil
+				case <-stop:
+					return context.Canceled
+				}
+			}, bad)
+			readErr <- err
+		}()
+
 		batch := make([]store.NewURL, 0, feedBatch)
-		_, err := ReadList(r, func(e ListEntry) error {
-			nu, err := e.NewURL(layout, 0)
-			if err != nil {
-				bad(BadLine{Line: e.Line, Err: err})
+		flush := func() error {
+			if len(batch) == 0 {
 				return nil
 			}
-			batch = append(batch, nu)
-			if len(batch) < feedBatch {
-				return nil
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			err = enqueue(batch)
+			err := enqueue(batch)
 			batch = batch[:0]
 			return err
-		}, bad)
-		if err != nil {
-			return err
 		}
-		if len(batch) > 0 {
-			return enqueue(batch)
+		linger := time.NewTimer(feedLinger)
+		defer linger.Stop()
+		for {
+			select {
+			case nu, ok := <-entries:
+				if !ok {
+					if err := flush(); err != nil {
+						return err
+					}
+					return <-readErr
+				}
+				if len(batch) == 0 {
+					linger.Reset(feedLinger)
+				}
+				batch = append(batch, nu)
+				if len(batch) >= feedBatch {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			case <-linger.C:
+				if err := flush(); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		return nil
 	}
 }
 

@@ -139,7 +139,10 @@ func loadConfigFile(path string, cfg *Config, fs *pflag.FlagSet) error {
 		return fmt.Errorf("config: %w", err)
 	}
 	if err := decodeConfig(data, cfg); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		// yaml lists its errors on separate lines; the user gets one.
+		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+		msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
+		return fmt.Errorf("config %s: %s", path, msg)
 	}
 	for _, g := range set {
 		if sv, ok := g.flag.Value.(pflag.SliceValue); ok {
