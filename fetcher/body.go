@@ -71,20 +71,13 @@ func (e *writeError) Unwrap() error { return e.err }
 // hashFile writes to the .part and the running sha256 together. It deliberately has no
 // ReadFrom, so io.CopyBuffer uses our pooled buffer instead of os.File's own copy path.
 type hashFile struct {
-	f  *os.File
-	h  hash.Hash
-	n  int64
-	mu *sync.Mutex // serializes writes across transfers; nil = none
+	f *os.File
+	h hash.Hash
+	n int64
 }
 
 func (w *hashFile) Write(p []byte) (int, error) {
-	if w.mu != nil {
-		w.mu.Lock()
-	}
 	n, err := w.f.Write(p)
-	if w.mu != nil {
-		w.mu.Unlock()
-	}
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -36,9 +35,6 @@ type Fetcher struct {
 	// original host only: dropped on a cross-host redirect.
 	credKeys []string
 	dirs     dirCache // open output directories
-	// writeMu serializes file writes: concurrent writers contend in the kernel's page
-	// allocation, so one writer at a time moves more bytes per CPU second (see hashFile).
-	writeMu sync.Mutex
 }
 
 // New builds a Fetcher. It fails if a CA or client certificate file cannot be loaded.

@@ -232,7 +232,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		}
 	}
 
-	w := &hashFile{f: file, h: h, mu: &t.f.writeMu}
+	w := &hashFile{f: file, h: h}
 	idle := t.f.opts.IdleTimeout
 	body := &watchedBody{
 		ctx:     ctx,
