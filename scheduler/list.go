@@ -31,6 +31,9 @@ type ListEntry struct {
 	Host string // host[:port], lower case: the politeness key
 	Path string // user-chosen output path ("" = derive from the URL)
 	Line int    // line number in the list, when read by ReadList
+	// User is the URL's userinfo, taken out of URL: credentials are kept in memory for the run
+	// (see Credentials), never written to the state file, a path, a log or a report.
+	User *url.Userinfo
 }
 
 // ParseListLine parses one line of a URL list: a URL, optionally followed by a tab and the file's
@@ -104,7 +107,9 @@ func NormalizeURL(raw string) (ListEntry, error) {
 	if u.Path == "" {
 		u.Path = "/"
 	}
-	return ListEntry{URL: u.String(), Host: host}, nil
+	user := u.User
+	u.User = nil
+	return ListEntry{URL: u.String(), Host: host, User: user}, nil
 }
 
 // BadLine is a list line that was skipped.
@@ -195,7 +200,7 @@ const feedLinger = 100 * time.Millisecond
 
 // ListFeed streams a URL list into the queue in batches, mapping each URL to its output path with
 // layout. Each skipped line is reported to bad (from another goroutine).
-func ListFeed(r io.Reader, layout fetcher.Layout, bad func(BadLine)) Feed {
+func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, bad func(BadLine)) Feed {
 	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
 		// The reader runs in its own goroutine, so that a partial batch can be enqueued while a
 		// read blocks. It stops when the feed returns (stop), or when r ends.
@@ -211,6 +216,7 @@ func ListFeed(r io.Reader, layout fetcher.Layout, bad func(BadLine)) Feed {
 					bad(BadLine{Line: e.Line, Err: err})
 					return nil
 				}
+				creds.Add(e)
 				select {
 				case entries <- nu:
 					return nil

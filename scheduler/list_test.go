@@ -50,6 +50,39 @@ func TestParseListLine(t *testing.T) {
 	}
 }
 
+func TestUserinfoKeptOutOfTheQueue(t *testing.T) {
+	e, ok, err := ParseListLine("https://alice:s3cret@Example.org/private/a.jpg")
+	if err != nil || !ok {
+		t.Fatal(err)
+	}
+	if strings.Contains(e.URL, "alice") || strings.Contains(e.URL, "s3cret") || e.User == nil {
+		t.Fatalf("entry %+v: userinfo must leave the URL and stay in User", e)
+	}
+	nu, err := e.NewURL("mirror", 0)
+	if err != nil || strings.Contains(nu.Path, "alice") || strings.Contains(nu.Path, "s3cret") {
+		t.Fatalf("NewURL = %+v, %v", nu, err)
+	}
+	creds := NewCredentials()
+	creds.Add(e)
+	other, _, _ := ParseListLine("https://bob:pw@example.org/b.jpg")
+	creds.Add(other)
+	tests := []struct{ url, host, want string }{
+		{e.URL, e.Host, "https://alice:s3cret@example.org/private/a.jpg"},
+		{"https://example.org/c.jpg", "example.org", "https://alice:s3cret@example.org/c.jpg"},
+		{other.URL, other.Host, "https://bob:pw@example.org/b.jpg"},
+		{"https://elsewhere.org/x", "elsewhere.org", "https://elsewhere.org/x"},
+	}
+	for _, tt := range tests {
+		if got := creds.apply(tt.url, tt.host); got != tt.want {
+			t.Errorf("apply(%s) = %s, want %s", tt.url, got, tt.want)
+		}
+	}
+	var none *Credentials
+	if got := none.apply(e.URL, e.Host); got != e.URL {
+		t.Errorf("nil Credentials changed the URL: %s", got)
+	}
+}
+
 func TestReadList(t *testing.T) {
 	input := "\ufeffhttps://a.test/1\r\n\r\n# c\nnot a url\nhttps://a.test/2\n" +
 		strings.Repeat("x", maxLineBytes+10) + "\nftp://a.test/3\nhttps://a.test/4"

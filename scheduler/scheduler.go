@@ -57,6 +57,8 @@ type Options struct {
 	// Flush makes the files written so far durable; called before any commit that records a file
 	// done. Nil = nothing to flush (tests on tmpfs).
 	Flush func() error
+	// Credentials put back the userinfo of listed URLs for their requests; nil = none.
+	Credentials *Credentials
 	// Crawl, when set, makes the run follow links (see Crawl); nil fetches only what is queued.
 	Crawl *Crawl
 	// OnOutcome is called, from the committing goroutine, after an outcome is committed.
@@ -239,7 +241,7 @@ func (s *Scheduler) work(ctx context.Context, jobs <-chan store.Record, results 
 	for rec := range jobs {
 		s.stats.InFlight.Add(1)
 		req := fetcher.Request{
-			URL:     rec.URL,
+			URL:     s.opts.Credentials.apply(rec.URL, rec.Host),
 			Path:    rec.Path,
 			OnBytes: func(n int) { s.stats.Bytes.Add(int64(n)) },
 		}

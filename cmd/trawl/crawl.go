@@ -44,15 +44,29 @@ fetched again.
 			if len(seeds) == 0 {
 				return usageErr("nothing to crawl: give one or more seed URLs (see trawl crawl --help)")
 			}
-			crawl, err := newCrawl(&cfg, seeds)
+			// Seeds lose their userinfo here: the scope and the queue see plain URLs, and the
+			// credentials ride along in memory only.
+			entries := make([]scheduler.ListEntry, len(seeds))
+			plain := make([]string, len(seeds))
+			for i, s := range seeds {
+				e, err := scheduler.NormalizeURL(s)
+				if err != nil {
+					return usageErr("seed %q: %v", redact(s), err)
+				}
+				entries[i], plain[i] = e, e.URL
+			}
+			crawl, err := newCrawl(&cfg, plain)
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			seedURLs, err := crawl.Seeds(seeds)
+			seedURLs, err := crawl.Seeds(plain)
 			if err != nil {
 				return usageErr("seed: %v", err)
 			}
 			return runJob(cmd.Context(), "crawl", &cfg, stderr, func(j *job) scheduler.Feed {
+				for _, e := range entries {
+					j.creds.Add(e)
+				}
 				return func(_ context.Context, enqueue func([]store.NewURL) error) error {
 					return enqueue(seedURLs)
 				}

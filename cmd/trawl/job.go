@@ -24,6 +24,7 @@ type job struct {
 	log    *slog.Logger
 	layout fetcher.Layout
 	bad    atomic.Int64 // skipped input lines and arguments
+	creds  *scheduler.Credentials
 }
 
 // openInput opens the -i list; "-" is standard input.
@@ -53,6 +54,7 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 				j.log.Error("skipping argument", "arg", i+1, "err", err)
 				continue
 			}
+			j.creds.Add(e)
 			batch = append(batch, nu)
 		}
 		if len(batch) > 0 {
@@ -63,7 +65,7 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 		if list == nil {
 			return nil
 		}
-		return scheduler.ListFeed(list, j.layout, func(b scheduler.BadLine) {
+		return scheduler.ListFeed(list, j.layout, j.creds, func(b scheduler.BadLine) {
 			j.bad.Add(1)
 			j.log.Error("skipping bad line", "file", j.cfg.Input, "line", b.Line, "err", b.Err)
 		})(ctx, enqueue)
@@ -79,7 +81,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		return usageErr("%v", err)
 	}
 	defer closeLog()
-	j := &job{cfg: cfg, log: log}
+	j := &job{cfg: cfg, log: log, creds: scheduler.NewCredentials()}
 	j.layout, _ = parseLayout(cfg.Layout)
 
 	if cfg.Insecure {
@@ -123,11 +125,12 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		retries = -1 // the scheduler's zero means its default
 	}
 	s := scheduler.New(st, f, lim, root, scheduler.Options{
-		Workers: cfg.Concurrency,
-		PerHost: cfg.PerHost,
-		Retries: retries,
-		Crawl:   crawl,
-		Flush:   func() error { return fetcher.Flush(root) },
+		Workers:     cfg.Concurrency,
+		PerHost:     cfg.PerHost,
+		Retries:     retries,
+		Crawl:       crawl,
+		Credentials: j.creds,
+		Flush:       func() error { return fetcher.Flush(root) },
 		OnOutcome: func(o scheduler.Outcome) {
 			t.add(o)
 			if o.Kind == scheduler.KindFailed {
