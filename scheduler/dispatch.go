@@ -364,7 +364,7 @@ func (d *dispatcher) finish(r outcome) {
 	if kind == KindNew || kind == KindChanged || kind == KindUnchanged {
 		links = r.links
 		if r.notKept {
-			u.Path = ""
+			u.Path, u.Bytes = "", 0 // nothing on disk (--save); the sha256 still says what it was
 		}
 	}
 	d.cm.add(kind, store.Update{Record: u, Links: links})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,20 +313,34 @@ func TestFatalErrorStopsRun(t *testing.T) {
 	}
 }
 
-// flushCheck wraps the store and fails the test if a commit records a file done that no Flush
-// has covered.
+// flushCheck wraps the store and fails the test if a commit records a file done whose fetch
+// finished after the last Flush.
 type flushCheck struct {
 	*store.Store
 	mu        sync.Mutex
-	fetched   int // fetches finished
-	flushed   int // fetches finished at the last flush
+	seq       int            // fetches finished so far
+	fetchedAt map[string]int // URL -> seq when its fetch finished
+	flushed   int            // seq at the last flush
 	violation string
+}
+
+func (q *flushCheck) fetched(url string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.seq++
+	q.fetchedAt[url] = q.seq
+}
+
+func (q *flushCheck) flush() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.flushed = q.seq
 }
 
 func (q *flushCheck) Commit(updates []store.Update) error {
 	q.mu.Lock()
 	for _, u := range updates {
-		if u.Record.State == store.Done && q.flushed < q.fetched && q.violation == "" {
+		if u.Record.State == store.Done && q.fetchedAt[u.Record.URL] > q.flushed && q.violation == "" {
 			q.violation = u.Record.URL
 		}
 	}
@@ -336,20 +351,16 @@ func (q *flushCheck) Commit(updates []store.Update) error {
 func TestDoneOnlyAfterFlush(t *testing.T) {
 	st := openStore(t)
 	enqueueAll(t, st, urls(2, 100))
-	q := &flushCheck{Store: st}
-	f := newFakeFetcher(func(string, int) error {
-		q.mu.Lock()
-		q.fetched++
-		q.mu.Unlock()
+	q := &flushCheck{Store: st, fetchedAt: map[string]int{}}
+	f := newFakeFetcher(func(url string, _ int) error {
+		q.fetched(url)
 		return nil
 	})
 	opts := fastOptions()
-	var flushes int
+	var flushes atomic.Int64
 	opts.Flush = func() error {
-		q.mu.Lock()
-		q.flushed = q.fetched
-		flushes++
-		q.mu.Unlock()
+		q.flush()
+		flushes.Add(1)
 		return nil
 	}
 	if err := run(t, q, f, nil, opts, nil); err != nil {
@@ -358,8 +369,8 @@ func TestDoneOnlyAfterFlush(t *testing.T) {
 	if q.violation != "" {
 		t.Fatalf("%s recorded done before a flush", q.violation)
 	}
-	if flushes == 0 || flushes >= 200 {
-		t.Fatalf("%d flushes for 200 files: want batched flushes", flushes)
+	if n := flushes.Load(); n == 0 || n >= 200 {
+		t.Fatalf("%d flushes for 200 files: want batched flushes", n)
 	}
 }
 

@@ -28,6 +28,13 @@ func (s *Store) Enqueue(urls []NewURL) (added int, err error) {
 func (w *wtx) enqueue(urls []NewURL) (added int, err error) {
 	for _, u := range urls {
 		if w.records.Get([]byte(u.URL)) != nil {
+			if ok, err := w.upgrade(u); err != nil || !ok {
+				if err != nil {
+					return 0, err
+				}
+				continue
+			}
+			added++
 			continue
 		}
 		r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth, Requisite: u.Requisite}
@@ -50,6 +57,29 @@ func (w *wtx) enqueue(urls []NewURL) (added int, err error) {
 		added++
 	}
 	return added, nil
+}
+
+// upgrade queues a known URL that was skipped as a page when it comes back as a page requisite
+// the crawl wants: a link to an off-scope image must not stop the image from being fetched for a
+// page that shows it, whichever of the two the crawl met first.
+func (w *wtx) upgrade(u NewURL) (bool, error) {
+	if !u.Requisite || u.Skip != "" {
+		return false, nil
+	}
+	old, seq, ok, err := w.get(u.URL)
+	if err != nil || !ok || old.State != Skipped || old.Requisite {
+		return false, err
+	}
+	if err := w.detach(&old, seq); err != nil {
+		return false, err
+	}
+	r := Record{URL: u.URL, Host: u.Host, State: Pending, Depth: u.Depth, Requisite: true}
+	if u.Path != "" {
+		if r.Path, err = w.reservePath(u.Path, u.URL); err != nil {
+			return false, err
+		}
+	}
+	return true, w.insert(&r, 0)
 }
 
 // validateNew rejects what bbolt cannot key, before a transaction is started, so a bad URL is

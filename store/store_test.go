@@ -407,3 +407,26 @@ func TestSkippedAndPageLimit(t *testing.T) {
 		t.Errorf("re-enqueue added %d", n)
 	}
 }
+
+func TestSkippedPageUpgradedToRequisite(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, []NewURL{
+		{URL: "https://a/full/x.jpg", Host: "a", Skip: "off-scope"},
+		{URL: "https://a/full/x.jpg", Host: "a", Path: "a/full/x.jpg", Requisite: true},
+		{URL: "https://a/robots/y.jpg", Host: "a", Path: "a/robots/y.jpg", Requisite: true, Skip: "excluded"},
+		{URL: "https://a/robots/y.jpg", Host: "a", Path: "a/robots/y.jpg", Requisite: true},
+	})
+	r, _, _ := s.Get("https://a/full/x.jpg")
+	if r.State != Pending || !r.Requisite || r.Path != "a/full/x.jpg" {
+		t.Fatalf("page-skipped URL offered as a requisite: %+v, want a pending requisite", r)
+	}
+	r, _, _ = s.Get("https://a/robots/y.jpg")
+	if r.State != Skipped {
+		t.Fatalf("requisite skipped for its own sake came back: %+v", r)
+	}
+	// Offering the page link again does not undo it.
+	mustEnqueue(t, s.Store, []NewURL{{URL: "https://a/full/x.jpg", Host: "a", Skip: "off-scope"}})
+	if r, _, _ := s.Get("https://a/full/x.jpg"); r.State != Pending {
+		t.Fatalf("page link re-offered: %+v", r)
+	}
+}

@@ -124,13 +124,20 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if retries == 0 {
 		retries = -1 // the scheduler's zero means its default
 	}
+	var commitEvery time.Duration // the scheduler's default
+	if crawl != nil {
+		// A crawl's next work is in the links of the pages just fetched, and a kill loses the
+		// outcomes not yet committed: commit often.
+		commitEvery = 10 * time.Millisecond
+	}
 	s := scheduler.New(st, f, lim, root, scheduler.Options{
-		Workers:     cfg.Concurrency,
-		PerHost:     cfg.PerHost,
-		Retries:     retries,
-		Crawl:       crawl,
-		Credentials: j.creds,
-		Flush:       func() error { return fetcher.Flush(root) },
+		CommitInterval: commitEvery,
+		Workers:        cfg.Concurrency,
+		PerHost:        cfg.PerHost,
+		Retries:        retries,
+		Crawl:          crawl,
+		Credentials:    j.creds,
+		Flush:          func() error { return fetcher.Flush(root) },
 		OnOutcome: func(o scheduler.Outcome) {
 			t.add(o)
 			if o.Kind == scheduler.KindFailed {
