@@ -175,7 +175,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 			log.Error("recording the run's end", "err", err)
 		}
 	}
-	if err := publishStatus(st, t); err != nil {
+	if err := publishStatus(st, t, false); err != nil {
 		log.Error("writing status snapshot", "err", err)
 	}
 	if cfg.Report != "" {
@@ -260,7 +260,7 @@ func publishEvery(st *store.Store, t *tally, every time.Duration, log *slog.Logg
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
-			if err := publishStatus(st, t); err != nil {
+			if err := publishStatus(st, t, true); err != nil {
 				log.Warn("writing status snapshot", "err", err)
 			}
 			select {

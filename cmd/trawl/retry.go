@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +22,12 @@ the job's command fetches them. --host and --status narrow it to one host or one
 (A new run of get or crawl retries every failed URL anyway; retry is for choosing which.)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := store.Open(statePathOf(out, state), &store.Options{Timeout: time.Second})
+			path := statePathOf(out, state)
+			if _, err := os.Stat(path); err != nil {
+				// Never create a job here: a mistyped -o must fail, not leave an empty job behind.
+				return usageErr("no trawl job at %s (give -o DIR or --state FILE)", path)
+			}
+			st, err := store.Open(path, &store.Options{Timeout: time.Second})
 			if err != nil {
 				return fatalErr("%v", err)
 			}

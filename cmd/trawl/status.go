@@ -210,13 +210,14 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// publishStatus writes the running job's status snapshot for `trawl status`.
-func publishStatus(st *store.Store, t *tally) error {
+// publishStatus writes the job's status snapshot for `trawl status`: while it runs, and once more
+// when it ends (running false), so the snapshot never claims a run that is over.
+func publishStatus(st *store.Store, t *tally, running bool) error {
 	r, err := readStatus(st)
 	if err != nil {
 		return err
 	}
-	r.Running = true
+	r.Running = running
 	total, _, top := t.snapshot()
 	r.Run = &total
 	r.TopErrors = top
