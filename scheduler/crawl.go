@@ -28,6 +28,9 @@ type Crawl struct {
 	Cache MetaStore
 	// MaxCrawlDelay caps a robots.txt Crawl-delay; default 30s.
 	MaxCrawlDelay time.Duration
+	// Rate is the user's per-host request rate (0 = none): a Crawl-delay never speeds a host
+	// beyond it.
+	Rate float64
 }
 
 // RobotsFetcher fetches a small resource into memory. *fetcher.Fetcher implements it.

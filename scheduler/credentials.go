@@ -3,6 +3,9 @@ package scheduler
 import (
 	"net/url"
 	"sync"
+	"time"
+
+	"github.com/trawl-dev/trawl/store"
 )
 
 // Credentials hold the userinfo of listed URLs (https://user:pass@host/...) for the run, in
@@ -57,4 +60,43 @@ func (c *Credentials) apply(rawURL, host string) string {
 	}
 	p.User = u
 	return p.String()
+}
+
+// has reports whether credentials for rawURL are known.
+func (c *Credentials) has(rawURL, host string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.byURL[rawURL] != nil || c.byHost[host] != nil
+}
+
+// credentialsWait is how long a URL given with userinfo waits in the queue for the feed to reach
+// its line again (a rerun reads the list from the start; the URL is queued from the last run).
+const credentialsWait = 500 * time.Millisecond
+
+// holdUncredentialed keeps the buffered jobs whose userinfo the run does not hold yet from being
+// fetched without it: while the feed runs they go back to the queue for a moment; once it is done,
+// they fail with a message that says why.
+func (d *dispatcher) holdUncredentialed(h *hostState, now time.Time) {
+	kept := h.buf[:0]
+	for _, rec := range h.buf {
+		if !rec.Auth || d.s.opts.Credentials.has(rec.URL, rec.Host) {
+			kept = append(kept, rec)
+			continue
+		}
+		kind := KindReleased
+		if d.feeding {
+			rec.State, rec.NextAttempt = store.Pending, now.Add(credentialsWait)
+		} else {
+			kind = KindFailed
+			rec.State, rec.ErrorClass, rec.Updated = store.Failed, "credentials", now
+			rec.LastError = "the URL was listed with user:password, which this run was not given (run with the same list)"
+		}
+		d.cm.add(kind, store.Update{Record: rec})
+		d.sent++
+	}
+	clear(h.buf[len(kept):])
+	h.buf = kept
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/trawl-dev/trawl/extract"
@@ -36,6 +34,9 @@ type hostState struct {
 	robots    *extract.Robots // crawl: the host's rules, once known (nil allows everything)
 	robotsOK  bool            // robots is settled (fetched, cached, or not wanted)
 	unchecked bool            // buf was leased and not yet checked against robots
+	fetching  bool            // its robots.txt is being fetched
+	fails     int             // failed robots.txt fetches in a row
+	gaveUp    string          // non-empty: robots.txt could not be had; its URLs fail for this reason
 }
 
 // dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
@@ -55,13 +56,7 @@ type dispatcher struct {
 	robotsDone chan robotsResult // robots.txt fetches report here
 	stop       chan struct{}     // closed when the loop ends: pending robots fetches give up
 	ctx        context.Context   // for robots.txt fetches: the fetches' context
-}
-
-type robotsResult struct {
-	host   string
-	status int
-	body   []byte
-	err    error
+	feeding    bool              // the feed may still add URLs (and their credentials)
 }
 
 func newDispatcher(s *Scheduler, jobs chan<- store.Record, cm *committer) *dispatcher {
@@ -84,7 +79,7 @@ func newDispatcher(s *Scheduler, jobs chan<- store.Record, cm *committer) *dispa
 func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone <-chan error) error {
 	opts := &d.s.opts
 	defer close(d.stop)
-	feeding := true
+	d.feeding = true
 	scan := true
 	var lastScan time.Time
 	timer := time.NewTimer(time.Hour)
@@ -98,13 +93,16 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 		}
 		now := opts.Now()
 		if scan || now.Sub(lastScan) >= rescanEvery {
+			// Read the commit count before the scan: an outcome committed after the scan's
+			// snapshot (a retry, a page's links) must keep the loop going.
+			committed := d.cm.committed.Load()
 			n, err := d.scan(now)
 			if err != nil {
 				return &FatalError{err}
 			}
 			scan, lastScan = false, now
-			if !feeding && n == 0 && d.inflight() == 0 && len(d.ready) == 0 && len(d.sleep) == 0 &&
-				d.cm.committed.Load() == d.sent && !d.buffered() {
+			if !d.feeding && n == 0 && d.inflight() == 0 && len(d.ready) == 0 && len(d.sleep) == 0 &&
+				committed == d.sent && !d.buffered() {
 				return nil
 			}
 		}
@@ -129,13 +127,17 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 		case <-d.cm.wake:
 			scan = true
 		case rr := <-d.robotsDone:
-			d.setRobots(rr)
+			d.setRobots(rr, opts.Now())
 		case <-timer.C:
 		case err := <-feedDone:
-			if err != nil && !errors.Is(err, context.Canceled) {
+			var fe *FatalError
+			switch {
+			case errors.As(err, &fe):
+				return fe
+			case err != nil && !errors.Is(err, context.Canceled):
 				return &FatalError{fmt.Errorf("reading input: %w", err)}
 			}
-			feeding, feedDone, scan = false, nil, true
+			d.feeding, feedDone, scan = false, nil, true
 		case <-d.cm.failed:
 			return &FatalError{d.cm.err}
 		case <-ctx.Done():
@@ -151,6 +153,27 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 }
 
 func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }
+
+// leaseSize is how many jobs a host leases at a time: big batches for the few hosts of a bulk
+// download (fewer transactions), small ones when many hosts are active, so that the leased
+// jobs held in memory stay near a few per worker whatever the number of hosts.
+func (d *dispatcher) leaseSize() int {
+	active := 0
+	for _, h := range d.hosts {
+		if len(h.buf) > 0 {
+			active++
+		}
+	}
+	n := 8 * d.s.opts.Workers / (active + 1)
+	return min(max(n, 2*d.s.opts.PerHost, 4), d.window)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 func (d *dispatcher) buffered() bool {
 	for _, h := range d.hosts {
@@ -179,6 +202,13 @@ func (d *dispatcher) scan(now time.Time) (int, error) {
 	}
 	for _, q := range hq {
 		h := d.host(q.Host)
+		if h.where == sleeping && h.fails == 0 && q.Next.Before(h.wake) {
+			// New work due before the host's wake-up (a link, a listed URL): wake it then. The
+			// limiter still decides when it may really go.
+			h.wake = maxTime(q.Next, now)
+			heap.Fix(&d.sleep, h.index)
+			continue
+		}
 		if h.where != idle {
 			continue
 		}
@@ -191,8 +221,9 @@ func (d *dispatcher) scan(now time.Time) (int, error) {
 	// Forget idle hosts with nothing buffered or in flight: memory tracks active hosts only.
 	if len(d.hosts) > 4*len(hq)+64 {
 		for name, h := range d.hosts {
-			if h.where == idle && h.inflight == 0 && len(h.buf) == 0 {
+			if h.where == idle && h.inflight == 0 && len(h.buf) == 0 && !h.fetching {
 				delete(d.hosts, name)
+				d.s.lim.Forget(name)
 			}
 		}
 	}
@@ -224,7 +255,7 @@ func (d *dispatcher) dispatch(now time.Time) error {
 		d.ready[0] = nil
 		d.ready = d.ready[1:]
 		if len(h.buf) == 0 {
-			recs, err := d.s.q.Lease(h.name, d.window, now)
+			recs, err := d.s.q.Lease(h.name, d.leaseSize(), now)
 			if err != nil {
 				return err
 			}
@@ -234,12 +265,20 @@ func (d *dispatcher) dispatch(now time.Time) error {
 			}
 			h.buf, h.unchecked = recs, true
 		}
-		if !h.robotsOK && !d.loadRobots(h) {
-			h.where = awaiting // setRobots readies it
+		if h.gaveUp != "" {
+			d.failBuffered(h, h.gaveUp, now)
+			d.pushReady(h) // lease the rest, to fail it too
+			continue
+		}
+		if !h.robotsOK && !d.loadRobots(h, now) {
+			if h.where != sleeping {
+				h.where = awaiting // setRobots readies it
+			}
 			continue
 		}
 		if h.unchecked {
 			d.skipDisallowed(h, now)
+			d.holdUncredentialed(h, now)
 			h.unchecked = false
 		}
 		if len(h.buf) == 0 {
@@ -269,86 +308,6 @@ func (d *dispatcher) dispatch(now time.Time) error {
 	return nil
 }
 
-// loadRobots settles h's robots.txt from the cache if it can; otherwise it starts fetching it
-// (off the dispatcher, not on a worker) and returns false.
-func (d *dispatcher) loadRobots(h *hostState) bool {
-	c := d.s.opts.Crawl
-	if c == nil || c.Robots == nil {
-		h.robotsOK = true
-		return true
-	}
-	if c.Cache != nil {
-		if v, err := c.Cache.Meta(robotsKey(h.name)); err == nil && v != "" {
-			code, body, _ := strings.Cut(v, "\n")
-			status, _ := strconv.Atoi(code)
-			d.applyRobots(h, extract.ParseRobots(status, []byte(body), c.Agent))
-			return true
-		}
-	}
-	scheme := "https"
-	if len(h.buf) > 0 && strings.HasPrefix(h.buf[0].URL, "http:") {
-		scheme = "http"
-	}
-	robotsURL := scheme + "://" + h.name + "/robots.txt"
-	go func() {
-		status, body, err := c.Robots.Get(d.ctx, robotsURL, maxRobotsBytes)
-		select {
-		case d.robotsDone <- robotsResult{h.name, status, body, err}:
-		case <-d.stop:
-		}
-	}()
-	return false
-}
-
-func robotsKey(host string) string { return "robots:" + host }
-
-// setRobots takes a fetched robots.txt: cached in the store (fetched once per host per job) unless
-// the fetch failed, in which case the host is crawled without rules this run.
-func (d *dispatcher) setRobots(rr robotsResult) {
-	h := d.host(rr.host)
-	c := d.s.opts.Crawl
-	var rules *extract.Robots
-	if rr.err == nil {
-		rules = extract.ParseRobots(rr.status, rr.body, c.Agent)
-		if c.Cache != nil {
-			if err := c.Cache.SetMeta(robotsKey(rr.host), strconv.Itoa(rr.status)+"\n"+string(rr.body)); err != nil && d.fatal == nil {
-				d.fatal = &FatalError{err}
-			}
-		}
-	}
-	d.applyRobots(h, rules)
-	if h.where == awaiting {
-		d.pushReady(h)
-	}
-}
-
-func (d *dispatcher) applyRobots(h *hostState, rules *extract.Robots) {
-	h.robots, h.robotsOK = rules, true
-	if delay := rules.CrawlDelay(); delay > 0 {
-		delay = min(delay, d.s.opts.Crawl.MaxCrawlDelay)
-		d.s.lim.SetHostRate(h.name, float64(time.Second)/float64(delay))
-	}
-}
-
-// skipDisallowed records the buffered jobs robots.txt forbids as skipped, without fetching them.
-func (d *dispatcher) skipDisallowed(h *hostState, now time.Time) {
-	if h.robots == nil {
-		return
-	}
-	kept := h.buf[:0]
-	for _, rec := range h.buf {
-		if h.robots.Allowed(rec.URL) {
-			kept = append(kept, rec)
-			continue
-		}
-		rec.State, rec.LastError, rec.Path, rec.Updated = store.Skipped, "robots.txt", "", now
-		d.cm.add(KindSkipped, store.Update{Record: rec})
-		d.sent++
-	}
-	clear(h.buf[len(kept):])
-	h.buf = kept
-}
-
 // finish records one fetch outcome.
 func (d *dispatcher) finish(r outcome) {
 	now := d.s.opts.Now()
@@ -364,7 +323,9 @@ func (d *dispatcher) finish(r outcome) {
 	if kind == KindNew || kind == KindChanged || kind == KindUnchanged {
 		links = r.links
 		if r.notKept {
-			u.Path, u.Bytes = "", 0 // nothing on disk (--save); the sha256 still says what it was
+			// Nothing on disk (--save). The path stays reserved for the next refresh, and the
+			// sha256 still says what the file was.
+			u.Bytes = 0
 		}
 	}
 	d.cm.add(kind, store.Update{Record: u, Links: links})
@@ -418,6 +379,18 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 		return KindReleased, rec
 	}
 	rec.Attempts++
+	// The server's word on load holds for the whole host, whether or not this URL gets
+	// another attempt.
+	cool := time.Duration(0)
+	switch {
+	case fe.RetryAfter > 0:
+		cool = min(fe.RetryAfter, opts.RetryAfterMax)
+	case fe.Status == 429 || fe.Status == 503:
+		cool = opts.backoff(1) // overloaded without saying for how long: a breather
+	}
+	if cool > 0 {
+		d.s.lim.Cooldown(rec.Host, now.Add(cool))
+	}
 	if !fe.Retryable || rec.Attempts > opts.Retries {
 		rec.State = store.Failed
 		// Out of retries on an error that may well go away: the next run tries again.
@@ -425,15 +398,8 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 		return KindFailed, rec
 	}
 	delay := opts.backoff(rec.Attempts)
-	switch {
-	case fe.RetryAfter > 0:
-		// The server said when; the whole host waits, not just this URL.
-		ra := min(fe.RetryAfter, opts.RetryAfterMax)
-		delay = max(delay, ra)
-		d.s.lim.Cooldown(rec.Host, now.Add(ra))
-	case fe.Status == 429 || fe.Status == 503:
-		// Overloaded without saying for how long: give the host a breather.
-		d.s.lim.Cooldown(rec.Host, now.Add(opts.backoff(1)))
+	if fe.RetryAfter > 0 {
+		delay = max(delay, cool)
 	}
 	rec.State = store.Pending
 	rec.NextAttempt = now.Add(delay)

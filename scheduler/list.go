@@ -188,7 +188,7 @@ func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error
 			return store.NewURL{}, err
 		}
 	}
-	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Depth: depth}, nil
+	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Depth: depth, Auth: e.User != nil}, nil
 }
 
 // feedBatch is how many URLs go into one Enqueue transaction.

@@ -33,6 +33,7 @@ type Limiter interface {
 	Release(host string)
 	Cooldown(host string, until time.Time)
 	SetHostRate(host string, perSecond float64)
+	Forget(host string)
 }
 
 // Feed fills the queue while the run goes on (a URL list being streamed in). It returns when its
@@ -175,7 +176,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			s.work(fetchCtx, jobs, results)
+			s.work(ctx, fetchCtx, jobs, results)
 		}()
 	}
 
@@ -198,11 +199,14 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 					return context.Canceled
 				}
 				added, err := s.q.Enqueue(urls)
+				if err != nil {
+					return &FatalError{err} // the store failed, not the input
+				}
 				s.stats.Total.Add(int64(added))
 				if added > 0 {
 					cm.poke()
 				}
-				return err
+				return nil
 			})
 		}()
 	} else {
@@ -217,6 +221,11 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	d := newDispatcher(s, jobs, cm)
 	d.ctx = fetchCtx
 	runErr := d.loop(ctx, results, feedDone)
+	if runErr != nil {
+		// A fatal error: nothing in flight can be recorded anyway; stop now, not after the
+		// downloads (which have no time limit) finish.
+		cancelFetch()
+	}
 
 	cancelFeed()
 	close(jobs)
@@ -227,8 +236,11 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 		d.finish(r)
 	}
 	d.releaseBuffered()
-	if err := cm.close(); err != nil && runErr == nil {
-		runErr = &FatalError{err}
+	if err := cm.close(); err != nil {
+		var fe *FatalError
+		if !errors.As(runErr, &fe) {
+			runErr = &FatalError{err} // also over an interruption: exit 3 says more than 130
+		}
 	}
 	if runErr == nil && ctx.Err() != nil {
 		runErr = ErrInterrupted
@@ -236,9 +248,14 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	return runErr
 }
 
-// work is one worker: it fetches jobs until the channel closes.
-func (s *Scheduler) work(ctx context.Context, jobs <-chan store.Record, results chan<- outcome) {
+// work is one worker: it fetches jobs until the channel closes. A job still waiting when the run
+// was cancelled is given back unstarted; one under way has the fetch context's grace period.
+func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan store.Record, results chan<- outcome) {
 	for rec := range jobs {
+		if runCtx.Err() != nil || ctx.Err() != nil {
+			results <- outcome{rec: rec, err: context.Canceled}
+			continue
+		}
 		s.stats.InFlight.Add(1)
 		req := fetcher.Request{
 			URL:     s.opts.Credentials.apply(rec.URL, rec.Host),

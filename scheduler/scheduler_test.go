@@ -224,6 +224,9 @@ func TestRetryAfterCoolsDownOnlyThatHost(t *testing.T) {
 		if u == slow && a == 1 {
 			return &fetcher.Error{Class: fetcher.ClassHTTP, Status: 429, Retryable: true, RetryAfter: ra}
 		}
+		// Each fetch takes a moment, as a real one does: h1.test's 30 must not all be over
+		// before h0.test's 429 arrives, or none could be seen going on during the cooldown.
+		time.Sleep(5 * time.Millisecond)
 		return nil
 	})
 	opts := fastOptions()
@@ -398,5 +401,105 @@ func TestFeedRunsAlongside(t *testing.T) {
 	c, _ := st.Counts()
 	if c.Done != len(list) {
 		t.Fatalf("done %d, want %d", c.Done, len(list))
+	}
+}
+
+// A fatal error on one job cancels the other in-flight fetches: Run does not wait for downloads
+// that have no time limit.
+func TestFatalErrorCancelsInflight(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, []string{"https://a.test/1", "https://b.test/1"})
+	release := make(chan struct{})
+	f := &funcFetcher{fn: func(ctx context.Context, req fetcher.Request) (fetcher.Response, error) {
+		if hostOf(req.URL) == "a.test" {
+			time.Sleep(10 * time.Millisecond)
+			return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassLocal, Fatal: true, Err: errors.New("no space left on device")}
+		}
+		select { // a long download that honours ctx
+		case <-release:
+		case <-ctx.Done():
+			return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassCanceled, Err: ctx.Err()}
+		}
+		return fetcher.Response{Status: 200, Path: req.Path}, nil
+	}}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- New(st, f, ratelimit.New(ratelimit.Options{}), nil, fastOptions()).Run(context.Background(), nil)
+	}()
+	select {
+	case err := <-errc:
+		t.Logf("Run returned %v", err)
+	case <-time.After(3 * time.Second):
+		close(release)
+		err := <-errc
+		t.Errorf("Run did not return within 3s of a fatal error (returned %v only after the other download finished)", err)
+	}
+}
+
+type funcFetcher struct {
+	fn func(ctx context.Context, req fetcher.Request) (fetcher.Response, error)
+}
+
+func (f *funcFetcher) Fetch(ctx context.Context, _ *os.Root, req fetcher.Request) (fetcher.Response, error) {
+	return f.fn(ctx, req)
+}
+
+// slowQueue: commits take a while (fsync); a PendingHosts snapshot taken during a commit returns
+// just after that commit has completed (the dispatcher goroutine descheduled for a moment).
+type slowQueue struct {
+	*store.Store
+	mu       sync.Mutex
+	inCommit chan struct{}
+	raced    int
+}
+
+func (q *slowQueue) Commit(u []store.Update) error {
+	done := make(chan struct{})
+	q.mu.Lock()
+	q.inCommit = done
+	q.mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	err := q.Store.Commit(u)
+	go func() { time.Sleep(time.Millisecond); close(done) }() // after the committer's Add
+	return err
+}
+func (q *slowQueue) PendingHosts() ([]store.HostQueue, error) {
+	q.mu.Lock()
+	c := q.inCommit
+	q.mu.Unlock()
+	hq, err := q.Store.PendingHosts()
+	if c != nil {
+		select {
+		case <-c:
+		default:
+			q.raced++
+			<-c
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	return hq, err
+}
+
+// A commit that lands between the dispatcher's scan and its termination check (a retry queued)
+// must keep the run going.
+func TestNoEarlyTermination(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, []string{"https://a.test/1", "https://b.test/1"})
+	f := &funcFetcher{fn: func(ctx context.Context, req fetcher.Request) (fetcher.Response, error) {
+		if hostOf(req.URL) == "b.test" {
+			time.Sleep(5 * time.Millisecond)
+			return fetcher.Response{Status: 200, Path: req.Path}, nil
+		}
+		time.Sleep(15 * time.Millisecond)
+		return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassHTTP, Status: 503, Retryable: true}
+	}}
+	opts := fastOptions()
+	opts.BackoffBase, opts.BackoffMax = 300*time.Millisecond, 300*time.Millisecond
+	q := &slowQueue{Store: st}
+	err := New(q, f, ratelimit.New(ratelimit.Options{}), nil, opts).Run(context.Background(), nil)
+	c, _ := st.Counts()
+	t.Logf("raced=%d Run = %v; counts after Run: %+v", q.raced, err, c)
+	if err == nil && c.Pending > 0 {
+		t.Errorf("Run returned nil with %d URL(s) still pending (a retry)", c.Pending)
 	}
 }

@@ -19,6 +19,7 @@ const (
 	flagSHARaw                  // SHA256 is 64 lowercase hex digits, stored as 32 raw bytes
 	flagTransient               // Transient is set
 	flagRequisite               // Requisite is set
+	flagAuth                    // Auth is set
 )
 
 var errBadRecord = errors.New("malformed record")
@@ -44,6 +45,9 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	}
 	if r.Requisite {
 		flags |= flagRequisite
+	}
+	if r.Auth {
+		flags |= flagAuth
 	}
 	var sha []byte
 	if isLowerHexSHA256(r.SHA256) {
@@ -94,11 +98,12 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 		return Record{}, 0, errBadRecord
 	}
 	flags := d.byte()
-	if flags&^(flagNextAttempt|flagUpdated|flagSHARaw|flagTransient|flagRequisite) != 0 {
+	if flags&^(flagNextAttempt|flagUpdated|flagSHARaw|flagTransient|flagRequisite|flagAuth) != 0 {
 		return Record{}, 0, errBadRecord
 	}
 	r.Transient = flags&flagTransient != 0
 	r.Requisite = flags&flagRequisite != 0
+	r.Auth = flags&flagAuth != 0
 	seq := d.uvarint()
 	base := afterScheme(url)
 	r.Host = d.delta(base)

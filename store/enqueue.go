@@ -37,7 +37,8 @@ func (w *wtx) enqueue(urls []NewURL) (added int, err error) {
 			added++
 			continue
 		}
-		r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth, Requisite: u.Requisite}
+		r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth,
+			Requisite: u.Requisite, Auth: u.Auth}
 		switch {
 		case u.Skip != "":
 			r.State, r.LastError, r.Path = Skipped, u.Skip, ""

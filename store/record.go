@@ -54,6 +54,7 @@ type Record struct {
 	ErrorClass   string // fetcher's error class of LastError
 	Transient    bool   // Failed only because its retries ran out on a transient error
 	Requisite    bool   // a page requisite (image, stylesheet...) in a crawl: fetched, not followed
+	Auth         bool   // the URL was given with userinfo, which the run holds in memory only
 	Depth        int    // crawl depth (0 for list and seed URLs)
 	Updated      time.Time
 }
@@ -65,6 +66,7 @@ type NewURL struct {
 	Path      string // proposed output path; the store may adjust it to resolve a collision
 	Depth     int
 	Requisite bool   // a page requisite: fetched but not followed; not counted as a page
+	Auth      bool   // given with userinfo (kept out of the store): needs the run's credentials
 	Skip      string // non-empty: record it as Skipped for this reason instead of queueing it
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/trawl-dev/trawl/extract"
+	"github.com/trawl-dev/trawl/fetcher"
 	"github.com/trawl-dev/trawl/scheduler"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -92,6 +93,6 @@ func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, error) {
 		return nil, err
 	}
 	c := &scheduler.Crawl{Scope: scope, Save: cfg.saveFilter(), Agent: extract.RobotsAgent(cfg.UserAgent)}
-	c.Layout, _ = parseLayout(cfg.Layout)
+	c.Layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
 	return c, nil
 }

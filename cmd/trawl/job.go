@@ -82,7 +82,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	}
 	defer closeLog()
 	j := &job{cfg: cfg, log: log, creds: scheduler.NewCredentials()}
-	j.layout, _ = parseLayout(cfg.Layout)
+	j.layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
 
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "trawl: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and alter these downloads")
@@ -93,18 +93,19 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	}
 	defer f.Close()
 
-	root, err := openOutput(cfg.Out)
-	if err != nil {
-		return fatalErr("%v", err)
-	}
-	defer root.Close()
-
+	// The state first: a run that finds another one holding it leaves without touching anything.
 	statePath := statePathOf(cfg.Out, cfg.State)
 	st, err := store.Open(statePath, &store.Options{Timeout: time.Second})
 	if err != nil {
 		return fatalErr("%v", err)
 	}
 	defer st.Close()
+
+	root, err := openOutput(cfg.Out)
+	if err != nil {
+		return fatalErr("%v", err)
+	}
+	defer root.Close()
 
 	start := time.Now().UTC()
 	if err := prepareRun(st, cfg, start); err != nil {
@@ -116,10 +117,12 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		if !cfg.IgnoreRobots {
 			crawl.Robots, crawl.Cache = f, st
 		}
+		crawl.Rate = cfg.Rate
 	}
 
 	t := newTally()
-	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost})
+	// A host's cooldown may last as long as a Retry-After the scheduler honours.
+	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost, MaxCooldown: time.Hour})
 	retries := cfg.Retries
 	if retries == 0 {
 		retries = -1 // the scheduler's zero means its default
@@ -312,6 +315,3 @@ func openOutput(dir string) (*os.Root, error) {
 	root.Remove(probe)
 	return root, nil
 }
-
-// parseLayout parses a validated --layout.
-func parseLayout(s string) (fetcher.Layout, error) { return fetcher.ParseLayout(s) }

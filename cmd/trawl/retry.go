@@ -39,7 +39,10 @@ the job's command fetches them. --host and --status narrow it to one host or one
 				return fatalErr("%v", err)
 			}
 			fmt.Fprintf(stdout, "%d failed URL(s) queued again\n", n)
-			return st.Close()
+			if err := st.Close(); err != nil {
+				return fatalErr("%v", err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", ".", "the job's output `DIR`")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,18 +76,6 @@ func readStatus(st *store.Store) (*statusReport, error) {
 	return r, nil
 }
 
-// readTopErrors groups the job's failed records by error class and status.
-func readTopErrors(st *store.Store) ([]errorCount, error) {
-	m := map[string]int64{}
-	err := st.ForEach(func(r store.Record) error {
-		if r.State == store.Failed {
-			m[errorKey(r)]++
-		}
-		return nil
-	})
-	return topErrors(m, 10), err
-}
-
 func newStatusCmd(stdout io.Writer) *cobra.Command {
 	var out, state string
 	var asJSON bool
@@ -130,13 +119,19 @@ func loadStatus(path string) (*statusReport, error) {
 	st, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
 	switch {
 	case err == nil:
-		defer st.Close()
+		// Read and let go at once: while status holds the file, a run starting (cron) would
+		// find it locked.
 		r, err := readStatus(st)
+		st.Close()
 		if err != nil {
 			return nil, fatalErr("%v", err)
 		}
-		if r.TopErrors, err = readTopErrors(st); err != nil {
-			return nil, fatalErr("%v", err)
+		// The most common errors come from the last run's snapshot instead of a scan of every
+		// record under the lock: every run retries the failures before it, so the last run's
+		// failures are the job's (unless `trawl retry` requeued some since).
+		var snap statusReport
+		if data, err := os.ReadFile(statusFile(path)); err == nil && json.Unmarshal(data, &snap) == nil {
+			r.TopErrors = snap.TopErrors
 		}
 		return r, nil
 	case errors.Is(err, fs.ErrNotExist):
@@ -160,12 +155,15 @@ func loadStatus(path string) (*statusReport, error) {
 func printStatus(w io.Writer, r *statusReport) {
 	fmt.Fprintf(w, "state file: %s\n", r.StateFile)
 	if r.Running {
-		fmt.Fprintf(w, "running:    yes (%s); numbers as of %s\n", cmpOr(r.Holder, "holder unknown"), r.Taken.Format(time.RFC3339))
+		fmt.Fprintf(w, "running:    yes (%s); numbers as of %s\n", cmp.Or(r.Holder, "holder unknown"), r.Taken.Format(time.RFC3339))
 	} else {
 		fmt.Fprintln(w, "running:    no")
 	}
 	j := r.Job
 	fmt.Fprintf(w, "urls:       %d total, %d done, %d failed, %d pending\n", j.Total, j.Done, j.Failed, j.Pending)
+	if j.Skipped > 0 {
+		fmt.Fprintf(w, "skipped:    %d (off scope, robots.txt, --max-pages; not counted above)\n", j.Skipped)
+	}
 	fmt.Fprintf(w, "on disk:    %s in done files\n", humanBytes(j.Bytes))
 	lr := r.LastRun
 	if lr.Start != "" {
@@ -201,13 +199,6 @@ func printStatus(w io.Writer, r *statusReport) {
 			fmt.Fprintf(w, "  %6d  %s\n", e.Count, e.Error)
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // publishStatus writes the job's status snapshot for `trawl status`: while it runs, and once more
