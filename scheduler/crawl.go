@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"mime"
+	"net/url"
 	"strings"
 	"time"
 
@@ -93,7 +94,7 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 	if base == "" {
 		base = rec.URL
 	}
-	bu, err := parseURL(base)
+	bu, err := url.Parse(base)
 	if err != nil {
 		return nil
 	}

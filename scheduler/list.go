@@ -23,8 +23,6 @@ const maxLineBytes = 64 << 10
 // maxURLBytes is the longest URL accepted (browsers and servers cap near here too).
 const maxURLBytes = 8 << 10
 
-var errNotURL = errors.New("not a URL")
-
 // ListEntry is one usable line of a URL list.
 type ListEntry struct {
 	URL  string // normalized absolute http(s) URL
@@ -266,5 +264,3 @@ func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, bad func(B
 		}
 	}
 }
-
-func parseURL(raw string) (*url.URL, error) { return url.Parse(raw) }

@@ -132,17 +132,6 @@ func New(q Queue, f Fetcher, lim Limiter, root *os.Root, opts Options) *Schedule
 // Stats are live counters, safe to read while Run goes on.
 func (s *Scheduler) Stats() *Stats { return &s.stats }
 
-// ErrInterrupted is returned by Run when its context was cancelled before the job finished; every
-// unfinished URL is back in the queue.
-var ErrInterrupted = errors.New("interrupted")
-
-// FatalError wraps a condition that stopped the whole run (disk full, output not writable, the
-// store failing); the queue is left consistent.
-type FatalError struct{ Err error }
-
-func (e *FatalError) Error() string { return e.Err.Error() }
-func (e *FatalError) Unwrap() error { return e.Err }
-
 // Run executes the job until every URL is done or failed, the context is cancelled
 // (ErrInterrupted), or a fatal error occurs (*FatalError). feed may be nil.
 func (s *Scheduler) Run(ctx context.Context, feed Feed) error {

@@ -37,9 +37,12 @@ type statusReport struct {
 	Taken     time.Time            `json:"taken"`            // when these numbers were read
 	Job       jobCounts            `json:"job"`
 	Hosts     map[string]jobCounts `json:"hosts"`
-	LastRun   lastRun              `json:"last_run"`
-	Run       *runCounts           `json:"run,omitempty"` // the running run's counts so far
-	TopErrors []errorCount         `json:"top_errors"`
+	// HostsOmitted counts hosts left out of a live snapshot, which keeps the busiest
+	// maxLiveHosts so that publishing every few seconds stays cheap with many hosts.
+	HostsOmitted int          `json:"hosts_omitted,omitempty"`
+	LastRun      lastRun      `json:"last_run"`
+	Run          *runCounts   `json:"run,omitempty"` // the running run's counts so far
+	TopErrors    []errorCount `json:"top_errors"`
 }
 
 type lastRun struct {
@@ -51,6 +54,24 @@ type lastRun struct {
 }
 
 func statusFile(statePath string) string { return statePath + ".status.json" }
+
+const maxLiveHosts = 100
+
+// topHosts keeps the n hosts with the most URLs.
+func topHosts(hosts map[string]jobCounts, n int) map[string]jobCounts {
+	names := make([]string, 0, len(hosts))
+	for h := range hosts {
+		names = append(names, h)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(hosts[b].Total, hosts[a].Total), cmp.Compare(a, b))
+	})
+	out := make(map[string]jobCounts, n)
+	for _, h := range names[:n] {
+		out[h] = hosts[h]
+	}
+	return out
+}
 
 // readStatus reads the job's status from an open store.
 func readStatus(st *store.Store) (*statusReport, error) {
@@ -192,6 +213,9 @@ func printStatus(w io.Writer, r *statusReport) {
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t\n", h, c.Total, c.Done, c.Failed, c.Pending, humanBytes(c.Bytes))
 		}
 		tw.Flush()
+		if r.HostsOmitted > 0 {
+			fmt.Fprintf(w, "  (and %d more hosts)\n", r.HostsOmitted)
+		}
 	}
 	if len(r.TopErrors) > 0 {
 		fmt.Fprintln(w, "\nmost common errors:")
@@ -209,6 +233,9 @@ func publishStatus(st *store.Store, t *tally, running bool) error {
 		return err
 	}
 	r.Running = running
+	if running && len(r.Hosts) > maxLiveHosts {
+		r.Hosts, r.HostsOmitted = topHosts(r.Hosts, maxLiveHosts), len(r.Hosts)-maxLiveHosts
+	}
 	total, _, top := t.snapshot()
 	r.Run = &total
 	r.TopErrors = top
