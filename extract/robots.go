@@ -57,10 +57,15 @@ func (r *Robots) Allowed(rawURL string) bool {
 	return r.data.TestAgent(p, r.agent)
 }
 
-// CrawlDelay is the delay the rules ask for between requests, zero if none.
+// CrawlDelay is the delay the rules ask for between requests, zero if none. A delay too large
+// to represent (the parser overflows to a negative value) is reported as a day: the caller's cap
+// applies, where a negative value would mean no delay at all.
 func (r *Robots) CrawlDelay() time.Duration {
 	if r == nil || r.group == nil {
 		return 0
 	}
-	return r.group.CrawlDelay
+	if d := r.group.CrawlDelay; d >= 0 {
+		return d
+	}
+	return 24 * time.Hour
 }

@@ -35,6 +35,9 @@ func TestRobots(t *testing.T) {
 	if ParseRobots(200, body, "otherbot").Allowed("https://a.test/x") {
 		t.Error("otherbot group not applied")
 	}
+	if d := ParseRobots(200, []byte("User-agent: *\nCrawl-delay: 99999999999\n"), "trawl").CrawlDelay(); d < time.Hour {
+		t.Errorf("huge Crawl-delay = %v, want a huge delay (capped by the caller), not none", d)
+	}
 	if got := RobotsAgent("trawl/0.1.0"); got != "trawl" {
 		t.Errorf("RobotsAgent = %q", got)
 	}

@@ -37,7 +37,8 @@ func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Respon
 		return Response{}, &Error{URL: redact(req.URL), Class: ClassURL, Err: fmt.Errorf("output path: %w", err)}
 	}
 	dir, base := path.Split(name)
-	t := transfer{f: f, req: req, rel: name, dirName: path.Clean(dir), name: base, part: base + partSuffix, meta: base + metaSuffix}
+	part, meta := tempNames(base)
+	t := transfer{f: f, req: req, rel: name, dirName: path.Clean(dir), name: base, part: part, meta: meta}
 	// Work inside the file's directory: one syscall per operation instead of a walk from root.
 	d, release, err := f.dirs.open(root, t.dirName, false)
 	switch {
@@ -138,7 +139,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		discardPart(t.root, t.part, t.meta) // offset > 0: root is set
 		return Response{}, t.fail(ClassRange, true, fmt.Errorf("server refused Range bytes=%d- (416)", offset))
 	case resp.StatusCode == http.StatusPartialContent:
-		if err := checkResume(resp, offset); err != nil {
+		if err := checkResume(resp, offset, meta); err != nil {
 			discardPart(t.root, t.part, t.meta)
 			return Response{}, t.fail(ClassRange, true, err)
 		}
@@ -157,10 +158,19 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	}
 }
 
-// checkResume accepts a 206 only if it continues exactly at offset and runs to the end.
-func checkResume(resp *http.Response, offset int64) error {
+// checkResume accepts a 206 only if it continues exactly at offset, runs to the end, and is of
+// the version the .part holds. If-Range should guarantee the last, but a broken origin or cache
+// may honour Range regardless: a 206 that names another ETag or Last-Modified than the one the
+// .part was recorded with would splice two versions into one file.
+func checkResume(resp *http.Response, offset int64, m partMeta) error {
 	if offset == 0 {
 		return errors.New("206 Partial Content to a request without Range")
+	}
+	if et := resp.Header.Get("ETag"); m.ETag != "" && et != "" && et != m.ETag {
+		return fmt.Errorf("206 is of another version: ETag %s, .part has %s", et, m.ETag)
+	}
+	if lm := resp.Header.Get("Last-Modified"); m.ETag == "" && m.LastModified != "" && lm != "" && lm != m.LastModified {
+		return fmt.Errorf("206 is of another version: Last-Modified %q, .part has %q", lm, m.LastModified)
 	}
 	cr := resp.Header.Get("Content-Range")
 	start, end, total, err := ParseContentRange(cr)

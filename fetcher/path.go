@@ -156,6 +156,20 @@ func avoidOwnSuffix(s string) string {
 	return s
 }
 
+// tempNames are the names of the .part and its sidecar for a file named base. They must fit
+// NAME_MAX as well: a leaf within len(".part.meta") bytes of 255 (MapPath allows 255, and the
+// store's collision suffix "~N" can add more) would otherwise fail with ENAMETOOLONG on the
+// first write. Such a leaf gets temporary names from a shortened base and a hash of the whole,
+// deterministic so that a later run finds the .part to resume. They still end in ".part" and
+// ".part.meta", which no mapped or user-given name may (see avoidOwnSuffix, CleanPath).
+func tempNames(base string) (part, meta string) {
+	if len(base)+len(metaSuffix) <= maxSegment {
+		return base + partSuffix, base + metaSuffix
+	}
+	short := utf8Prefix(base, maxSegment-len(metaSuffix)-9) + "~" + hash8(base)
+	return short + partSuffix, short + metaSuffix
+}
+
 // withQuerySuffix inserts ~<hash of the raw query> before the extension.
 func withQuerySuffix(leaf, rawQuery string) string {
 	ext := shortExt(leaf)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -41,7 +42,10 @@ func syncModes(b *testing.B, fn func(b *testing.B, noSync bool)) {
 func BenchmarkEnqueue(b *testing.B) {
 	syncModes(b, func(b *testing.B, noSync bool) {
 		s := benchOpen(b, noSync)
-		const batch = 1000
+		batch := 1000
+		if v, err := strconv.Atoi(os.Getenv("TRAWL_BENCH_BATCH")); err == nil {
+			batch = v
+		}
 		next := 0
 		for b.Loop() {
 			b.StopTimer()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // reservePath reserves an output path for url, derived from the proposed path p, and returns it.
@@ -72,10 +73,27 @@ func joinPath(dir, name string) string {
 
 // suffixed puts ~n before the final extension: a.jpg → a~2.jpg, a.tar.gz → a.tar~2.gz, a → a~2,
 // .profile → .profile~2 (a leading dot starts a name, not an extension).
+// The result never exceeds maxNameBytes: the stem is shortened (on a UTF-8 boundary) to make room,
+// so a name at the file system's limit still gets a distinct sibling.
 func suffixed(name string, n uint64) string {
-	i := strings.LastIndexByte(name, '.')
-	if i <= 0 {
-		return name + "~" + strconv.FormatUint(n, 10)
+	suffix := "~" + strconv.FormatUint(n, 10)
+	stem, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		stem, ext = name[:i], name[i:]
 	}
-	return name[:i] + "~" + strconv.FormatUint(n, 10) + name[i:]
+	if over := len(stem) + len(suffix) + len(ext) - maxNameBytes; over > 0 {
+		if over > len(stem) { // an extension too long to keep: shorten the whole name
+			stem, ext = name, ""
+			over = len(stem) + len(suffix) - maxNameBytes
+		}
+		cut := len(stem) - over
+		for cut > 0 && !utf8.RuneStart(stem[cut]) {
+			cut--
+		}
+		stem = stem[:cut]
+	}
+	return stem + suffix + ext
 }
+
+// maxNameBytes is the longest file name most file systems allow (and MapPath produces).
+const maxNameBytes = 255

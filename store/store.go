@@ -222,6 +222,7 @@ func (s *Store) init() (err error) {
 // checkFormat checks, read-only, that the file is a trawl state file of this format.
 func (s *Store) checkFormat() (err error) {
 	defer s.catch(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -276,6 +277,7 @@ func closeQuietly(db *bolt.DB) {
 // update runs fn in one read-write transaction and writes the counters at its end.
 func (s *Store) update(fn func(w *wtx) error) (err error) {
 	defer s.catch(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return s.db.Update(func(tx *bolt.Tx) error {
 		w, err := newWtx(s.path, tx)
 		if err != nil {
@@ -292,6 +294,9 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 // view runs fn in a read-only transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
 	defer s.catch(&err)
+	// A damaged page can send bbolt's reads past the mapping: make that a panic (caught above)
+	// rather than a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	return s.db.View(fn)
 }
 

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var t0 = time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
@@ -428,5 +431,21 @@ func TestSkippedPageUpgradedToRequisite(t *testing.T) {
 	mustEnqueue(t, s.Store, []NewURL{{URL: "https://a/full/x.jpg", Host: "a", Skip: "off-scope"}})
 	if r, _, _ := s.Get("https://a/full/x.jpg"); r.State != Pending {
 		t.Fatalf("page link re-offered: %+v", r)
+	}
+}
+
+func TestSuffixedStaysWithinNameLimit(t *testing.T) {
+	long := strings.Repeat("é", 125) + "x.jpg" // 255 bytes, multi-byte runes
+	tests := []struct{ name string }{{long}, {strings.Repeat("a", 255)}, {"a." + strings.Repeat("e", 253)}, {"a.jpg"}}
+	for _, tt := range tests {
+		for _, n := range []uint64{2, 10, 12345} {
+			got := suffixed(tt.name, n)
+			if len(got) > maxNameBytes || !utf8.ValidString(got) || !strings.Contains(got, "~"+strconv.FormatUint(n, 10)) {
+				t.Errorf("suffixed(%d bytes, %d) = %q (%d bytes)", len(tt.name), n, got, len(got))
+			}
+		}
+	}
+	if got := suffixed("a.jpg", 2); got != "a~2.jpg" {
+		t.Errorf("suffixed(a.jpg) = %q", got)
 	}
 }

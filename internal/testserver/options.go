@@ -13,30 +13,31 @@ type Option func(*config)
 
 // config is the behaviour for one request path.
 type config struct {
-	body        []byte
-	haveBody    bool
-	size        int64 // used when no Body: Content(seed, size)
-	seed        uint64
-	haveSeed    bool
-	etag        string // "" = derived from content; "-" = none
-	lastMod     time.Time
-	noLastMod   bool
-	ignoreRange bool
-	rangeShift  int64 // serve a 206 starting this many bytes off the requested start
-	truncate    int64 // <0: off. Close the connection after this many body bytes.
-	reset       int64 // <0: off. Reset the connection after this many body bytes.
-	stall       int64 // <0: off. Stop sending after this many body bytes, until the client gives up.
-	dripChunk   int
-	dripEvery   time.Duration
-	statuses    []int
-	retryAfter  string
-	redirectTo  string
-	redirectSC  int
-	header      http.Header
-	chunked     bool   // no Content-Length
-	clOverride  string // literal Content-Length header value
-	handler     http.HandlerFunc
-	raw         []byte
+	body          []byte
+	haveBody      bool
+	size          int64 // used when no Body: Content(seed, size)
+	seed          uint64
+	haveSeed      bool
+	etag          string // "" = derived from content; "-" = none
+	lastMod       time.Time
+	noLastMod     bool
+	ignoreRange   bool
+	ignoreIfRange bool
+	rangeShift    int64 // serve a 206 starting this many bytes off the requested start
+	truncate      int64 // <0: off. Close the connection after this many body bytes.
+	reset         int64 // <0: off. Reset the connection after this many body bytes.
+	stall         int64 // <0: off. Stop sending after this many body bytes, until the client gives up.
+	dripChunk     int
+	dripEvery     time.Duration
+	statuses      []int
+	retryAfter    string
+	redirectTo    string
+	redirectSC    int
+	header        http.Header
+	chunked       bool   // no Content-Length
+	clOverride    string // literal Content-Length header value
+	handler       http.HandlerFunc
+	raw           []byte
 
 	// server level
 	http1Only  bool
@@ -88,6 +89,10 @@ func NoValidators() Option { return func(c *config) { c.etag, c.noLastMod = "-",
 
 // IgnoreRange answers Range requests with 200 and the whole body.
 func IgnoreRange() Option { return func(c *config) { c.ignoreRange = true } }
+
+// IgnoreIfRange honours Range even when If-Range names another version: a broken server or
+// cache that answers 206 with bytes of the current body whatever validator the client holds.
+func IgnoreIfRange() Option { return func(c *config) { c.ignoreIfRange = true } }
 
 // WrongRangeStart answers a Range request with a 206 starting delta bytes away from the
 // requested start (and a Content-Range that says so).

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -46,6 +47,8 @@ type Server struct {
 	counts map[string]int // requests per path, for Statuses
 	log    []Request
 	notify chan struct{} // closed and replaced on every logged request
+
+	hellos atomic.Int64 // TLS ClientHellos received
 }
 
 // New starts an HTTPS server (HTTP/2 enabled) on 127.0.0.1 with opts applying to every
@@ -83,6 +86,10 @@ func Start(opts ...Option) (*Server, error) {
 		return s, nil
 	}
 	s.srv.TLS = &tls.Config{MaxVersion: c.tlsMaxVers}
+	s.srv.TLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		s.hellos.Add(1)
+		return nil, nil // the server's own config
+	}
 	if c.clientCAs != nil {
 		s.srv.TLS.ClientAuth = tls.RequireAndVerifyClientCert
 		s.srv.TLS.ClientCAs = c.clientCAs
@@ -187,6 +194,10 @@ func (s *Server) SHA256(path string) string {
 	sum := sha256.Sum256(s.Body(path))
 	return hex.EncodeToString(sum[:])
 }
+
+// Handshakes is the number of TLS handshakes clients started (ClientHellos received), failed
+// or not: a client that gives up on a bad certificate makes handshakes but no requests.
+func (s *Server) Handshakes() int { return int(s.hellos.Load()) }
 
 // Requests returns a copy of the request log.
 func (s *Server) Requests() []Request {
@@ -314,7 +325,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	status, start := http.StatusOK, int64(0)
-	if rs := r.Header.Get("Range"); rs != "" && !c.ignoreRange && ifRangeOK(r, etag, lm) {
+	if rs := r.Header.Get("Range"); rs != "" && !c.ignoreRange && (c.ignoreIfRange || ifRangeOK(r, etag, lm)) {
 		first, ok := parseRangeStart(rs)
 		if ok && first >= int64(len(body)) {
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", len(body)))
