@@ -190,7 +190,7 @@ func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error
 }
 
 // feedBatch is how many URLs go into one Enqueue transaction.
-const feedBatch = 2000
+const feedBatch = 10000
 
 // feedLinger is how long a partial batch waits for more lines: a list trickling in from a pipe
 // (find | trawl get -i -) is worked on as it comes, not when the pipe closes.
