@@ -237,9 +237,16 @@ func prepareRun(st *store.Store, cfg *Config, start time.Time) error {
 			return err
 		}
 	}
-	// A new run gives URLs that failed before a fresh retry budget.
-	if _, err := st.Requeue(nil); err != nil {
+	// A new run gives URLs that failed before a fresh retry budget. (Requeue scans every record:
+	// skip it when the counters say there is nothing to find, so a restart starts at once.)
+	c, err := st.Counts()
+	if err != nil {
 		return err
+	}
+	if c.Failed > 0 {
+		if _, err := st.Requeue(nil); err != nil {
+			return err
+		}
 	}
 	switch {
 	case cfg.Refresh:
