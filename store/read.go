@@ -81,13 +81,26 @@ func (s *Store) ForEach(fn func(Record) error) error {
 }
 
 // SetMeta stores a small piece of run metadata (run start and end, outcome) under key.
-func (s *Store) SetMeta(key, value string) (err error) {
+func (s *Store) SetMeta(key, value string) error {
+	return s.SetMetas(map[string]string{key: value})
+}
+
+// SetMetas stores several values in one transaction (one commit, one fsync).
+func (s *Store) SetMetas(kv map[string]string) (err error) {
 	defer s.catch(&err)
-	if key == "" || len(key) > bolt.MaxKeySize {
-		return fmt.Errorf("store: meta key must be 1 to %d bytes", bolt.MaxKeySize)
+	for key := range kv {
+		if key == "" || len(key) > bolt.MaxKeySize {
+			return fmt.Errorf("store: meta key must be 1 to %d bytes", bolt.MaxKeySize)
+		}
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRun).Put([]byte(key), []byte(value))
+		b := tx.Bucket(bucketRun)
+		for key, value := range kv {
+			if err := b.Put([]byte(key), []byte(value)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

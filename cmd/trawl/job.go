@@ -172,11 +172,9 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 
 	// What the run leaves behind for scripts and `trawl status`. Failing to write it does not
 	// change a successful outcome into a failure, but it is reported.
-	for k, v := range map[string]string{metaRunEnd: end.Format(time.RFC3339), metaRunOutcome: exit.outcome,
-		metaRunExit: strconv.Itoa(exit.code)} {
-		if err := st.SetMeta(k, v); err != nil {
-			log.Error("recording the run's end", "err", err)
-		}
+	if err := st.SetMetas(map[string]string{metaRunEnd: end.Format(time.RFC3339), metaRunOutcome: exit.outcome,
+		metaRunExit: strconv.Itoa(exit.code)}); err != nil {
+		log.Error("recording the run's end", "err", err)
 	}
 	if err := publishStatus(st, t, false); err != nil {
 		log.Error("writing status snapshot", "err", err)
@@ -231,11 +229,9 @@ func outcomeOf(runErr error, c runCounts) runExit {
 
 // prepareRun records the run's start and queues again what this run should retry or revalidate.
 func prepareRun(st *store.Store, cfg *Config, start time.Time) error {
-	for k, v := range map[string]string{metaRunStart: start.Format(time.RFC3339), metaRunEnd: "",
-		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())} {
-		if err := st.SetMeta(k, v); err != nil {
-			return err
-		}
+	if err := st.SetMetas(map[string]string{metaRunStart: start.Format(time.RFC3339), metaRunEnd: "",
+		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())}); err != nil {
+		return err
 	}
 	// A new run gives URLs that failed before a fresh retry budget. (Requeue scans every record:
 	// skip it when the counters say there is nothing to find, so a restart starts at once.)
