@@ -37,6 +37,11 @@ type Options struct {
 	// MaxCooldown caps any cooldown, so a hostile or mistaken Retry-After cannot park a host for
 	// days. Default 10 minutes.
 	MaxCooldown time.Duration
+	// Margin is the fraction of every rate (Rate and SetHostRate's) held in reserve, 0 to 0.5.
+	// With none, spacing is exactly 1/r, so a closed one-second window can hold r+1 requests (at
+	// 0 and at 1 s) and arrival jitter makes a server count more still; a few percent keeps a
+	// host at or under r requests in any second of the server's clock. Default 0.
+	Margin float64
 }
 
 // Limiter enforces per-host rate, concurrency and cooldowns. It is safe for concurrent use.
@@ -45,6 +50,7 @@ type Options struct {
 // the token bucket guarantees it, and TryAcquire never takes a token it does not use.
 type Limiter struct {
 	rate        float64 // 0 = unlimited
+	margin      float64 // Options.Margin
 	burst       int
 	perHost     int
 	maxCooldown time.Duration
@@ -74,6 +80,7 @@ type hostState struct {
 func New(opts Options) *Limiter {
 	l := &Limiter{
 		rate:        validRate(opts.Rate),
+		margin:      min(max(opts.Margin, 0), 0.5),
 		burst:       opts.Burst,
 		perHost:     opts.PerHost,
 		maxCooldown: opts.MaxCooldown,
@@ -93,6 +100,9 @@ func New(opts Options) *Limiter {
 	}
 	return l
 }
+
+// limit is the bucket rate for r requests per second, less the margin.
+func (l *Limiter) limit(r float64) rate.Limit { return rate.Limit(r * (1 - l.margin)) }
 
 // validRate maps every value that is not a usable finite positive rate to 0 (unlimited), so a
 // bad config value cannot create a bucket that never refills.
@@ -201,10 +211,10 @@ func (l *Limiter) SetHostRate(host string, perSecond float64) {
 	case r == 0:
 		h.bucket = nil
 	case h.bucket == nil:
-		h.bucket = rate.NewLimiter(rate.Limit(r), l.burst)
+		h.bucket = rate.NewLimiter(l.limit(r), l.burst)
 	default:
 		// Keep the tokens already spent: changing the rate must not hand out a fresh burst.
-		h.bucket.SetLimitAt(l.now(), rate.Limit(r))
+		h.bucket.SetLimitAt(l.now(), l.limit(r))
 	}
 }
 
@@ -261,7 +271,7 @@ func (l *Limiter) state(host string) *hostState {
 	if !ok {
 		h = &hostState{}
 		if l.rate > 0 {
-			h.bucket = rate.NewLimiter(rate.Limit(l.rate), l.burst)
+			h.bucket = rate.NewLimiter(l.limit(l.rate), l.burst)
 		}
 		l.hosts[host] = h
 	}

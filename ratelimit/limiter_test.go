@@ -555,3 +555,32 @@ func BenchmarkTryAcquireRelease(b *testing.B) {
 		})
 	})
 }
+
+// TestMargin: with a margin, no one-second window (closed at both ends) holds more than Rate
+// requests, which exact 1/r spacing cannot promise.
+func TestMargin(t *testing.T) {
+	for _, margin := range []float64{0, 0.05} {
+		l := New(Options{Rate: 10, PerHost: 1000, Margin: margin})
+		var got []time.Time
+		for now := t0; now.Before(t0.Add(5 * time.Second)); now = now.Add(time.Millisecond) {
+			if ok, _ := l.TryAcquire("h", now); ok {
+				got = append(got, now)
+				l.Release("h")
+			}
+		}
+		most := 0
+		for i := range got {
+			n := 0
+			for j := i; j < len(got) && !got[j].After(got[i].Add(time.Second)); j++ {
+				n++
+			}
+			most = max(most, n)
+		}
+		if margin > 0 && most > 10 {
+			t.Errorf("margin %v: %d requests in a closed one-second window, want at most 10", margin, most)
+		}
+		if margin == 0 && most != 11 {
+			t.Errorf("no margin: %d requests in a closed one-second window; the margin test is void unless exact spacing gives 11", most)
+		}
+	}
+}

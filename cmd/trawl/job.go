@@ -122,7 +122,8 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 
 	t := newTally()
 	// A host's cooldown may last as long as a Retry-After the scheduler honours.
-	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost, MaxCooldown: time.Hour})
+	// A 5% margin on --rate and Crawl-delay: a host never sees more than the rate in any second.
+	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost, MaxCooldown: time.Hour, Margin: 0.05})
 	retries := cfg.Retries
 	if retries == 0 {
 		retries = -1 // the scheduler's zero means its default
