@@ -26,21 +26,31 @@ type dirKey struct {
 
 type dirEntry struct {
 	r    *os.Root
+	f    *os.File // the directory itself, for the *at syscalls of fileops_linux.go; may be nil
 	refs int
 }
 
-// open returns the directory dir of root (dir "." is root itself) and a release func. With
-// create, missing directories are made first; without, a missing directory gives fs.ErrNotExist.
-func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, func(), error) {
+// fd is the entry's directory descriptor, or -1.
+func (e *dirEntry) fd() int {
+	if e.f == nil {
+		return -1
+	}
+	return int(e.f.Fd())
+}
+
+// open returns the directory dir of root (dir "." is root itself), its descriptor (-1 if none)
+// and a release func. With create, missing directories are made first; without, a missing
+// directory gives fs.ErrNotExist.
+func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, int, func(), error) {
 	if dir == "." || dir == "" {
-		return root, func() {}, nil
+		return root, -1, func() {}, nil
 	}
 	k := dirKey{root, dir}
 	c.mu.Lock()
 	if e := c.m[k]; e != nil {
 		e.refs++
 		c.mu.Unlock()
-		return e.r, c.releaser(k, e), nil
+		return e.r, e.fd(), c.releaser(k, e), nil
 	}
 	c.mu.Unlock()
 
@@ -51,15 +61,20 @@ func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, func(
 		}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, -1, nil, err
 	}
+	// Opened through r, so confined like it; without it the slower os.Root calls are used.
+	f, _ := r.Open(".")
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.m[k]; e != nil { // another transfer opened it meanwhile
 		r.Close()
+		if f != nil {
+			f.Close()
+		}
 		e.refs++
-		return e.r, c.releaser(k, e), nil
+		return e.r, e.fd(), c.releaser(k, e), nil
 	}
 	if c.m == nil {
 		c.m = make(map[dirKey]*dirEntry)
@@ -67,14 +82,21 @@ func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, func(
 	if len(c.m) >= maxCachedDirs {
 		for key, e := range c.m {
 			if e.refs == 0 {
-				e.r.Close()
+				e.close()
 				delete(c.m, key)
 			}
 		}
 	}
-	e := &dirEntry{r: r, refs: 1}
+	e := &dirEntry{r: r, f: f, refs: 1}
 	c.m[k] = e
-	return r, c.releaser(k, e), nil
+	return r, e.fd(), c.releaser(k, e), nil
+}
+
+func (e *dirEntry) close() {
+	e.r.Close()
+	if e.f != nil {
+		e.f.Close()
+	}
 }
 
 func (c *dirCache) releaser(k dirKey, e *dirEntry) func() {
@@ -90,7 +112,7 @@ func (c *dirCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.m {
-		e.r.Close()
+		e.close()
 		delete(c.m, k)
 	}
 }

@@ -38,12 +38,12 @@ func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Respon
 	}
 	dir, base := path.Split(name)
 	part, meta := tempNames(base)
-	t := transfer{f: f, req: req, rel: name, dirName: path.Clean(dir), name: base, part: part, meta: meta}
+	t := transfer{f: f, req: req, rel: name, dirfd: -1, dirName: path.Clean(dir), name: base, part: part, meta: meta}
 	// Work inside the file's directory: one syscall per operation instead of a walk from root.
-	d, release, err := f.dirs.open(root, t.dirName, false)
+	d, fd, release, err := f.dirs.open(root, t.dirName, false)
 	switch {
 	case err == nil:
-		t.root = d
+		t.root, t.dirfd = d, fd
 		defer release()
 	case errors.Is(err, fs.ErrNotExist):
 		// Not there yet: neither is the file nor a .part. write creates the directory.
@@ -58,6 +58,7 @@ func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Respon
 type transfer struct {
 	f                *Fetcher
 	root             *os.Root // the file's directory; nil until write creates it
+	dirfd            int      // root's descriptor for the *at fast paths (fileops_linux.go), or -1
 	outRoot          *os.Root // the output root, when root is nil
 	dirName          string   // the file's directory, relative to the output root
 	rel              string   // the file's path relative to the output root
@@ -191,12 +192,12 @@ func checkResume(resp *http.Response, offset int64, m partMeta) error {
 // its length, and publishes it by rename.
 func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64) (Response, error) {
 	if t.root == nil {
-		d, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
+		d, fd, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
 		if err != nil {
 			return Response{}, t.local(err)
 		}
 		defer release()
-		t.root = d
+		t.root, t.dirfd = d, fd
 	}
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
@@ -224,7 +225,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		}
 	} else {
 		// Truncate first, then record the validator: see resumePoint.
-		if file, err = t.root.OpenFile(t.part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+		if file, err = t.createPart(); err != nil {
 			return Response{}, t.local(err)
 		}
 		m = metaFromResponse(t.req.URL, resp.Header)
@@ -296,7 +297,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 			return Response{}, t.local(err)
 		}
 	}
-	if err := t.root.Rename(t.part, t.name); err != nil {
+	if err := t.publish(); err != nil {
 		return Response{}, t.local(err)
 	}
 	if lmErr == nil && !mtimeSet {
