@@ -81,7 +81,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	var meta partMeta
 	have := false // a regular file is at the path: a conditional request can revalidate it
 	if t.root != nil {
-		fi, err := t.root.Lstat(t.name)
+		fi, err := lstatIn(t.root, t.dirfd, t.name)
 		switch {
 		case err == nil && fi.IsDir():
 			return Response{}, t.local(fmt.Errorf("%s: %w", t.rel, errIsDirectory))
@@ -90,7 +90,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		case !errors.Is(err, fs.ErrNotExist):
 			return Response{}, t.local(err)
 		}
-		offset, meta, t.metaFound = resumePoint(t.root, t.part, t.meta, t.req.URL)
+		offset, meta, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
 	}
 	// Revalidate only a copy that is still there: a 304 for a deleted file would leave nothing.
 	conditional := have && offset == 0 && (t.req.ETag != "" || t.req.LastModified != "")

@@ -58,8 +58,8 @@ const eagerMetaSize = 1 << 20
 // Invariant that makes this safe: a sidecar never outlives the bytes it describes. It is
 // written only after its .part was truncated, and removed before its .part is discarded
 // or published.
-func resumePoint(root *os.Root, part, meta, rawURL string) (offset int64, m partMeta, metaFound bool) {
-	fi, err := root.Lstat(part)
+func resumePoint(root *os.Root, dirfd int, part, meta, rawURL string) (offset int64, m partMeta, metaFound bool) {
+	fi, err := lstatIn(root, dirfd, part)
 	if err != nil || !fi.Mode().IsRegular() {
 		return 0, partMeta{}, false
 	}
