@@ -25,8 +25,8 @@ once per host and obeyed (its Crawl-delay becomes the host's request rate), unle
 --ignore-robots. Off-scope and disallowed links are recorded with the reason they were skipped.
 
 Stop it at any moment (Ctrl-C, kill -9, a reboot) and run the same command again: it finishes the
-crawl with the files an uninterrupted crawl produces; only the pages that were in flight are
-fetched again.
+crawl with the files an uninterrupted crawl produces; only the pages that were in flight (or had
+finished in the last few milliseconds, before their commit) are fetched again.
 
 ` + exitCodesHelp,
 		Example: `  trawl crawl https://example.org/gallery/ -o mirror/
