@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,11 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 
 	// The state first: a run that finds another one holding it leaves without touching anything.
 	statePath := statePathOf(cfg.Out, cfg.State)
+	if cfg.State == "" {
+		if err := checkStateDir(cfg.Out); err != nil {
+			return fatalErr("%v", err)
+		}
+	}
 	st, err := store.Open(statePath, &store.Options{Timeout: time.Second})
 	if err != nil {
 		return fatalErr("%v", err)
@@ -297,6 +303,18 @@ func newFetcher(cfg *Config) (*fetcher.Fetcher, error) {
 		fopts.Bandwidth = b
 	}
 	return fetcher.New(fopts)
+}
+
+// checkStateDir refuses a <out>/.trawl that is a symlink: the default state lives inside the
+// output directory, and nothing trawl writes may leave it through a link planted there.
+// (--state names a place explicitly, and is taken as given.)
+func checkStateDir(out string) error {
+	dir := filepath.Join(out, ".trawl")
+	fi, err := os.Lstat(dir)
+	if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("%s is a symbolic link; the state is kept inside the output directory (give --state FILE to keep it elsewhere)", dir)
+	}
+	return nil
 }
 
 // openOutput creates the output directory, checks it is writable, and opens it as a root that
