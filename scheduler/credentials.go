@@ -40,6 +40,16 @@ func (c *Credentials) Add(e ListEntry) {
 	}
 }
 
+// Empty reports whether no credentials were added.
+func (c *Credentials) Empty() bool {
+	if c == nil {
+		return true
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.byHost) == 0
+}
+
 // apply returns rawURL with its userinfo put back, for the request only.
 func (c *Credentials) apply(rawURL, host string) string {
 	if c == nil {

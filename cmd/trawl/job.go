@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ type job struct {
 	layout fetcher.Layout
 	bad    atomic.Int64 // skipped input lines and arguments
 	creds  *scheduler.Credentials
+	st     *store.Store // set once the state is open
 }
 
 // openInput opens the -i list; "-" is standard input.
@@ -66,11 +68,47 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 		if list == nil {
 			return nil
 		}
-		return scheduler.ListFeed(list, j.layout, j.creds, func(b scheduler.BadLine) {
+		// A list queued whole before, and not changed since, has nothing new: don't read and
+		// dedup its million lines again every night. (Not with userinfo in it: that lives in
+		// memory only, so it must be read each run.)
+		key, sig := listSignature(j.cfg.Input, list)
+		if sig != "" {
+			if v, err := j.st.Meta(key); err == nil && strings.HasPrefix(v, sig+" ") {
+				bad, _ := strconv.ParseInt(strings.TrimPrefix(v, sig+" "), 10, 64)
+				j.log.Info("list unchanged since it was queued whole; not read again", "file", j.cfg.Input, "bad_lines_then", bad)
+				return nil
+			}
+		}
+		badBefore := j.bad.Load()
+		err := scheduler.ListFeed(list, j.layout, j.creds, func(b scheduler.BadLine) {
 			j.bad.Add(1)
 			j.log.Error("skipping bad line", "file", j.cfg.Input, "line", b.Line, "err", b.Err)
 		})(ctx, enqueue)
+		if err == nil && sig != "" && ctx.Err() == nil && j.creds.Empty() {
+			if err := j.st.SetMeta(key, sig+" "+strconv.FormatInt(j.bad.Load()-badBefore, 10)); err != nil {
+				return &scheduler.FatalError{Err: err}
+			}
+		}
+		return err
 	}
+}
+
+// listSignature identifies a list file's content cheaply: path, size and modification time. An
+// empty signature (standard input, a pipe) means the list must be read.
+func listSignature(name string, list io.Reader) (key, sig string) {
+	f, ok := list.(*os.File)
+	if !ok || name == "-" {
+		return "", ""
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return "", ""
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return "", ""
+	}
+	return "input:" + abs, fmt.Sprintf("%d:%d", fi.Size(), fi.ModTime().UnixNano())
 }
 
 // runJob opens the state and output, runs the scheduler to the end (or the interruption) and maps
@@ -113,6 +151,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	}
 	defer root.Close()
 
+	j.st = st
 	start := time.Now().UTC()
 	if err := prepareRun(st, cfg, start); err != nil {
 		return fatalErr("%v", err)
