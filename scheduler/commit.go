@@ -168,10 +168,6 @@ func (c *committer) commit(batch []pendingUpdate) error {
 		switch p.kind {
 		case KindNew, KindChanged, KindUnchanged:
 			c.stats.Done.Add(1)
-			c.stats.DoneBytes.Add(p.u.Record.Bytes)
-			if p.kind == KindUnchanged {
-				c.stats.Unchanged.Add(1)
-			}
 		case KindFailed:
 			c.stats.Failed.Add(1)
 		}

@@ -108,5 +108,5 @@ func (d *dispatcher) holdUncredentialed(h *hostState, now time.Time) {
 		d.sent++
 	}
 	clear(h.buf[len(kept):])
-	h.buf = kept
+	d.setBuf(h, kept)
 }

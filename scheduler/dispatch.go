@@ -42,16 +42,17 @@ type hostState struct {
 // dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
 // worker; a host that must wait sleeps in a heap while the workers serve the others.
 type dispatcher struct {
-	s      *Scheduler
-	jobs   chan<- store.Record
-	cm     *committer
-	hosts  map[string]*hostState
-	ready  []*hostState // FIFO ring: round-robin over hosts
-	sleep  sleepHeap
-	free   int   // idle workers
-	sent   int64 // outcomes handed to the committer
-	window int   // jobs leased per host at a time
-	fatal  error
+	s       *Scheduler
+	jobs    chan<- store.Record
+	cm      *committer
+	hosts   map[string]*hostState
+	ready   []*hostState // FIFO ring: round-robin over hosts
+	sleep   sleepHeap
+	free    int   // idle workers
+	sent    int64 // outcomes handed to the committer
+	window  int   // most jobs leased per host at a time
+	holding int   // hosts with leased jobs in buf (setBuf keeps it)
+	fatal   error
 
 	robotsDone chan robotsResult // robots.txt fetches report here
 	stop       chan struct{}     // closed when the loop ends: pending robots fetches give up
@@ -102,7 +103,7 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			}
 			scan, lastScan = false, now
 			if !d.feeding && n == 0 && d.inflight() == 0 && len(d.ready) == 0 && len(d.sleep) == 0 &&
-				committed == d.sent && !d.buffered() {
+				committed == d.sent && d.holding == 0 {
 				return nil
 			}
 		}
@@ -158,13 +159,7 @@ func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }
 // download (fewer transactions), small ones when many hosts are active, so that the leased
 // jobs held in memory stay near a few per worker whatever the number of hosts.
 func (d *dispatcher) leaseSize() int {
-	active := 0
-	for _, h := range d.hosts {
-		if len(h.buf) > 0 {
-			active++
-		}
-	}
-	n := 8 * d.s.opts.Workers / (active + 1)
+	n := 8 * d.s.opts.Workers / (d.holding + 1)
 	return min(max(n, 2*d.s.opts.PerHost, 4), d.window)
 }
 
@@ -175,13 +170,15 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-func (d *dispatcher) buffered() bool {
-	for _, h := range d.hosts {
-		if len(h.buf) > 0 {
-			return true
-		}
+// setBuf replaces h's buffer of leased jobs, keeping count of the hosts that hold one.
+func (d *dispatcher) setBuf(h *hostState, buf []store.Record) {
+	switch had, has := len(h.buf) > 0, len(buf) > 0; {
+	case has && !had:
+		d.holding++
+	case had && !has:
+		d.holding--
 	}
-	return false
+	h.buf = buf
 }
 
 func (d *dispatcher) host(name string) *hostState {
@@ -263,7 +260,8 @@ func (d *dispatcher) dispatch(now time.Time) error {
 				h.where = idle // the next scan brings it back if it has future work
 				continue
 			}
-			h.buf, h.unchecked = recs, true
+			d.setBuf(h, recs)
+			h.unchecked = true
 		}
 		if h.gaveUp != "" {
 			d.failBuffered(h, h.gaveUp, now)
@@ -296,7 +294,7 @@ func (d *dispatcher) dispatch(now time.Time) error {
 		}
 		rec := h.buf[0]
 		h.buf[0] = store.Record{}
-		h.buf = h.buf[1:]
+		d.setBuf(h, h.buf[1:])
 		h.inflight++
 		d.free--
 		d.jobs <- rec // never blocks: the channel holds Workers jobs and a worker is free
@@ -415,7 +413,7 @@ func (d *dispatcher) releaseBuffered() {
 			d.cm.add(KindReleased, store.Update{Record: rec})
 			d.sent++
 		}
-		h.buf = nil
+		d.setBuf(h, nil)
 	}
 }
 

@@ -132,7 +132,7 @@ func (d *dispatcher) skipDisallowed(h *hostState, now time.Time) {
 		d.sent++
 	}
 	clear(h.buf[len(kept):])
-	h.buf = kept
+	d.setBuf(h, kept)
 }
 
 // failBuffered records h's buffered jobs as failed (transiently) for reason.
@@ -143,7 +143,7 @@ func (d *dispatcher) failBuffered(h *hostState, reason string, now time.Time) {
 		d.sent++
 	}
 	clear(h.buf)
-	h.buf = h.buf[:0]
+	d.setBuf(h, h.buf[:0])
 }
 
 func encodeRobots(at time.Time, status int, body []byte) string {

@@ -142,7 +142,6 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	s.stats.Total.Store(int64(c.Total()))
 	s.stats.Done.Store(int64(c.Done))
 	s.stats.Failed.Store(int64(c.Failed))
-	s.stats.DoneBytes.Store(c.Bytes)
 
 	// Fetches get their own context: on cancellation they have Grace to finish, not zero.
 	fetchCtx, cancelFetch := context.WithCancel(context.Background())

@@ -6,18 +6,16 @@ import (
 	"github.com/trawl-dev/trawl/store"
 )
 
-// Stats are the live counters of a run, for progress reporting. Done, Failed and DoneBytes count
-// durable outcomes of the whole job (earlier runs included); Bytes counts body bytes received in
-// this run, as they arrive.
+// Stats are the live counters of a run, for progress reporting. Done and Failed count durable
+// outcomes of the whole job (earlier runs included); Bytes counts body bytes received in this
+// run, as they arrive.
 type Stats struct {
-	Total     atomic.Int64 // URLs known to the job
-	Done      atomic.Int64
-	Failed    atomic.Int64 // failed permanently
-	Retries   atomic.Int64 // retries scheduled in this run
-	Unchanged atomic.Int64 // revalidated in this run and found unchanged
-	DoneBytes atomic.Int64 // bytes of done files
-	Bytes     atomic.Int64 // body bytes received in this run
-	InFlight  atomic.Int64
+	Total    atomic.Int64 // URLs known to the job
+	Done     atomic.Int64
+	Failed   atomic.Int64 // failed permanently
+	Retries  atomic.Int64 // retries scheduled in this run
+	Bytes    atomic.Int64 // body bytes received in this run
+	InFlight atomic.Int64
 }
 
 // Kind says what an outcome was.
