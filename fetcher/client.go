@@ -168,7 +168,7 @@ func (f *Fetcher) dialTLS(ctx context.Context, network, addr string) (net.Conn, 
 	}
 	hctx, cancel := context.WithTimeout(ctx, f.opts.ConnectTimeout)
 	defer cancel()
-	conn := tls.Client(raw, cfg)
+	conn := tls.Client(&readAheadConn{Conn: raw}, cfg)
 	if err := conn.HandshakeContext(hctx); err != nil {
 		raw.Close()
 		if hctx.Err() != nil {
