@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash"
 	"io"
-	"os"
 	"sync"
 	"time"
 )
@@ -71,7 +70,7 @@ func (e *writeError) Unwrap() error { return e.err }
 // hashFile writes to the .part and the running sha256 together. It deliberately has no
 // ReadFrom, so io.CopyBuffer uses our pooled buffer instead of os.File's own copy path.
 type hashFile struct {
-	f *os.File
+	f partFile
 	h hash.Hash
 	n int64
 }

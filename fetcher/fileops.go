@@ -2,6 +2,7 @@ package fetcher
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 )
@@ -9,7 +10,7 @@ import (
 // createPart creates (or truncates) the transfer's .part. Where the directory's descriptor is at
 // hand, one openat does it (see fileops_linux.go); os.Root's OpenFile also makes the descriptor
 // non-blocking and back, four fcntl calls and an epoll_ctl a file.
-func (t *transfer) createPart() (*os.File, error) {
+func (t *transfer) createPart() (partFile, error) {
 	if t.dirfd >= 0 {
 		f, err := openatCreate(t.dirfd, t.part)
 		if !errors.Is(err, errSlowPath) {
@@ -28,6 +29,13 @@ func (t *transfer) publish() error {
 		}
 	}
 	return t.root.Rename(t.part, t.name)
+}
+
+// partFile is an open .part being written: an *os.File, or where it is cheaper a bare descriptor.
+type partFile interface {
+	io.Writer
+	Close() error
+	Fd() uintptr
 }
 
 // errSlowPath: the fast path does not apply here; use os.Root.

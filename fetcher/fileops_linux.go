@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"io"
 	"io/fs"
 	"os"
 	"time"
@@ -11,15 +12,58 @@ import (
 // openatCreate opens name, a single path component, in the directory dirfd. The directory was
 // opened through the output's os.Root, so it is inside it; O_NOFOLLOW keeps a symlink at name from
 // leading elsewhere (os.Root handles that case: it may follow links that stay inside the root).
-func openatCreate(dirfd int, name string) (*os.File, error) {
+//
+// The result is a bare descriptor, not an *os.File: os.NewFile costs an fcntl and a cleanup
+// registration per file, and nothing here needs the poller.
+func openatCreate(dirfd int, name string) (partFile, error) {
 	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	switch err {
 	case nil:
-		return os.NewFile(uintptr(fd), name), nil
+		return &rawFile{fd: fd, name: name}, nil
 	case unix.ELOOP, unix.EINTR:
 		return nil, errSlowPath
 	}
 	return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+}
+
+// rawFile is a file open for writing, as a bare descriptor.
+type rawFile struct {
+	fd   int
+	name string
+}
+
+// Write writes all of p, like os.File.Write: a short write is continued, EINTR retried.
+func (f *rawFile) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(f.fd, p[n:])
+		if m > 0 {
+			n += m
+		}
+		switch {
+		case err == unix.EINTR:
+		case err != nil:
+			return n, &fs.PathError{Op: "write", Path: f.name, Err: err}
+		case m == 0:
+			return n, &fs.PathError{Op: "write", Path: f.name, Err: io.ErrShortWrite}
+		}
+	}
+	return n, nil
+}
+
+func (f *rawFile) Fd() uintptr { return uintptr(f.fd) }
+
+// Close closes the descriptor once; its error (say, a delayed write failure) is returned.
+func (f *rawFile) Close() error {
+	if f.fd < 0 {
+		return fs.ErrClosed
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	if err != nil {
+		return &fs.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
 }
 
 // renameat renames from to to, both single components of the directory dirfd. Unlike

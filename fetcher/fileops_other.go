@@ -4,10 +4,9 @@ package fetcher
 
 import (
 	"io/fs"
-	"os"
 )
 
-func openatCreate(int, string) (*os.File, error) { return nil, errSlowPath }
+func openatCreate(int, string) (partFile, error) { return nil, errSlowPath }
 
 func renameat(int, string, string) error { return errSlowPath }
 

@@ -58,8 +58,22 @@ func TestDirectoryAtPath(t *testing.T) {
 	if e.Fatal || !errors.Is(err, errIsDirectory) {
 		t.Fatalf("error %q fatal %v", e, e.Fatal)
 	}
-	if len(srv.Requests()) != 0 {
-		t.Fatal("a request was made for a path that cannot be written")
+	// A first download finds out at publish (looking first would cost every file a syscall):
+	// the directory is untouched and no .part is left behind.
+	if entries, _ := os.ReadDir(filepath.Join(dir, "d")); len(entries) != 1 || entries[0].Name() != "child" || !entries[0].IsDir() {
+		t.Fatalf("directory d changed: %v", entries)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("left in the output: %v", entries)
+	}
+	// A revalidation looks before it asks: no request is spent on it.
+	before := len(srv.Requests())
+	_, err = f.Fetch(t.Context(), root, Request{URL: srv.URL("/d"), Path: "d", ETag: `"v1"`})
+	if e := wantError(t, err, ClassLocal, false); !errors.Is(err, errIsDirectory) {
+		t.Fatalf("revalidation: error %q", e)
+	}
+	if len(srv.Requests()) != before {
+		t.Fatal("a revalidation request was made for a path that is a directory")
 	}
 	// A file where a directory is needed.
 	os.WriteFile(filepath.Join(dir, "file"), nil, 0o644)

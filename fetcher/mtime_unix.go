@@ -3,7 +3,6 @@
 package fetcher
 
 import (
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,7 +10,7 @@ import (
 
 // setMtime sets the modification time through the open descriptor: one syscall, where a
 // Chtimes by name through os.Root costs a path walk, a readlink and the utimensat.
-func setMtime(f *os.File, t time.Time) error {
+func setMtime(f partFile, t time.Time) error {
 	tv := unix.NsecToTimeval(t.UnixNano())
 	return unix.Futimes(int(f.Fd()), []unix.Timeval{tv, tv})
 }
