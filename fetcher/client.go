@@ -35,6 +35,7 @@ type Fetcher struct {
 	// original host only: dropped on a cross-host redirect.
 	credKeys []string
 	dirs     dirCache // open output directories
+	first    firstRequests
 }
 
 // New builds a Fetcher. It fails if a CA or client certificate file cannot be loaded.

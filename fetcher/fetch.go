@@ -131,7 +131,14 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		}
 	}
 
+	first := func() {}
+	if hreq.URL.Scheme == "https" {
+		if first, err = t.f.first.enter(ctx, hreq.URL.Host); err != nil {
+			return Response{}, t.netError(ctx, err)
+		}
+	}
 	resp, err := t.f.client.Do(hreq)
+	first()
 	if err != nil {
 		return Response{}, t.netError(ctx, err)
 	}

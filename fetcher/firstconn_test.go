@@ -1,0 +1,81 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/trawl-dev/trawl/internal/testserver"
+)
+
+// TestFirstRequestOpensTheConnection: workers that start together on one HTTPS host share one
+// HTTP/2 connection, instead of each completing a TLS handshake that is then thrown away.
+func TestFirstRequestOpensTheConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    []testserver.Option
+		wantMax int // TLS handshakes the server may see
+	}{
+		{"http2", nil, 1},
+		{"http1", []testserver.Option{testserver.HTTP1Only()}, 16}, // a connection per worker, as before
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testserver.New(t, append(tc.opts, testserver.Size(4<<10))...)
+			f := newFetcher(t, srv)
+			root, _ := newRoot(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, 16)
+			for i := range 16 {
+				wg.Go(func() {
+					if _, err := fetch(t, f, root, srv.URL(fmt.Sprintf("/f%d", i)), fmt.Sprintf("f%d", i)); err != nil {
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if n := srv.Handshakes(); n < 1 || n > tc.wantMax {
+				t.Errorf("%d TLS handshakes for 16 concurrent requests, want 1..%d", n, tc.wantMax)
+			}
+		})
+	}
+}
+
+func TestFirstRequestsGate(t *testing.T) {
+	var g firstRequests
+	done, err := g.enter(t.Context(), "a:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another origin is not held up by the first.
+	doneB, err := g.enter(t.Context(), "b:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doneB()
+
+	// A second request to a waits, and gives up with its context.
+	ctx, cancel := context.WithCancelCause(t.Context())
+	stop := errors.New("stopped")
+	cancel(stop)
+	if _, err := g.enter(ctx, "a:443"); !errors.Is(err, stop) {
+		t.Fatalf("waiting with a canceled context: %v", err)
+	}
+
+	// Released (twice is harmless), everyone passes.
+	entered := make(chan struct{})
+	go func() {
+		if d, err := g.enter(t.Context(), "a:443"); err == nil {
+			d()
+		}
+		close(entered)
+	}()
+	done()
+	done()
+	<-entered
+}
