@@ -13,23 +13,31 @@ const readAheadSize = 256 << 10
 var readAheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadSize); return &b }}
 
 // readAheadConn is a net.Conn whose reads take whatever the socket has, up to readAheadSize,
-// and hand it out in the small pieces TLS asks for. The buffer is held only while it has unread
-// bytes: an idle connection holds none, so thousands of warm connections cost no memory here.
+// and hand it out in the small pieces TLS asks for.
+//
+// A pooled buffer is taken only for a read that is expected to find data waiting: one right after
+// a read that filled its whole buffer. Any other read goes straight into the caller's buffer, so a
+// connection waiting for a response — a thousand idle hosts' connections — holds no buffer while
+// it blocks, and a buffer is returned as soon as its bytes are handed out.
 //
 // Only the reading goroutine (the transport's read loop) calls Read, as net/http guarantees.
 type readAheadConn struct {
 	net.Conn
 	buf  *[]byte // nil when nothing is buffered
 	r, w int     // unread bytes are (*buf)[r:w]
+	hot  bool    // the last read of the socket filled its buffer: more is likely waiting
 }
 
 func (c *readAheadConn) Read(p []byte) (int, error) {
 	if c.buf == nil {
-		if len(p) >= readAheadSize/2 {
-			return c.Conn.Read(p) // as large as ours: no gain in copying
+		if !c.hot || len(p) >= readAheadSize/2 {
+			n, err := c.Conn.Read(p)
+			c.hot = n == len(p)
+			return n, err
 		}
 		c.buf = readAheadPool.Get().(*[]byte)
 		n, err := c.Conn.Read(*c.buf)
+		c.hot = n == len(*c.buf)
 		if n <= 0 {
 			readAheadPool.Put(c.buf)
 			c.buf = nil
