@@ -171,3 +171,45 @@ func BenchmarkFileSize(b *testing.B) {
 		b.ReportMetric(float64(fi.Size())/n, "bytes/url-done")
 	}
 }
+
+// BenchmarkEnqueueScale enqueues a list the way `trawl get -i` does at scale: $TRAWL_BENCH_SCALE
+// URLs (default 200,000) round-robin over 1,000 hosts, in the scheduler's batches of 10,000, with
+// fsync. It reports URLs/s over the whole list, and the state file's bytes per URL.
+func BenchmarkEnqueueScale(b *testing.B) {
+	n := 200_000
+	if v, err := strconv.Atoi(os.Getenv("TRAWL_BENCH_SCALE")); err == nil && v > 0 {
+		n = v
+	}
+	const hosts = 1000
+	batch := 10_000
+	if v, err := strconv.Atoi(os.Getenv("TRAWL_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
+	urls := make([]NewURL, n)
+	for i := range urls {
+		host := fmt.Sprintf("host%04d.example.org", i%hosts)
+		urls[i] = NewURL{URL: fmt.Sprintf("https://%s/gallery/2026/photo-%08d.jpg", host, i), Host: host,
+			Path: fmt.Sprintf("%s/gallery/2026/photo-%08d.jpg", host, i)}
+	}
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "state.db")
+		s, err := Open(path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := time.Now()
+		for i := 0; i < n; i += batch {
+			if _, err := s.Enqueue(urls[i:min(i+batch, n)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		elapsed := time.Since(t)
+		s.Close()
+		fi, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "urls/s")
+		b.ReportMetric(float64(fi.Size())/float64(n), "bytes/url")
+	}
+}

@@ -2,7 +2,10 @@ package store
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestReservePath(t *testing.T) {
@@ -72,6 +75,80 @@ func TestReservePathDeterministic(t *testing.T) {
 		}
 		if paths[0][i] != want || paths[1][i] != want {
 			t.Fatalf("url %d: paths %q, %q; want %q", i, paths[0][i], paths[1][i], want)
+		}
+	}
+}
+
+// TestEnqueueBatchingInvariant: however a list is cut into batches, every URL ends up with the
+// same path, queue position and state as when the URLs are enqueued one at a time — the batch
+// sorts its lookups and writes, but collisions still go to whoever was listed first. The lists
+// are drawn from a small universe of paths so that they collide, nest files under files, and
+// propose names that suffixing also produces.
+func TestEnqueueBatchingInvariant(t *testing.T) {
+	segs := []string{"a", "b", "a~2", "a.jpg", "a~2.jpg", "a.jpg~2"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	randPath := func() string {
+		n := 1 + rng.IntN(3)
+		p := "h"
+		for range n {
+			p += "/" + segs[rng.IntN(len(segs))]
+		}
+		return p
+	}
+	for round := range 60 {
+		n := 5 + rng.IntN(40)
+		list := make([]NewURL, n)
+		for i := range list {
+			id := rng.IntN(n + n/4) // some URLs repeat
+			list[i] = NewURL{URL: fmt.Sprintf("https://h/%03d", id), Host: "h", Path: randPath()}
+			if rng.IntN(8) == 0 {
+				list[i].Host, list[i].URL = "g", fmt.Sprintf("https://g/%03d", id)
+			}
+			// A crawl's links: skipped ones, and (in half the rounds: the others are lists,
+			// which take the sorted path) requisites that upgrade a skipped URL.
+			switch rng.IntN(6 + 100*(round%2)) {
+			case 0:
+				list[i].Skip = "off-scope"
+			case 1:
+				list[i].Requisite = true
+			}
+		}
+		state := func(batches [][]NewURL) string {
+			s := mustOpen(t)
+			defer s.close()
+			for _, b := range batches {
+				mustEnqueue(t, s.Store, b)
+			}
+			s.check()
+			var out []string
+			s.ForEach(func(r Record) error {
+				out = append(out, fmt.Sprintf("%s %v %q %v", r.URL, r.State, r.Path, r.Requisite))
+				return nil
+			})
+			for _, host := range []string{"h", "g"} {
+				for _, r := range mustLease(t, s.Store, host, n, time.Now()) {
+					out = append(out, r.URL+" "+r.Path) // in queue order
+				}
+			}
+			return strings.Join(out, "\n")
+		}
+		var one [][]NewURL
+		for _, u := range list {
+			one = append(one, []NewURL{u})
+		}
+		want := state(one)
+		for cut := range 3 {
+			var batches [][]NewURL
+			for rest := list; len(rest) > 0; {
+				k := 1 + rng.IntN(len(rest))
+				if cut == 0 {
+					k = len(rest)
+				}
+				batches, rest = append(batches, rest[:k]), rest[k:]
+			}
+			if got := state(batches); got != want {
+				t.Fatalf("round %d, %d batches: paths or queue order differ from one at a time\ngot:\n%s\nwant:\n%s", round, len(batches), got, want)
+			}
 		}
 	}
 }

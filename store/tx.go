@@ -193,16 +193,33 @@ func (w *wtx) get(url string) (r Record, seq uint64, ok bool, err error) {
 // it to its state's index: the host queue for Pending, the leased bucket for Leased. seq is
 // reused for a Pending record when nonzero; zero draws the next sequence of the host's queue.
 func (w *wtx) insert(r *Record, seq uint64) error {
+	if r.State == Pending && seq == 0 {
+		var err error
+		if seq, err = w.nextSeq(r.Host); err != nil {
+			return err
+		}
+	}
+	w.count(r, 1)
+	return w.put(r, seq)
+}
+
+// nextSeq draws the next position in host's queue.
+func (w *wtx) nextSeq(host string) (uint64, error) {
+	q, err := w.queue(host, true)
+	if err != nil {
+		return 0, err
+	}
+	return q.NextSequence()
+}
+
+// put is insert without the counting: it writes r and its index entry, at queue position seq
+// for a Pending record.
+func (w *wtx) put(r *Record, seq uint64) error {
 	switch r.State {
 	case Pending:
 		q, err := w.queue(r.Host, true)
 		if err != nil {
 			return err
-		}
-		if seq == 0 {
-			if seq, err = q.NextSequence(); err != nil {
-				return err
-			}
 		}
 		if err := q.Put(queueKey(r.NextAttempt, seq), encodeQueued(r.Host, r.URL)); err != nil {
 			return err
@@ -217,7 +234,6 @@ func (w *wtx) insert(r *Record, seq uint64) error {
 	default:
 		return fmt.Errorf("store: record %q has invalid state %d", r.URL, r.State)
 	}
-	w.count(r, 1)
 	return w.records.Put([]byte(r.URL), encodeRecord(r, seq))
 }
 
