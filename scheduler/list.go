@@ -189,8 +189,15 @@ func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error
 	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Depth: depth, Auth: e.User != nil}, nil
 }
 
-// feedBatch is how many URLs go into one Enqueue transaction.
-const feedBatch = 10000
+// feedBatch is how many URLs go into one Enqueue transaction: the first batch is small, so the
+// first downloads start at once, and each one after is twice as large up to feedBatch, where a
+// transaction of a big list takes about half a second. Larger batches cost bbolt less per URL
+// (store.BenchmarkEnqueueScale, a million URLs over 1,000 hosts: 58k URLs/s in batches of
+// 10,000, 116k in batches of 50,000) but hold off the leases and commits of downloads meanwhile.
+const (
+	feedFirstBatch = 1000
+	feedBatch      = 50000
+)
 
 // feedLinger is how long a partial batch waits for more lines: a list trickling in from a pipe
 // (find | trawl get -i -) is worked on as it comes, not when the pipe closes.
@@ -225,13 +232,15 @@ func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, bad func(B
 			readErr <- err
 		}()
 
-		batch := make([]store.NewURL, 0, feedBatch)
+		batch := make([]store.NewURL, 0, feedFirstBatch)
+		limit := feedFirstBatch
 		flush := func() error {
 			if len(batch) == 0 {
 				return nil
 			}
 			err := enqueue(batch)
 			batch = batch[:0]
+			limit = min(2*limit, feedBatch)
 			return err
 		}
 		linger := time.NewTimer(feedLinger)
@@ -249,7 +258,7 @@ func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, bad func(B
 					linger.Reset(feedLinger)
 				}
 				batch = append(batch, nu)
-				if len(batch) >= feedBatch {
+				if len(batch) >= limit {
 					if err := flush(); err != nil {
 						return err
 					}

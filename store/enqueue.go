@@ -114,9 +114,9 @@ func (w *wtx) enqueueSorted(urls []NewURL) (added int, err error) {
 
 	// Pass 3: paths. Those whose reservation cannot depend on order are reserved in path order;
 	// the rest one by one in the order given.
-	plain := w.plainPaths(isNew, recs)
-	for _, i := range sortedBy(len(plain), func(k int) string { return recs[plain[k]].Path }) {
-		r := &recs[plain[i]]
+	plain := w.plainPaths(isNew, recs) // in path order
+	for _, i := range plain {
+		r := &recs[i]
 		if err := w.paths.Put([]byte(r.Path), encodeReservation(r.Path, r.URL)); err != nil {
 			return 0, err
 		}
@@ -146,11 +146,24 @@ func (w *wtx) enqueueSorted(urls []NewURL) (added int, err error) {
 
 // sortedBy returns 0..n-1 ordered by key, equal keys in index order.
 func sortedBy(n int, key func(int) string) []int {
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+	type item struct {
+		key string
+		i   int
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(key(a), key(b)) })
+	items := make([]item, n)
+	for i := range items {
+		items[i] = item{key(i), i}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.i - b.i
+	})
+	order := make([]int, n)
+	for k, it := range items {
+		order[k] = it.i
+	}
 	return order
 }
 
@@ -158,7 +171,7 @@ func sortedBy(n int, key func(int) string) []int {
 // grant as it is, whatever the order of the batch: free in the store, under no reserved file, not
 // a directory of reserved files, without "~" (so no suffixed name given to another URL can equal
 // it or contain it), and not equal to, above or below a path another record of the batch proposes.
-// Its lookups go in path order, one sweep of the paths tree.
+// Its lookups go in path order, one sweep of the paths tree, and so does the result.
 func (w *wtx) plainPaths(isNew []bool, recs []Record) []int {
 	proposed := make(map[string]int, len(recs)) // path → how many records of the batch propose it
 	var cand []int
@@ -178,11 +191,23 @@ func (w *wtx) plainPaths(isNew []bool, recs []Record) []int {
 		}
 	}
 	plain := make([]int, 0, len(cand))
+	underFile := map[string]bool{} // directory → whether one of its directories is a reserved file
 	for _, k := range sortedBy(len(cand), func(k int) string { return recs[cand[k]].Path }) {
 		i := cand[k]
 		p := recs[i].Path
-		if proposed[p] > 1 || blocked[p] || strings.Contains(p, "~") || !w.pathFree(p) || w.underFile(p) {
+		if proposed[p] > 1 || blocked[p] || strings.Contains(p, "~") || !w.pathFree(p) {
 			continue
+		}
+		if j := strings.LastIndexByte(p, '/'); j >= 0 {
+			dir := p[:j]
+			under, ok := underFile[dir]
+			if !ok {
+				under = w.underFile(p)
+				underFile[dir] = under
+			}
+			if under {
+				continue
+			}
 		}
 		plain = append(plain, i)
 	}
