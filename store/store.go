@@ -40,6 +40,7 @@ type Store struct {
 	path      string
 	readOnly  bool
 	pageLimit atomic.Int64 // see SetPageLimit
+	dropped   atomic.Int64 // unix nanoseconds of the last dropMapped
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -278,6 +279,14 @@ func closeQuietly(db *bolt.DB) {
 func (s *Store) update(fn func(w *wtx) error) (err error) {
 	defer s.catch(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		// At most every dropEvery: what stays mapped is what that long of transactions touched
+		// (a 1M-URL list over 1,000 hosts: its file peaked at 245 MiB resident without this).
+		if now := time.Now().UnixNano(); err == nil && now-s.dropped.Load() >= int64(dropEvery) {
+			s.dropped.Store(now)
+			s.dropMapped()
+		}
+	}()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		w, err := newWtx(s.path, tx)
 		if err != nil {
@@ -290,6 +299,12 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		return w.flush()
 	})
 }
+
+// dropEvery is how often a writing store gives back its mapping of the file (see dropMapped).
+// Every commit writes its pages to new places in the file (bbolt never overwrites live pages), so
+// a fast enqueue touches new pages at hundreds of MiB/s; a drop costs about 60 µs per MiB given
+// back (a page fault each, if used again).
+const dropEvery = 50 * time.Millisecond
 
 // view runs fn in a read-only transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
