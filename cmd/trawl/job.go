@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -114,6 +115,9 @@ func listSignature(name string, list io.Reader) (key, sig string) {
 // runJob opens the state and output, runs the scheduler to the end (or the interruption) and maps
 // the outcome to an exit code, leaving the run's metadata, status snapshot and report behind.
 func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed, crawl *scheduler.Crawl) error {
+	// Parsing the system's trusted roots costs ~15 ms of CPU before the first handshake can
+	// verify anything; do it while the state file is opened and the list read.
+	go x509.SystemCertPool() //nolint:errcheck // only warms crypto/x509's cache
 	prog := newProgress(stderr, cfg.Quiet, cfg.ProgressInterval)
 	log, closeLog, err := newLogger(prog, cfg)
 	if err != nil {
