@@ -117,7 +117,7 @@ func listSignature(name string, list io.Reader) (key, sig string) {
 func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed, crawl *scheduler.Crawl) error {
 	// Parsing the system's trusted roots costs ~15 ms of CPU before the first handshake can
 	// verify anything; do it while the state file is opened and the list read.
-	go x509.SystemCertPool() //nolint:errcheck // only warms crypto/x509's cache
+	go x509.SystemCertPool()
 	prog := newProgress(stderr, cfg.Quiet, cfg.ProgressInterval)
 	log, closeLog, err := newLogger(prog, cfg)
 	if err != nil {
