@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path"
@@ -136,6 +137,10 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		if first, err = t.f.first.enter(ctx, hreq.URL.Host); err != nil {
 			return Response{}, t.netError(ctx, err)
 		}
+		// Released as soon as the request has its connection (by then an HTTP/2 one is in
+		// the pool for the others), not after a slow first response or a redirect chain.
+		hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(),
+			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { first() }}))
 	}
 	resp, err := t.f.client.Do(hreq)
 	first()

@@ -5,9 +5,8 @@ import (
 	"sync"
 )
 
-// firstRequests lets the first request to an HTTPS origin go alone. Until it has its response
-// headers, the other requests for that origin wait: over HTTP/2 they then share the connection it
-// opened. Without this, every worker that starts at once dials and completes a TLS handshake of
+// firstRequests lets the first request to an HTTPS origin go alone. Until it has a connection
+// (or has failed), the other requests for that origin wait: over HTTP/2 they then share it. Without this, every worker that starts at once dials and completes a TLS handshake of
 // its own (measured: 32 for 32 workers), and net/http keeps one HTTP/2 connection and closes the
 // rest — wasted handshakes for both sides, and a burst of connections no polite client opens.
 // Over HTTP/1.1 the waiting requests then dial their own connections, as they would have.
@@ -16,8 +15,9 @@ type firstRequests struct {
 	origins map[string]chan struct{} // closed once the origin's first request has its answer
 }
 
-// enter returns when a request to origin may be sent, and the func to call once its response
-// headers (or its error) are in. It fails only if ctx ends while waiting.
+// enter returns when a request to origin may be sent, and the func to call once it has its
+// connection or its error (calling it again does nothing). It fails only if ctx ends while
+// waiting.
 func (g *firstRequests) enter(ctx context.Context, origin string) (done func(), err error) {
 	g.mu.Lock()
 	ch, ok := g.origins[origin]

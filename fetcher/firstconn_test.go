@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trawl-dev/trawl/internal/testserver"
 )
@@ -78,4 +80,36 @@ func TestFirstRequestsGate(t *testing.T) {
 	done()
 	done()
 	<-entered
+}
+
+// TestFirstRequestSlowResponse: the others wait for the first request's connection, not for its
+// response — a first URL that is slow to answer holds nobody up.
+func TestFirstRequestSlowResponse(t *testing.T) {
+	srv := testserver.New(t)
+	release := make(chan struct{})
+	srv.Handle("/slow", testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.Write([]byte("slow"))
+	}))
+	f := newFetcher(t, srv)
+	root, _ := newRoot(t)
+	slow := make(chan error, 1)
+	go func() {
+		_, err := fetch(t, f, root, srv.URL("/slow"), "slow")
+		slow <- err
+	}()
+	srv.WaitRequests(1, 10*time.Second) // the slow one is at the server, unanswered
+	if _, err := fetch(t, f, root, srv.URL("/fast"), "fast"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Handshakes(); n != 1 {
+		t.Errorf("%d TLS handshakes, want 1", n)
+	}
 }

@@ -18,7 +18,9 @@ var readAheadPool = sync.Pool{New: func() any { b := make([]byte, readAheadSize)
 // A pooled buffer is taken only for a read that is expected to find data waiting: one right after
 // a read that filled its whole buffer. Any other read goes straight into the caller's buffer, so a
 // connection waiting for a response — a thousand idle hosts' connections — holds no buffer while
-// it blocks, and a buffer is returned as soon as its bytes are handed out.
+// it blocks, and a buffer is returned as soon as its bytes are handed out. (A read right after a
+// full one can still block holding a buffer — a transfer paused by flow control, or ending exactly
+// at the buffer's end — at most one buffer per connection, until its next bytes arrive.)
 //
 // Only the reading goroutine (the transport's read loop) calls Read, as net/http guarantees.
 type readAheadConn struct {

@@ -11,8 +11,8 @@ import (
 // Enqueue adds the URLs the store does not know yet (dedup by exact URL string) as Pending, due
 // now (zero NextAttempt), all in one transaction, and returns how many were new. Known URLs are
 // left untouched, whatever their state. A non-empty Path is reserved for the URL, adjusted if
-// needed so that no two URLs write the same file (see reservePath). Call it with batches (say
-// 1,000 URLs): one transaction per URL would cost an fsync each.
+// needed so that no two URLs write the same file (see reservePath). Call it with batches (thousands
+// of URLs): one transaction per URL would cost an fsync each.
 func (s *Store) Enqueue(urls []NewURL) (added int, err error) {
 	if err := validateNew(urls); err != nil {
 		return 0, err

@@ -113,18 +113,18 @@ func TestEnqueueBatchingInvariant(t *testing.T) {
 				list[i].Requisite = true
 			}
 		}
-		state := func(batches [][]NewURL) string {
-			s := mustOpen(t)
-			defer s.close()
-			for _, b := range batches {
-				mustEnqueue(t, s.Store, b)
-			}
+		limit := 0
+		if round%3 == 2 {
+			limit = n / 2 // a crawl's --max-pages: which URLs are skipped depends on order
+		}
+		dump := func(s *testStore) string {
 			s.check()
 			var out []string
 			s.ForEach(func(r Record) error {
-				out = append(out, fmt.Sprintf("%s %v %q %v", r.URL, r.State, r.Path, r.Requisite))
+				out = append(out, fmt.Sprintf("%s %v %q %v %q", r.URL, r.State, r.Path, r.Requisite, r.LastError))
 				return nil
 			})
+			out = append(out, fmt.Sprintf("%+v", mustCounts(t, s.Store)))
 			for _, host := range []string{"h", "g"} {
 				for _, r := range mustLease(t, s.Store, host, n, time.Now()) {
 					out = append(out, r.URL+" "+r.Path) // in queue order
@@ -132,11 +132,30 @@ func TestEnqueueBatchingInvariant(t *testing.T) {
 			}
 			return strings.Join(out, "\n")
 		}
+		state := func(batches [][]NewURL) string {
+			s := mustOpen(t)
+			defer s.close()
+			s.SetPageLimit(limit)
+			for _, b := range batches {
+				mustEnqueue(t, s.Store, b)
+			}
+			return dump(s)
+		}
+		// The reference: the whole list one URL after another, as enqueueInOrder does it.
+		ref := mustOpen(t)
+		ref.SetPageLimit(limit)
+		if err := ref.update(func(w *wtx) error { _, err := w.enqueueInOrder(list); return err }); err != nil {
+			t.Fatal(err)
+		}
+		want := dump(ref)
+		ref.close()
 		var one [][]NewURL
 		for _, u := range list {
 			one = append(one, []NewURL{u})
 		}
-		want := state(one)
+		if got := state(one); got != want {
+			t.Fatalf("round %d, batches of one: differ from enqueueInOrder\ngot:\n%s\nwant:\n%s", round, got, want)
+		}
 		for cut := range 3 {
 			var batches [][]NewURL
 			for rest := list; len(rest) > 0; {

@@ -40,7 +40,7 @@ const formatVersion = "3"
 // their pages are packed full (store.BenchmarkEnqueueScale: 328 -> 314 bytes per URL).
 const (
 	fillPercent      = 0.9
-	fillPercentFixed = 1.0
+	fillPercentQueue = 1.0
 )
 
 // wtx is one read-write transaction with the buckets looked up once and the counters and per-host
@@ -72,7 +72,7 @@ func newWtx(path string, tx *bolt.Tx) (*wtx, error) {
 		}
 	}
 	w.records.FillPercent = fillPercent
-	w.paths.FillPercent = fillPercentFixed
+	w.paths.FillPercent = fillPercent
 	var err error
 	w.counts, err = readCounts(path, w.meta)
 	return w, err
@@ -174,7 +174,7 @@ func (w *wtx) queue(host string, create bool) (*bolt.Bucket, error) {
 		}
 	}
 	if q != nil {
-		q.FillPercent = fillPercentFixed
+		q.FillPercent = fillPercentQueue
 		w.queueOf[host] = q
 	}
 	return q, nil
