@@ -40,8 +40,6 @@ type Store struct {
 	path      string
 	readOnly  bool
 	pageLimit atomic.Int64 // see SetPageLimit
-	opened    time.Time    // monotonic origin of dropped
-	dropped   atomic.Int64 // time since opened of the last dropMapped, in nanoseconds
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -73,7 +71,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, readOnly: o.ReadOnly, opened: time.Now()}
+	s := &Store{db: db, path: path, readOnly: o.ReadOnly}
 	if o.ReadOnly {
 		if err := s.checkFormat(); err != nil {
 			closeQuietly(db)
@@ -280,7 +278,7 @@ func closeQuietly(db *bolt.DB) {
 func (s *Store) update(fn func(w *wtx) error) (err error) {
 	defer s.catch(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
 		w, err := newWtx(s.path, tx)
 		if err != nil {
 			return err
@@ -291,20 +289,7 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		}
 		return w.flush()
 	})
-	// At most every dropEvery: what stays mapped is what that long of transactions touched
-	// (a 1M-URL list over 1,000 hosts: its file peaked at 245 MiB resident without this).
-	if now := int64(time.Since(s.opened)); err == nil && now-s.dropped.Load() >= int64(dropEvery) {
-		s.dropped.Store(now)
-		s.dropMapped()
-	}
-	return err
 }
-
-// dropEvery is how often a writing store gives back its mapping of the file (see dropMapped).
-// Every commit writes its pages to new places in the file (bbolt never overwrites live pages), so
-// a fast enqueue touches new pages at hundreds of MiB/s; a drop costs about 60 µs per MiB given
-// back (a page fault each, if used again).
-const dropEvery = 50 * time.Millisecond
 
 // view runs fn in a read-only transaction.
 func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
