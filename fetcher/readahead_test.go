@@ -52,6 +52,8 @@ func TestReadAheadConn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			under := &chunkConn{chunks: append([][]byte(nil), tc.chunks...), err: tc.err}
 			c := &readAheadConn{Conn: under}
+			buffered := false // a read of the socket went into the pooled buffer
+			under.onRead = func() { buffered = buffered || c.buf != nil }
 			var got []byte
 			p := make([]byte, tc.readLen)
 			var err error
@@ -74,6 +76,9 @@ func TestReadAheadConn(t *testing.T) {
 			}
 			if c.buf != nil {
 				t.Error("buffer still held after everything was read")
+			}
+			if buffered && tc.readLen >= readAheadSize/2 {
+				t.Error("a read as large as the buffer went through the buffer")
 			}
 		})
 	}

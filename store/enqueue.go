@@ -81,8 +81,9 @@ func (w *wtx) newRecord(u NewURL) Record {
 
 // enqueueSorted is enqueueInOrder for a batch without requisites (so a known URL is left as it
 // is), with the same result, faster. Lookups and writes go in key order: a batch from a big list
-// then touches each tree in one sweep instead of at random (measured: 1.6 times the URLs/s at a
-// million URLs over 1,000 hosts). What depends on order stays in the order given: dedup (the first
+// then touches each tree in one sweep instead of at random (store.BenchmarkEnqueueScale, a million
+// URLs over 1,000 hosts: 49.5k -> 64k URLs/s in batches of 10,000, 64k -> 145k in batches of
+// 50,000). What depends on order stays in the order given: dedup (the first
 // of two equal URLs wins), page limits, queue positions (a host's URLs are fetched as listed), and
 // path collisions (the URL listed first gets the plain name) — so the result never depends on
 // where a batch was cut. TestEnqueueBatchingInvariant holds it to that.
@@ -114,15 +115,12 @@ func (w *wtx) enqueueSorted(urls []NewURL) (added int, err error) {
 
 	// Pass 3: paths. Those whose reservation cannot depend on order are reserved in path order;
 	// the rest one by one in the order given.
-	plain := w.plainPaths(isNew, recs) // in path order
-	for _, i := range plain {
+	isPlain := make([]bool, len(urls))
+	for _, i := range w.plainPaths(isNew, recs) { // in path order
 		r := &recs[i]
 		if err := w.paths.Put([]byte(r.Path), encodeReservation(r.Path, r.URL)); err != nil {
 			return 0, err
 		}
-	}
-	isPlain := make([]bool, len(urls))
-	for _, i := range plain {
 		isPlain[i] = true
 	}
 	for i := range recs {
