@@ -80,7 +80,8 @@ func New(opts Options) (*Fetcher, error) {
 		TLSClientConfig:     tc,
 		TLSHandshakeTimeout: opts.ConnectTimeout,
 		// Custom TLS settings and dialers switch HTTP/2 off unless forced.
-		ForceAttemptHTTP2: true,
+		ForceAttemptHTTP2: opts.HTTP2,
+		Protocols:         protocols(opts.HTTP2),
 		// Bulk downloads hit the same hosts over and over: keep plenty of warm
 		// connections so workers don't pay a handshake per file.
 		MaxIdleConns:        1024,
@@ -96,8 +97,9 @@ func New(opts Options) (*Fetcher, error) {
 		// We ask for identity encoding explicitly; this only makes sure the transport
 		// never adds gzip and transparently decodes behind our back.
 		DisableCompression: true,
-		ReadBufferSize:     64 << 10,
-		WriteBufferSize:    16 << 10,
+		// The connection buffers stay at net/http's 4 KiB: body reads into our 256 KiB
+		// buffers bypass them, and an idle connection to each of a thousand hosts keeps
+		// its pair (64 KiB read buffers measured no faster, 4 x 256 MiB).
 		HTTP2: &http.HTTP2Config{
 			// Ping an HTTP/2 connection that has gone quiet, so a dead connection shared
 			// by many streams is noticed instead of starving all of them.
@@ -115,13 +117,24 @@ func (f *Fetcher) Close() {
 	f.dirs.close()
 }
 
+// protocols is HTTP/1.1 alone, or with HTTP/2 as well.
+func protocols(http2 bool) *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(http2)
+	return p
+}
+
 func tlsConfig(opts Options) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// Needed by our own dialer: the transport only speaks HTTP/2 on a connection
-		// whose ALPN negotiated "h2".
-		NextProtos:         []string{"h2", "http/1.1"},
+		// Set by our own dialer: the transport speaks HTTP/2 only on a connection whose
+		// ALPN negotiated "h2", which is offered only with Options.HTTP2.
+		NextProtos:         []string{"http/1.1"},
 		InsecureSkipVerify: opts.Insecure, // only when the user asked; cmd/ warns
+	}
+	if opts.HTTP2 {
+		tc.NextProtos = []string{"h2", "http/1.1"}
 	}
 	if opts.CACertFile != "" {
 		pool, err := x509.SystemCertPool()

@@ -133,7 +133,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	}
 
 	first := func() {}
-	if hreq.URL.Scheme == "https" {
+	if hreq.URL.Scheme == "https" && t.f.opts.HTTP2 {
 		if first, err = t.f.first.enter(ctx, hreq.URL.Host); err != nil {
 			return Response{}, t.netError(ctx, err)
 		}

@@ -17,16 +17,19 @@ import (
 
 func TestFetchHappyPath(t *testing.T) {
 	for _, proto := range []struct {
-		name string
-		opts []testserver.Option
-		want string
+		name  string
+		opts  []testserver.Option
+		http2 bool // Options.HTTP2
+		want  string
 	}{
-		{"h2", nil, "HTTP/2.0"},
-		{"h1", []testserver.Option{testserver.HTTP1Only()}, "HTTP/1.1"},
+		{"h2", nil, true, "HTTP/2.0"},
+		{"h1", []testserver.Option{testserver.HTTP1Only()}, false, "HTTP/1.1"},
+		{"h2 offered, h1 server", []testserver.Option{testserver.HTTP1Only()}, true, "HTTP/1.1"},
+		{"h1 by default, h2 server", nil, false, "HTTP/1.1"},
 	} {
 		t.Run(proto.name, func(t *testing.T) {
 			srv := testserver.New(t, proto.opts...)
-			f := newFetcher(t, srv)
+			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = proto.http2 })
 			root, dir := newRoot(t)
 			for _, size := range []int64{0, 1, 16 << 10, 1<<20 + 3} {
 				p := "/files/f" + strings.Repeat("x", int(size%7))
@@ -114,7 +117,7 @@ func TestFetchShortBodyThenResume(t *testing.T) {
 	} {
 		t.Run(proto.name, func(t *testing.T) {
 			srv := testserver.New(t, append(proto.opts, testserver.Size(300_000))...)
-			f := newFetcher(t, srv)
+			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = proto.name == "h2" })
 			root, dir := newRoot(t)
 			srv.Handle("/f", testserver.TruncateAfter(100_000))
 			_, err := fetch(t, f, root, srv.URL("/f"), "f")
@@ -280,7 +283,7 @@ func TestFetchResetMidBody(t *testing.T) {
 	}{{"h1", []testserver.Option{testserver.HTTP1Only()}}, {"h2", nil}} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testserver.New(t, append(tc.opts, testserver.Size(200_000), testserver.ResetAfter(50_000))...)
-			f := newFetcher(t, srv)
+			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = tc.name == "h2" })
 			root, dir := newRoot(t)
 			_, err := fetch(t, f, root, srv.URL("/f"), "f")
 			e := Classify(err)

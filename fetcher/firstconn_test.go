@@ -12,20 +12,24 @@ import (
 	"github.com/trawl-dev/trawl/internal/testserver"
 )
 
-// TestFirstRequestOpensTheConnection: workers that start together on one HTTPS host share one
-// HTTP/2 connection, instead of each completing a TLS handshake that is then thrown away.
+// TestFirstRequestOpensTheConnection: with HTTP/2 on, workers that start together on one HTTPS
+// host share one HTTP/2 connection, instead of each completing a TLS handshake that is then
+// thrown away.
 func TestFirstRequestOpensTheConnection(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		opts    []testserver.Option
-		wantMax int // TLS handshakes the server may see
+		http2   bool // Options.HTTP2
+		wantMax int  // TLS handshakes the server may see
 	}{
-		{"http2", nil, 1},
-		{"http1", []testserver.Option{testserver.HTTP1Only()}, 16}, // a connection per worker, as before
+		{"http2", nil, true, 1},
+		// A connection per worker.
+		{"http2 offered, http1 server", []testserver.Option{testserver.HTTP1Only()}, true, 16},
+		{"http1", nil, false, 16},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testserver.New(t, append(tc.opts, testserver.Size(4<<10))...)
-			f := newFetcher(t, srv)
+			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = tc.http2 })
 			root, _ := newRoot(t)
 			var wg sync.WaitGroup
 			errs := make(chan error, 16)
@@ -94,7 +98,7 @@ func TestFirstRequestSlowResponse(t *testing.T) {
 		}
 		w.Write([]byte("slow"))
 	}))
-	f := newFetcher(t, srv)
+	f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = true })
 	root, _ := newRoot(t)
 	slow := make(chan error, 1)
 	go func() {

@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,13 +146,13 @@ func TestBrokenBodies(t *testing.T) {
 	}{
 		{"truncated once, HTTP/2", nil, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.TruncateAfter(size/3))
-		}, nil, exitOK},
+		}, []string{"--http2"}, exitOK},
 		{"truncated once, HTTP/1.1", []testserver.Option{testserver.HTTP1Only()}, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.TruncateAfter(size/3))
 		}, nil, exitOK},
 		{"reset once, HTTP/2", nil, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.ResetAfter(size/2))
-		}, nil, exitOK},
+		}, []string{"--http2"}, exitOK},
 		{"reset once, HTTP/1.1", []testserver.Option{testserver.HTTP1Only()}, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.ResetAfter(size/2))
 		}, nil, exitOK},
@@ -161,9 +162,12 @@ func TestBrokenBodies(t *testing.T) {
 		{"stalled once, --idle-timeout 1s", nil, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.StallAfter(size/4))
 		}, []string{"--idle-timeout", "1s"}, exitOK},
-		{"always truncated, --retries 1", nil, func(*testserver.Server, string) testserver.Option {
+		{"stalled once, HTTP/2, --idle-timeout 1s", nil, func(s *testserver.Server, p string) testserver.Option {
+			return firstOnly(s, p, testserver.StallAfter(size/4))
+		}, []string{"--http2", "--idle-timeout", "1s"}, exitOK},
+		{"always truncated, HTTP/2, --retries 1", nil, func(*testserver.Server, string) testserver.Option {
 			return testserver.TruncateAfter(size / 3)
-		}, []string{"--retries", "1"}, exitTransient},
+		}, []string{"--http2", "--retries", "1"}, exitTransient},
 		{"always truncated, HTTP/1.1, --retries 1", []testserver.Option{testserver.HTTP1Only()}, func(*testserver.Server, string) testserver.Option {
 			return testserver.TruncateAfter(size / 3)
 		}, []string{"--retries", "1"}, exitTransient},
@@ -178,6 +182,15 @@ func TestBrokenBodies(t *testing.T) {
 			args := append([]string{"get", "-o", out, "--ca-cert", ca}, tt.args...)
 			r := runTrawl(t, append(args, s.URL(path))...)
 			wantExit(t, r, tt.exit)
+			proto := "HTTP/1.1" // the default, and all an HTTP1Only server speaks
+			if tt.server == nil && slices.Contains(tt.args, "--http2") {
+				proto = "HTTP/2.0"
+			}
+			for _, req := range s.RequestsFor(path) {
+				if req.Proto != proto {
+					t.Errorf("request over %s, want %s", req.Proto, proto)
+				}
+			}
 			n := len(s.RequestsFor(path))
 			if tt.exit == exitOK {
 				if n != 2 {

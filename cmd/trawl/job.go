@@ -337,6 +337,7 @@ func newFetcher(cfg *Config) (*fetcher.Fetcher, error) {
 		ClientCertFile: cfg.ClientCert,
 		ClientKeyFile:  cfg.ClientKey,
 		Insecure:       cfg.Insecure,
+		HTTP2:          cfg.HTTP2,
 		ConnectTimeout: cfg.ConnectTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
 		Header:         header,
