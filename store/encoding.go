@@ -5,91 +5,138 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"strings"
 	"time"
 )
 
 // recordVersion is the first byte of every encoded record. A change to the layout bumps it, so an
-// old binary meeting a newer file fails with ErrCorrupt instead of misreading it.
-const recordVersion = 1
-
-// Bits of the flags byte.
+// old binary meeting a newer file fails with ErrCorrupt instead of misreading it. Records of
+// version 1 (formatVersion "3" files) are still read; every write is version 2.
 const (
-	flagNextAttempt = 1 << iota // NextAttempt is set (a zero time is not encoded)
-	flagUpdated                 // Updated is set
-	flagSHARaw                  // SHA256 is 64 lowercase hex digits, stored as 32 raw bytes
-	flagTransient               // Transient is set
-	flagRequisite               // Requisite is set
-	flagAuth                    // Auth is set
+	recordVersion   = 2
+	recordVersionV1 = 1
+)
+
+// Bits of a version 2 record's flags (a uvarint). The ones a fresh pending record may have come
+// first, so its flags take one byte; a field whose bit is clear is its zero value, not stored.
+const (
+	flagHostPrefix   = 1 << iota // Host is the start of the URL after "scheme://": stored as its length
+	flagPathIsURL                // Path is the URL after "scheme://" (the mirror layout): not stored
+	flagRequisite                // Requisite is set
+	flagDepth                    // Depth is stored
+	flagNextAttempt              // NextAttempt is set (a zero time is not encoded)
+	flagAuth                     // Auth is set
+	flagTransient                // Transient is set
+	flagUpdated                  // Updated is set
+	flagSHARaw                   // SHA256 is 64 lowercase hex digits, stored as 32 raw bytes
+	flagSHA                      // SHA256 is stored as a string
+	flagAttempts                 // Attempts is stored
+	flagStatus                   // Status is stored
+	flagBytes                    // Bytes is stored
+	flagETag                     // ETag is stored
+	flagLastModified             // LastModified is stored
+	flagContentType              // ContentType is stored
+	flagLastError                // LastError is stored
+	flagErrorClass               // ErrorClass is stored
+	flagsKnown       = 1<<iota - 1
 )
 
 var errBadRecord = errors.New("malformed record")
 
 // encodeRecord is the compact value stored under the record's URL (the key, so the URL itself is
-// not repeated). Layout: version, state, flags, then uvarint queue sequence, Host and Path as
-// deltas against the URL (delta.go), other strings as uvarint length + bytes, ints as zigzag
-// varints, times as varint unix nanoseconds when their flag is set. A fresh pending record whose
-// host and path come from its URL costs about 12 bytes.
+// not repeated). Layout: version, state, uvarint flags, uvarint queue sequence, then Host (its
+// length when it starts the URL, else a delta against the URL: delta.go), Path (nothing when it
+// is the URL after its scheme, else a delta), then only the fields whose flag is set: strings as
+// uvarint length + bytes, ints as zigzag varints, times as varint unix nanoseconds. A fresh
+// pending record of a mirror job costs 6 or 7 bytes.
 //
 // seq is the record's sequence in its host's queue: with NextAttempt it forms the queue key, so a
 // Pending record can be found in (and removed from) its queue without a scan.
 func encodeRecord(r *Record, seq uint64) []byte {
-	var flags byte
-	if !r.NextAttempt.IsZero() {
-		flags |= flagNextAttempt
-	}
-	if !r.Updated.IsZero() {
-		flags |= flagUpdated
-	}
-	if r.Transient {
-		flags |= flagTransient
-	}
-	if r.Requisite {
-		flags |= flagRequisite
-	}
-	if r.Auth {
-		flags |= flagAuth
-	}
-	var sha []byte
-	if isLowerHexSHA256(r.SHA256) {
-		flags |= flagSHARaw
-		sha, _ = hex.DecodeString(r.SHA256)
-	}
-	b := make([]byte, 0, 40+len(r.Host)+len(r.Path)+len(r.SHA256)+len(r.ETag)+len(r.LastModified)+
-		len(r.ContentType)+len(r.LastError)+len(r.ErrorClass))
-	b = append(b, recordVersion, byte(r.State), flags)
-	b = binary.AppendUvarint(b, seq)
 	base := afterScheme(r.URL)
-	b = appendDelta(b, base, r.Host)
-	b = appendDelta(b, base, r.Path)
-	b = binary.AppendVarint(b, int64(r.Attempts))
+	var flags uint64
+	set := func(bit uint64, on bool) {
+		if on {
+			flags |= bit
+		}
+	}
+	set(flagHostPrefix, strings.HasPrefix(base, r.Host))
+	set(flagPathIsURL, r.Path == base)
+	set(flagRequisite, r.Requisite)
+	set(flagDepth, r.Depth != 0)
+	set(flagNextAttempt, !r.NextAttempt.IsZero())
+	set(flagAuth, r.Auth)
+	set(flagTransient, r.Transient)
+	set(flagUpdated, !r.Updated.IsZero())
+	set(flagSHARaw, isLowerHexSHA256(r.SHA256))
+	set(flagSHA, r.SHA256 != "" && flags&flagSHARaw == 0)
+	set(flagAttempts, r.Attempts != 0)
+	set(flagStatus, r.Status != 0)
+	set(flagBytes, r.Bytes != 0)
+	set(flagETag, r.ETag != "")
+	set(flagLastModified, r.LastModified != "")
+	set(flagContentType, r.ContentType != "")
+	set(flagLastError, r.LastError != "")
+	set(flagErrorClass, r.ErrorClass != "")
+
+	b := make([]byte, 0, 48+len(r.ETag)+len(r.LastModified)+len(r.ContentType)+len(r.LastError)+len(r.ErrorClass))
+	b = append(b, recordVersion, byte(r.State))
+	b = binary.AppendUvarint(b, flags)
+	b = binary.AppendUvarint(b, seq)
+	if flags&flagHostPrefix != 0 {
+		b = binary.AppendUvarint(b, uint64(len(r.Host)))
+	} else {
+		b = appendDelta(b, base, r.Host)
+	}
+	if flags&flagPathIsURL == 0 {
+		b = appendDelta(b, base, r.Path)
+	}
+	if flags&flagDepth != 0 {
+		b = binary.AppendVarint(b, int64(r.Depth))
+	}
 	if flags&flagNextAttempt != 0 {
 		b = binary.AppendVarint(b, unixNano(r.NextAttempt))
 	}
-	b = binary.AppendVarint(b, int64(r.Status))
-	b = binary.AppendVarint(b, r.Bytes)
-	if flags&flagSHARaw != 0 {
-		b = append(b, sha...)
-	} else {
-		b = appendString(b, r.SHA256)
-	}
-	b = appendString(b, r.ETag)
-	b = appendString(b, r.LastModified)
-	b = appendString(b, r.ContentType)
-	b = appendString(b, r.LastError)
-	b = appendString(b, r.ErrorClass)
-	b = binary.AppendVarint(b, int64(r.Depth))
 	if flags&flagUpdated != 0 {
 		b = binary.AppendVarint(b, unixNano(r.Updated))
+	}
+	if flags&flagSHARaw != 0 {
+		sha, _ := hex.DecodeString(r.SHA256)
+		b = append(b, sha...)
+	}
+	if flags&flagSHA != 0 {
+		b = appendString(b, r.SHA256)
+	}
+	for _, f := range []struct {
+		bit uint64
+		v   int64
+	}{{flagAttempts, int64(r.Attempts)}, {flagStatus, int64(r.Status)}, {flagBytes, r.Bytes}} {
+		if flags&f.bit != 0 {
+			b = binary.AppendVarint(b, f.v)
+		}
+	}
+	for _, f := range []struct {
+		bit uint64
+		v   string
+	}{{flagETag, r.ETag}, {flagLastModified, r.LastModified}, {flagContentType, r.ContentType},
+		{flagLastError, r.LastError}, {flagErrorClass, r.ErrorClass}} {
+		if flags&f.bit != 0 {
+			b = appendString(b, f.v)
+		}
 	}
 	return b
 }
 
-// decodeRecord parses a value written by encodeRecord. Every string is copied (string(b)), so the
-// result is safe to use after the bbolt transaction that produced v has ended. It returns an error,
-// never panics, on any malformed input.
+// decodeRecord parses a value written by encodeRecord (or by a version 1 writer). Every string
+// is copied (string(b)), so the result is safe to use after the bbolt transaction that produced v
+// has ended. It returns an error, never panics, on any malformed input.
 func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	d := decoder{b: v}
-	if d.byte() != recordVersion {
+	switch d.byte() {
+	case recordVersion:
+	case recordVersionV1:
+		return decodeRecordV1(url, v)
+	default:
 		return Record{}, 0, errBadRecord
 	}
 	r := Record{URL: url}
@@ -97,24 +144,105 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	if r.State < Pending || r.State > Skipped {
 		return Record{}, 0, errBadRecord
 	}
-	flags := d.byte()
-	if flags&^(flagNextAttempt|flagUpdated|flagSHARaw|flagTransient|flagRequisite|flagAuth) != 0 {
+	flags := d.uvarint()
+	if flags&^flagsKnown != 0 || flags&flagSHARaw != 0 && flags&flagSHA != 0 {
 		return Record{}, 0, errBadRecord
 	}
-	r.Transient = flags&flagTransient != 0
 	r.Requisite = flags&flagRequisite != 0
 	r.Auth = flags&flagAuth != 0
+	r.Transient = flags&flagTransient != 0
+	seq := d.uvarint()
+	base := afterScheme(url)
+	if flags&flagHostPrefix != 0 {
+		n := d.uvarint()
+		if n > uint64(len(base)) {
+			return Record{}, 0, errBadRecord
+		}
+		r.Host = base[:n]
+	} else {
+		r.Host = d.delta(base)
+	}
+	if flags&flagPathIsURL != 0 {
+		r.Path = base
+	} else {
+		r.Path = d.delta(base)
+	}
+	if flags&flagDepth != 0 {
+		r.Depth = d.int()
+	}
+	if flags&flagNextAttempt != 0 {
+		r.NextAttempt = fromUnixNano(d.varint())
+	}
+	if flags&flagUpdated != 0 {
+		r.Updated = fromUnixNano(d.varint())
+	}
+	if flags&flagSHARaw != 0 {
+		r.SHA256 = hex.EncodeToString(d.bytes(32))
+	}
+	if flags&flagSHA != 0 {
+		r.SHA256 = d.string()
+	}
+	if flags&flagAttempts != 0 {
+		r.Attempts = d.int()
+	}
+	if flags&flagStatus != 0 {
+		r.Status = d.int()
+	}
+	if flags&flagBytes != 0 {
+		r.Bytes = d.varint()
+	}
+	for _, f := range []struct {
+		bit uint64
+		v   *string
+	}{{flagETag, &r.ETag}, {flagLastModified, &r.LastModified}, {flagContentType, &r.ContentType},
+		{flagLastError, &r.LastError}, {flagErrorClass, &r.ErrorClass}} {
+		if flags&f.bit != 0 {
+			*f.v = d.string()
+		}
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return Record{}, 0, errBadRecord
+	}
+	return r, seq, nil
+}
+
+// Bits of a version 1 record's flags byte.
+const (
+	v1NextAttempt = 1 << iota
+	v1Updated
+	v1SHARaw
+	v1Transient
+	v1Requisite
+	v1Auth
+)
+
+// decodeRecordV1 reads the version 1 layout: version, state, flags byte, uvarint sequence, Host
+// and Path as deltas, then every field in turn.
+func decodeRecordV1(url string, v []byte) (Record, uint64, error) {
+	d := decoder{b: v[1:]}
+	r := Record{URL: url}
+	r.State = State(d.byte())
+	if r.State < Pending || r.State > Skipped {
+		return Record{}, 0, errBadRecord
+	}
+	flags := d.byte()
+	if flags&^(v1NextAttempt|v1Updated|v1SHARaw|v1Transient|v1Requisite|v1Auth) != 0 {
+		return Record{}, 0, errBadRecord
+	}
+	r.Transient = flags&v1Transient != 0
+	r.Requisite = flags&v1Requisite != 0
+	r.Auth = flags&v1Auth != 0
 	seq := d.uvarint()
 	base := afterScheme(url)
 	r.Host = d.delta(base)
 	r.Path = d.delta(base)
 	r.Attempts = d.int()
-	if flags&flagNextAttempt != 0 {
+	if flags&v1NextAttempt != 0 {
 		r.NextAttempt = fromUnixNano(d.varint())
 	}
 	r.Status = d.int()
 	r.Bytes = d.varint()
-	if flags&flagSHARaw != 0 {
+	if flags&v1SHARaw != 0 {
 		r.SHA256 = hex.EncodeToString(d.bytes(32))
 	} else {
 		r.SHA256 = d.string()
@@ -125,7 +253,7 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	r.LastError = d.string()
 	r.ErrorClass = d.string()
 	r.Depth = d.int()
-	if flags&flagUpdated != 0 {
+	if flags&v1Updated != 0 {
 		r.Updated = fromUnixNano(d.varint())
 	}
 	if d.err != nil || len(d.b) != 0 {

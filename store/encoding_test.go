@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,21 +47,28 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 	// A typical fresh record must stay small: the URL is the key, not repeated here.
 	r := Record{URL: "https://images.example.org/gallery/photo-000123.jpg", Host: "images.example.org", Path: "images.example.org/gallery/photo-000123.jpg", State: Pending}
-	if n := len(encodeRecord(&r, 123456)); n > 24 {
+	if n := len(encodeRecord(&r, 123456)); n > 8 {
 		t.Errorf("fresh record encodes to %d bytes", n)
 	}
 }
 
 func TestDecodeRecordRejects(t *testing.T) {
-	good := encodeRecord(&Record{Host: "h", State: Pending}, 1)
+	good := encodeRecord(&Record{Host: "h", State: Pending}, 1) // flags: HostPrefix only
+	withFlags := func(flags uint64, rest ...byte) []byte {
+		return append(binary.AppendUvarint([]byte{recordVersion, byte(Pending)}, flags), rest...)
+	}
 	tests := map[string][]byte{
-		"empty":          nil,
-		"bad version":    append([]byte{9}, good[1:]...),
-		"bad state":      append([]byte{good[0], 9}, good[2:]...),
-		"unknown flag":   append([]byte{good[0], good[1], 0x80}, good[3:]...),
-		"truncated":      good[:len(good)-1],
-		"trailing bytes": append(append([]byte(nil), good...), 0),
-		"huge string":    {recordVersion, byte(Pending), 0, 1, 0xff, 0xff, 0xff, 0xff, 0x0f},
+		"empty":              nil,
+		"bad version":        append([]byte{9}, good[1:]...),
+		"bad state":          append([]byte{good[0], 9}, good[2:]...),
+		"unknown flag":       withFlags(flagHostPrefix|flagsKnown+1, 1, 0),
+		"raw and string sha": withFlags(flagHostPrefix|flagPathIsURL|flagSHARaw|flagSHA, append(append([]byte{1, 0}, make([]byte, 32)...), 0)...),
+		"host past the URL":  withFlags(flagHostPrefix|flagPathIsURL, 1, 99),
+		"truncated":          good[:len(good)-1],
+		"trailing bytes":     append(append([]byte(nil), good...), 0),
+		"huge string":        withFlags(flagHostPrefix|flagPathIsURL|flagETag, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"v1 truncated":       {recordVersionV1, byte(Pending), 0, 1},
+		"v1 unknown flag":    {recordVersionV1, byte(Pending), 0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -68,6 +77,78 @@ func TestDecodeRecordRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordV1StillRead: records written by the version 1 layout (formatVersion "3" files) decode
+// to what was written.
+func TestRecordV1StillRead(t *testing.T) {
+	upper := sampleRecord()
+	upper.SHA256 = strings.ToUpper(upper.SHA256)
+	for _, r := range []Record{
+		{URL: "https://a/x", Host: "a", Path: "a/x", State: Pending},
+		{URL: "https://a/x?q", Host: "a", Path: "other/name", State: Pending, Requisite: true, Auth: true, Depth: 2},
+		sampleRecord(),
+		upper,
+		{URL: "https://a/y", Host: "a", Path: "a/y", State: Failed, Attempts: 3, Transient: true, LastError: "reset", ErrorClass: "network"},
+	} {
+		got, seq, err := decodeRecord(r.URL, encodeRecordV1(&r, 42))
+		if err != nil || seq != 42 || !reflect.DeepEqual(got, r) {
+			t.Errorf("v1 %s: %+v, %d, %v", r.URL, got, seq, err)
+		}
+	}
+}
+
+// encodeRecordV1 is the version 1 encoder, kept to make the records an older trawl wrote.
+func encodeRecordV1(r *Record, seq uint64) []byte {
+	var flags byte
+	if !r.NextAttempt.IsZero() {
+		flags |= v1NextAttempt
+	}
+	if !r.Updated.IsZero() {
+		flags |= v1Updated
+	}
+	if r.Transient {
+		flags |= v1Transient
+	}
+	if r.Requisite {
+		flags |= v1Requisite
+	}
+	if r.Auth {
+		flags |= v1Auth
+	}
+	var sha []byte
+	if isLowerHexSHA256(r.SHA256) {
+		flags |= v1SHARaw
+		sha, _ = hex.DecodeString(r.SHA256)
+	}
+	b := make([]byte, 0, 40+len(r.Host)+len(r.Path)+len(r.SHA256)+len(r.ETag)+len(r.LastModified)+
+		len(r.ContentType)+len(r.LastError)+len(r.ErrorClass))
+	b = append(b, recordVersionV1, byte(r.State), flags)
+	b = binary.AppendUvarint(b, seq)
+	base := afterScheme(r.URL)
+	b = appendDelta(b, base, r.Host)
+	b = appendDelta(b, base, r.Path)
+	b = binary.AppendVarint(b, int64(r.Attempts))
+	if flags&v1NextAttempt != 0 {
+		b = binary.AppendVarint(b, unixNano(r.NextAttempt))
+	}
+	b = binary.AppendVarint(b, int64(r.Status))
+	b = binary.AppendVarint(b, r.Bytes)
+	if flags&v1SHARaw != 0 {
+		b = append(b, sha...)
+	} else {
+		b = appendString(b, r.SHA256)
+	}
+	b = appendString(b, r.ETag)
+	b = appendString(b, r.LastModified)
+	b = appendString(b, r.ContentType)
+	b = appendString(b, r.LastError)
+	b = appendString(b, r.ErrorClass)
+	b = binary.AppendVarint(b, int64(r.Depth))
+	if flags&v1Updated != 0 {
+		b = binary.AppendVarint(b, unixNano(r.Updated))
+	}
+	return b
 }
 
 func TestQueueKeyOrder(t *testing.T) {
@@ -91,6 +172,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(&Record{Host: "h", Path: "p", State: Pending}, 1))
 	s := sampleRecord()
 	f.Add(encodeRecord(&s, 0))
+	f.Add(encodeRecordV1(&s, 0))
+	f.Add(encodeRecord(&Record{URL: "https://x/", Host: "y", Path: "z", State: Failed, LastError: "e"}, 3))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, seq, err := decodeRecord("https://x/", b)
 		if err != nil {
@@ -121,6 +204,50 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		got, gotSeq, err := decodeRecord(r.URL, encodeRecord(&r, seq))
 		if err != nil || gotSeq != seq || !reflect.DeepEqual(got, r) {
 			t.Fatalf("round trip: %+v, %d, %v\nwant %+v, %d", got, gotSeq, err, r, seq)
+		}
+	})
+}
+
+func TestReservationEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		path, url string
+		size      int // encoded bytes, 0 = don't care
+	}{
+		{"a.example/img/1.jpg", "https://a.example/img/1.jpg", 1}, // the mirror layout
+		{"a.example/img/1.jpg", "http://a.example/img/1.jpg", 0},
+		{"a.example/x_q=1", "https://a.example/x?q=1", 0},
+		{"1.jpg", "https://a.example/img/1.jpg", 0}, // flat layout
+		{"", "https://", 1},
+		{"x", "https://y", 0},
+		{"a/b", "https://a/b/", 0},
+	} {
+		v := encodeReservation(tc.path, tc.url)
+		if len(v) == 0 || tc.size != 0 && len(v) != tc.size {
+			t.Errorf("%q → %q: %d bytes, want %d (and never 0)", tc.path, tc.url, len(v), tc.size)
+		}
+		if url, err := decodeReservation(tc.path, v); err != nil || url != tc.url {
+			t.Errorf("%q → %q: decoded %q, %v", tc.path, tc.url, url, err)
+		}
+	}
+	for _, bad := range [][]byte{nil, {1}, {0, 0}, {5, 0, 0}, {0, 0, 9}} {
+		if url, err := decodeReservation("p", bad); err == nil {
+			t.Errorf("%v decoded to %q", bad, url)
+		}
+	}
+}
+
+// FuzzDecodeReservation: the decoder never panics, and what it accepts re-encodes to a value
+// that decodes to the same URL.
+func FuzzDecodeReservation(f *testing.F) {
+	f.Add("a/b", []byte{mirrorURL})
+	f.Add("a/b", appendDelta(nil, "a/b", "http://a/b?c"))
+	f.Fuzz(func(t *testing.T, path string, v []byte) {
+		url, err := decodeReservation(path, v)
+		if err != nil {
+			return
+		}
+		if again, err := decodeReservation(path, encodeReservation(path, url)); err != nil || again != url {
+			t.Fatalf("%q: re-encoded decodes to %q, %v", url, again, err)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -213,3 +214,89 @@ func TestOpenLocked(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestOpenFormat3: a file of the previous format (version 1 records, every reservation a delta)
+// opens, reads back as written, is marked with the current version once opened for writing, and
+// goes on working.
+func TestOpenFormat3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s, urls("a", 0, 5))
+	mustEnqueue(t, s, []NewURL{{URL: "https://b/x?y=1", Host: "b", Path: "b/x_y=1"}})
+	want := map[string]Record{}
+	for _, u := range append(urls("a", 0, 5), NewURL{URL: "https://b/x?y=1"}) {
+		r, ok, err := s.Get(u.URL)
+		if !ok || err != nil {
+			t.Fatalf("Get %s: %v %v", u.URL, ok, err)
+		}
+		want[u.URL] = r
+	}
+	// Rewrite it as a trawl of format "3" wrote it.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		recs := tx.Bucket(bucketRecords)
+		if err := recs.ForEach(func(k, v []byte) error {
+			r, seq, err := decodeRecord(string(k), v)
+			if err != nil {
+				return err
+			}
+			return recs.Put(k, encodeRecordV1(&r, seq))
+		}); err != nil {
+			return err
+		}
+		paths := tx.Bucket(bucketPaths)
+		if err := paths.ForEach(func(k, v []byte) error {
+			url, err := decodeReservation(string(k), v)
+			if err != nil {
+				return err
+			}
+			return paths.Put(k, appendDelta(nil, string(k), url))
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte(formatVersion1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	ro, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only Open of a format %q file: %v", formatVersion1, err)
+	}
+	if r, ok, err := ro.Get(urls("a", 0, 1)[0].URL); !ok || err != nil || !reflect.DeepEqual(r, want[r.URL]) {
+		t.Errorf("read-only Get = %+v, %v, %v", r, ok, err)
+	}
+	ro.Close()
+	s, err = Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("Open of a format %q file: %v", formatVersion1, err)
+	}
+	defer s.Close()
+	for url, w := range want {
+		if r, ok, err := s.Get(url); !ok || err != nil || !reflect.DeepEqual(r, w) {
+			t.Errorf("Get %s = %+v, %v, %v; want %+v", url, r, ok, err, w)
+		}
+	}
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyVersion); string(v) != formatVersion {
+			t.Errorf("version %q after a writable open, want %q", v, formatVersion)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Old reservations still hold their paths; new URLs and leases work on top.
+	if n := mustEnqueue(t, s, append(urls("a", 3, 4), NewURL{URL: "https://a/other", Host: "a", Path: "a/img/000000.jpg"})); n != 3 {
+		t.Errorf("added %d, want 3 (2 of the 4 are known)", n)
+	}
+	if r, _, _ := s.Get("https://a/other"); r.Path == "a/img/000000.jpg" {
+		t.Errorf("path %q given twice", r.Path)
+	}
+	mustLease(t, s, "a", 2, t0)
+	if err := s.checkInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -29,8 +29,18 @@ var (
 	keyCounts  = []byte("counts")
 )
 
-// formatVersion is the layout of buckets and keys. A file with another value is refused.
-const formatVersion = "3"
+// formatVersion is the layout of buckets and keys. A file with another value is refused, except
+// formatVersion1: "3" files differ only in values this trawl still reads (version 1 records,
+// reservations always as deltas), and are marked "4" when opened for writing.
+const (
+	formatVersion  = "4"
+	formatVersion1 = "3"
+)
+
+// readableFormat reports whether v is a format version this trawl reads.
+func readableFormat(v []byte) bool {
+	return string(v) == formatVersion || string(v) == formatVersion1
+}
 
 // fillPercent is how full bbolt packs a page it splits. Keys mostly arrive in order within a
 // host — queue keys are appended, URLs and paths of one site share prefixes and are listed in
