@@ -122,8 +122,12 @@ func openBolt(path string, o Options) (db *bolt.DB, err error) {
 		Timeout:  o.Timeout,
 		NoSync:   o.NoSync,
 		ReadOnly: o.ReadOnly,
-		// The hashmap freelist keeps allocation fast as the file grows to millions of records.
-		FreelistType: bolt.FreelistMapType,
+		// The array freelist, not the hashmap one: every commit writes the freelist, which the
+		// array keeps sorted while the hashmap sorts it anew each time (11% of the CPU of a
+		// download run over a million-URL state). Our pages are allocated one at a time, the
+		// array's fast case. E2E scale run B, 3 interleaved runs each: 2,227-2,963 files/s with
+		// the hashmap, 2,997-3,389 with the array; enqueue no slower.
+		FreelistType: bolt.FreelistArrayType,
 		// The freelist is synced (NoFreelistSync false): without it bbolt rebuilds the freelist
 		// at every Open by walking every page of the file, in a goroutine of its own where a
 		// damaged page panics beyond any recover and kills the process. Writing it costs a
