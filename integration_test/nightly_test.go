@@ -707,6 +707,11 @@ func TestNightlyLockedOut(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no lock note while the first run holds the job: %v", err)
 	}
+	// The first run's other requests go out on connections of their own, maybe after the held
+	// one: count from when all of them are in.
+	if got := held.s.WaitRequests(len(j.files)+1, 10*time.Second); len(got) < len(j.files)+1 {
+		t.Fatalf("the first run sent %d requests, want %d", len(got), len(j.files)+1)
+	}
 	n0 := j.requestCounts()
 
 	r := runTrawl(t, nightly...)
