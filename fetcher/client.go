@@ -79,9 +79,8 @@ func New(opts Options) (*Fetcher, error) {
 		DialTLSContext:      f.dialTLS,
 		TLSClientConfig:     tc,
 		TLSHandshakeTimeout: opts.ConnectTimeout,
-		// Custom TLS settings and dialers switch HTTP/2 off unless forced.
-		ForceAttemptHTTP2: opts.HTTP2,
-		Protocols:         protocols(opts.HTTP2),
+		// Set explicitly: with a custom dialer, net/http would otherwise leave HTTP/2 off.
+		Protocols: protocols(opts.HTTP2),
 		// Bulk downloads hit the same hosts over and over: keep plenty of warm
 		// connections so workers don't pay a handshake per file.
 		MaxIdleConns:        1024,
@@ -125,6 +124,9 @@ func protocols(http2 bool) *http.Protocols {
 	return p
 }
 
+// sessionCacheSize is how many hosts' TLS sessions are kept for resumption.
+const sessionCacheSize = 1024
+
 func tlsConfig(opts Options) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -132,6 +134,9 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 		// ALPN negotiated "h2", which is offered only with Options.HTTP2.
 		NextProtos:         []string{"http/1.1"},
 		InsecureSkipVerify: opts.Insecure, // only when the user asked; cmd/ warns
+		// Over HTTP/1.1 a host gets a connection per concurrent request: the second and later
+		// resume the first one's session instead of a full handshake, for both sides.
+		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 	}
 	if opts.HTTP2 {
 		tc.NextProtos = []string{"h2", "http/1.1"}

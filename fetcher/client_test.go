@@ -54,37 +54,39 @@ func TestTLSFailures(t *testing.T) {
 }
 
 func TestClientCert(t *testing.T) {
-	ca, err := testserver.NewCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile, err := ca.WriteClientCert(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name    string
-		version uint16
-	}{{"tls1.2", tls.VersionTLS12}, {"tls1.3", tls.VersionTLS13}} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := testserver.New(t, testserver.RequireClientCert(ca.Pool()), testserver.TLSMaxVersion(tc.version))
-			root, _ := newRoot(t)
-			with := newFetcher(t, srv, func(o *Options) { o.ClientCertFile, o.ClientKeyFile = certFile, keyFile })
-			if _, err := fetch(t, with, root, srv.URL("/f"), "f"); err != nil {
-				t.Fatalf("with client cert: %v", err)
-			}
-			without := newFetcher(t, srv)
-			_, err = fetch(t, without, root, srv.URL("/g"), "g")
-			if tc.version == tls.VersionTLS12 {
-				// The refusal is part of the handshake.
-				wantError(t, err, ClassTLS, false)
-			} else if err == nil {
-				// TLS 1.3 clients finish the handshake before the server checks the
-				// certificate; the refusal races the request write (alert or reset).
-				t.Fatal("fetch without a client certificate succeeded")
-			}
-		})
-	}
+	forEachProtocol(t, func(t *testing.T, proto func(*Options)) {
+		ca, err := testserver.NewCA()
+		if err != nil {
+			t.Fatal(err)
+		}
+		certFile, keyFile, err := ca.WriteClientCert(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name    string
+			version uint16
+		}{{"tls1.2", tls.VersionTLS12}, {"tls1.3", tls.VersionTLS13}} {
+			t.Run(tc.name, func(t *testing.T) {
+				srv := testserver.New(t, testserver.RequireClientCert(ca.Pool()), testserver.TLSMaxVersion(tc.version))
+				root, _ := newRoot(t)
+				with := newFetcher(t, srv, proto, func(o *Options) { o.ClientCertFile, o.ClientKeyFile = certFile, keyFile })
+				if _, err := fetch(t, with, root, srv.URL("/f"), "f"); err != nil {
+					t.Fatalf("with client cert: %v", err)
+				}
+				without := newFetcher(t, srv, proto)
+				_, err = fetch(t, without, root, srv.URL("/g"), "g")
+				if tc.version == tls.VersionTLS12 {
+					// The refusal is part of the handshake.
+					wantError(t, err, ClassTLS, false)
+				} else if err == nil {
+					// TLS 1.3 clients finish the handshake before the server checks the
+					// certificate; the refusal races the request write (alert or reset).
+					t.Fatal("fetch without a client certificate succeeded")
+				}
+			})
+		}
+	})
 }
 
 func TestNewRejectsBadFiles(t *testing.T) {
@@ -111,32 +113,34 @@ func TestNewRejectsBadFiles(t *testing.T) {
 }
 
 func TestRedirects(t *testing.T) {
-	srv := testserver.New(t)
-	f := newFetcher(t, srv, func(o *Options) { o.MaxRedirects = 3 })
-	root, _ := newRoot(t)
-	for i := 1; i <= 5; i++ {
-		srv.Handle("/hop"+itoa(int64(i)), testserver.Redirect("/hop"+itoa(int64(i+1))))
-	}
-	t.Run("within the limit", func(t *testing.T) {
-		resp, err := fetch(t, f, root, srv.URL("/hop4"), "a")
-		if err != nil {
-			t.Fatal(err)
+	forEachProtocol(t, func(t *testing.T, proto func(*Options)) {
+		srv := testserver.New(t)
+		f := newFetcher(t, srv, proto, func(o *Options) { o.MaxRedirects = 3 })
+		root, _ := newRoot(t)
+		for i := 1; i <= 5; i++ {
+			srv.Handle("/hop"+itoa(int64(i)), testserver.Redirect("/hop"+itoa(int64(i+1))))
 		}
-		if resp.FinalURL != srv.URL("/hop6") {
-			t.Fatalf("FinalURL %s", resp.FinalURL)
-		}
-	})
-	t.Run("over the limit", func(t *testing.T) {
-		_, err := fetch(t, f, root, srv.URL("/hop1"), "b")
-		wantError(t, err, ClassRedirect, false)
-	})
-	t.Run("to ftp", func(t *testing.T) {
-		srv.Handle("/ftp", testserver.Redirect("ftp://127.0.0.1/file"))
-		_, err := fetch(t, f, root, srv.URL("/ftp"), "c")
-		e := wantError(t, err, ClassRedirect, false)
-		if !strings.Contains(e.Error(), "ftp") {
-			t.Fatalf("message %q", e)
-		}
+		t.Run("within the limit", func(t *testing.T) {
+			resp, err := fetch(t, f, root, srv.URL("/hop4"), "a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.FinalURL != srv.URL("/hop6") {
+				t.Fatalf("FinalURL %s", resp.FinalURL)
+			}
+		})
+		t.Run("over the limit", func(t *testing.T) {
+			_, err := fetch(t, f, root, srv.URL("/hop1"), "b")
+			wantError(t, err, ClassRedirect, false)
+		})
+		t.Run("to ftp", func(t *testing.T) {
+			srv.Handle("/ftp", testserver.Redirect("ftp://127.0.0.1/file"))
+			_, err := fetch(t, f, root, srv.URL("/ftp"), "c")
+			e := wantError(t, err, ClassRedirect, false)
+			if !strings.Contains(e.Error(), "ftp") {
+				t.Fatalf("message %q", e)
+			}
+		})
 	})
 }
 

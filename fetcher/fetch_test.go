@@ -298,46 +298,48 @@ func TestFetchResetMidBody(t *testing.T) {
 }
 
 func TestFetchStall(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		opts  []testserver.Option
-		class Class
-	}{
-		{"after some body", []testserver.Option{testserver.StallAfter(10_000)}, ClassStall},
-		{"after headers", []testserver.Option{testserver.StallAfter(0)}, ClassStall},
-		{"before headers", []testserver.Option{testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })}, ClassTimeout},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := testserver.New(t, append(tc.opts, testserver.Size(100_000))...)
-			f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
+	forEachProtocol(t, func(t *testing.T, proto func(*Options)) {
+		for _, tc := range []struct {
+			name  string
+			opts  []testserver.Option
+			class Class
+		}{
+			{"after some body", []testserver.Option{testserver.StallAfter(10_000)}, ClassStall},
+			{"after headers", []testserver.Option{testserver.StallAfter(0)}, ClassStall},
+			{"before headers", []testserver.Option{testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })}, ClassTimeout},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				srv := testserver.New(t, append(tc.opts, testserver.Size(100_000))...)
+				f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
+				root, _ := newRoot(t)
+				start := time.Now()
+				_, err := fetch(t, f, root, srv.URL("/f"), "f")
+				wantError(t, err, tc.class, true)
+				if d := time.Since(start); d > 5*time.Second {
+					t.Fatalf("stall detected after %v", d)
+				}
+			})
+		}
+		t.Run("slow drip under the idle timeout is fine", func(t *testing.T) {
+			srv := testserver.New(t, testserver.Size(8<<10), testserver.Drip(1<<10, 20*time.Millisecond))
+			f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = 500 * time.Millisecond })
 			root, _ := newRoot(t)
-			start := time.Now()
-			_, err := fetch(t, f, root, srv.URL("/f"), "f")
-			wantError(t, err, tc.class, true)
-			if d := time.Since(start); d > 5*time.Second {
-				t.Fatalf("stall detected after %v", d)
+			if _, err := fetch(t, f, root, srv.URL("/f"), "f"); err != nil {
+				t.Fatal(err)
 			}
 		})
-	}
-	t.Run("slow drip under the idle timeout is fine", func(t *testing.T) {
-		srv := testserver.New(t, testserver.Size(8<<10), testserver.Drip(1<<10, 20*time.Millisecond))
-		f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = 500 * time.Millisecond })
-		root, _ := newRoot(t)
-		if _, err := fetch(t, f, root, srv.URL("/f"), "f"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("caller cancel is not a stall", func(t *testing.T) {
-		srv := testserver.New(t, testserver.StallAfter(0))
-		f := newFetcher(t, srv)
-		root, _ := newRoot(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			srv.WaitRequests(1, 5*time.Second)
-			cancel()
-		}()
-		_, err := f.Fetch(ctx, root, Request{URL: srv.URL("/f"), Path: "f"})
-		wantError(t, err, ClassCanceled, false)
+		t.Run("caller cancel is not a stall", func(t *testing.T) {
+			srv := testserver.New(t, testserver.StallAfter(0))
+			f := newFetcher(t, srv)
+			root, _ := newRoot(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				srv.WaitRequests(1, 5*time.Second)
+				cancel()
+			}()
+			_, err := f.Fetch(ctx, root, Request{URL: srv.URL("/f"), Path: "f"})
+			wantError(t, err, ClassCanceled, false)
+		})
 	})
 }
 
@@ -537,16 +539,18 @@ func TestFetchSidecarTiming(t *testing.T) {
 }
 
 func TestFetchErrorBodyStall(t *testing.T) {
-	srv := testserver.New(t, testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(503)
-		w.Write([]byte("partial error page"))
-		http.NewResponseController(w).Flush()
-		<-r.Context().Done()
-	}))
-	f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
-	root, _ := newRoot(t)
-	_, err := fetch(t, f, root, srv.URL("/f"), "f")
-	if e := wantError(t, err, ClassHTTP, true); e.Status != 503 {
-		t.Fatalf("%+v", e)
-	}
+	forEachProtocol(t, func(t *testing.T, proto func(*Options)) {
+		srv := testserver.New(t, testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(503)
+			w.Write([]byte("partial error page"))
+			http.NewResponseController(w).Flush()
+			<-r.Context().Done()
+		}))
+		f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
+		root, _ := newRoot(t)
+		_, err := fetch(t, f, root, srv.URL("/f"), "f")
+		if e := wantError(t, err, ClassHTTP, true); e.Status != 503 {
+			t.Fatalf("%+v", e)
+		}
+	})
 }

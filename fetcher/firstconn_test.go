@@ -48,6 +48,10 @@ func TestFirstRequestOpensTheConnection(t *testing.T) {
 			if n := srv.Handshakes(); n < 1 || n > tc.wantMax {
 				t.Errorf("%d TLS handshakes for 16 concurrent requests, want 1..%d", n, tc.wantMax)
 			}
+			// Over HTTP/1.1 there is no connection to share: nobody waits for the first.
+			if gated := len(f.first.origins) > 0; gated != tc.http2 {
+				t.Errorf("first-request gate used: %v, want %v", gated, tc.http2)
+			}
 		})
 	}
 }
@@ -115,5 +119,29 @@ func TestFirstRequestSlowResponse(t *testing.T) {
 	}
 	if n := srv.Handshakes(); n != 1 {
 		t.Errorf("%d TLS handshakes, want 1", n)
+	}
+}
+
+// TestSessionResumed: a second connection to a host resumes the first one's TLS session.
+func TestSessionResumed(t *testing.T) {
+	srv := testserver.New(t, testserver.Size(100), testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close") // every request on a connection of its own
+		w.Write([]byte("x"))
+	}))
+	f := newFetcher(t, srv)
+	root, _ := newRoot(t)
+	for _, name := range []string{"a", "b", "c"} {
+		if _, err := fetch(t, f, root, srv.URL("/"+name), name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 3 || srv.Handshakes() != 3 {
+		t.Fatalf("%d requests over %d handshakes, want 3 over 3", len(reqs), srv.Handshakes())
+	}
+	for i, r := range reqs {
+		if r.Resumed != (i > 0) {
+			t.Errorf("request %d: resumed %v", i, r.Resumed)
+		}
 	}
 }

@@ -33,6 +33,17 @@ func newFetcher(t testing.TB, srv *testserver.Server, mod ...func(*Options)) *Fe
 	return f
 }
 
+// forEachProtocol runs fn over HTTP/1.1 (the default) and with HTTP/2 on (Options.HTTP2, against
+// a server that offers it); fn passes proto to newFetcher.
+func forEachProtocol(t *testing.T, fn func(t *testing.T, proto func(*Options))) {
+	for _, p := range []struct {
+		name  string
+		http2 bool
+	}{{"h1", false}, {"h2", true}} {
+		t.Run(p.name, func(t *testing.T) { fn(t, func(o *Options) { o.HTTP2 = p.http2 }) })
+	}
+}
+
 // newRoot opens a fresh output directory.
 func newRoot(t testing.TB) (*os.Root, string) {
 	t.Helper()

@@ -246,27 +246,29 @@ func TestHostileGzipBomb(t *testing.T) {
 // TestHostileDrip: one byte at a time is fine while each comes within the idle timeout; a
 // byte every few idle timeouts is a stall, retried.
 func TestHostileDrip(t *testing.T) {
-	t.Run("one byte per interval under the idle timeout", func(t *testing.T) {
-		srv := testserver.New(t, testserver.Size(6), testserver.Drip(1, 100*time.Millisecond))
-		f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = 600 * time.Millisecond })
-		root, dir := newRoot(t)
-		if _, err := fetch(t, f, root, srv.URL("/f"), "f"); err != nil || !bytes.Equal(readFile(t, dir, "f"), srv.Body("/f")) {
-			t.Fatal(err)
-		}
-	})
-	t.Run("one byte per interval over the idle timeout", func(t *testing.T) {
-		srv := testserver.New(t, testserver.Size(100), testserver.Drip(1, 2*time.Second))
-		f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
-		root, dir := newRoot(t)
-		start := time.Now()
-		_, err := fetch(t, f, root, srv.URL("/f"), "f")
-		wantError(t, err, ClassStall, true)
-		if d := time.Since(start); d > 3*time.Second {
-			t.Fatalf("stall noticed after %v", d)
-		}
-		if exists(dir, "f") {
-			t.Fatal("final file written after a stall")
-		}
+	forEachProtocol(t, func(t *testing.T, proto func(*Options)) {
+		t.Run("one byte per interval under the idle timeout", func(t *testing.T) {
+			srv := testserver.New(t, testserver.Size(6), testserver.Drip(1, 100*time.Millisecond))
+			f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = 600 * time.Millisecond })
+			root, dir := newRoot(t)
+			if _, err := fetch(t, f, root, srv.URL("/f"), "f"); err != nil || !bytes.Equal(readFile(t, dir, "f"), srv.Body("/f")) {
+				t.Fatal(err)
+			}
+		})
+		t.Run("one byte per interval over the idle timeout", func(t *testing.T) {
+			srv := testserver.New(t, testserver.Size(100), testserver.Drip(1, 2*time.Second))
+			f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
+			root, dir := newRoot(t)
+			start := time.Now()
+			_, err := fetch(t, f, root, srv.URL("/f"), "f")
+			wantError(t, err, ClassStall, true)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("stall noticed after %v", d)
+			}
+			if exists(dir, "f") {
+				t.Fatal("final file written after a stall")
+			}
+		})
 	})
 }
 

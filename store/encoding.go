@@ -127,9 +127,11 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	return b
 }
 
-// decodeRecord parses a value written by encodeRecord (or by a version 1 writer). Every string
-// is copied (string(b)), so the result is safe to use after the bbolt transaction that produced v
-// has ended. It returns an error, never panics, on any malformed input.
+// decodeRecord parses a value written by encodeRecord (or by a version 1 writer). Strings read
+// from v are copied (string(b)); Host and Path may be substrings of url, so url must be a string
+// the caller owns (string(k) of a bbolt key is a copy), never one that points into the mapping.
+// Then the result is safe to use after the transaction that produced v has ended. It returns an
+// error, never panics, on any malformed input.
 func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	d := decoder{b: v}
 	switch d.byte() {

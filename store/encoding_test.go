@@ -61,14 +61,14 @@ func TestDecodeRecordRejects(t *testing.T) {
 		"empty":              nil,
 		"bad version":        append([]byte{9}, good[1:]...),
 		"bad state":          append([]byte{good[0], 9}, good[2:]...),
-		"unknown flag":       withFlags(flagHostPrefix|flagsKnown+1, 1, 0),
+		"unknown flag":       withFlags(flagHostPrefix|flagPathIsURL|(flagsKnown+1), 1, 0),
 		"raw and string sha": withFlags(flagHostPrefix|flagPathIsURL|flagSHARaw|flagSHA, append(append([]byte{1, 0}, make([]byte, 32)...), 0)...),
 		"host past the URL":  withFlags(flagHostPrefix|flagPathIsURL, 1, 99),
 		"truncated":          good[:len(good)-1],
 		"trailing bytes":     append(append([]byte(nil), good...), 0),
 		"huge string":        withFlags(flagHostPrefix|flagPathIsURL|flagETag, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f),
 		"v1 truncated":       {recordVersionV1, byte(Pending), 0, 1},
-		"v1 unknown flag":    {recordVersionV1, byte(Pending), 0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+		"v1 unknown flag":    {recordVersionV1, byte(Pending), 0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 	}
 	for name, b := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -189,10 +189,12 @@ func FuzzDecodeRecord(f *testing.F) {
 // FuzzRecordRoundTrip: encode → decode gives back every field (times in UTC, clamped to the
 // range of UnixNano).
 func FuzzRecordRoundTrip(f *testing.F) {
-	f.Add(uint8(1), "h", "p", 0, int64(0), 200, int64(10), strings.Repeat("0f", 32), "e", "lm", "ct", "err", "cls", 0, int64(0), uint64(1))
-	f.Fuzz(func(t *testing.T, state uint8, host, path string, attempts int, next int64, status int, size int64,
+	f.Add("u", uint8(1), "h", "p", 0, int64(0), 200, int64(10), strings.Repeat("0f", 32), "e", "lm", "ct", "err", "cls", 0, int64(0), uint64(1))
+	f.Add("https://a.example/x/y.jpg", uint8(1), "a.example", "a.example/x/y.jpg", 0, int64(0), 0, int64(0), "", "", "", "", "", "", 0, int64(0), uint64(7))
+	f.Add("https://a.example/x?q", uint8(2), "a.example", "a.example/x_q", 1, int64(5), 200, int64(10), strings.Repeat("0F", 32), "e", "lm", "ct", "", "", 2, int64(9), uint64(7))
+	f.Fuzz(func(t *testing.T, url string, state uint8, host, path string, attempts int, next int64, status int, size int64,
 		sha, etag, lm, ct, lastErr, class string, depth int, updated int64, seq uint64) {
-		r := Record{URL: "u", Host: host, Path: path, State: State(state%4 + 1), Attempts: attempts, Status: status,
+		r := Record{URL: url, Host: host, Path: path, State: State(state%4 + 1), Attempts: attempts, Status: status,
 			Bytes: size, SHA256: sha, ETag: etag, LastModified: lm, ContentType: ct, LastError: lastErr,
 			ErrorClass: class, Depth: depth}
 		if next != 0 {

@@ -107,7 +107,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
 	fs.StringVar(&cfg.ClientKey, "client-key", cfg.ClientKey, "TLS client key PEM `FILE`")
 	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "DANGEROUS: do not verify TLS certificates")
-	fs.BoolVar(&cfg.HTTP2, "http2", cfg.HTTP2, "offer HTTP/2 and send each host's requests over one connection (default: HTTP/1.1, a connection per concurrent request, at most --per-host)")
+	fs.BoolVar(&cfg.HTTP2, "http2", cfg.HTTP2, "offer HTTP/2 and send each host's requests over one connection (default: HTTP/1.1, a connection per concurrent request to a host)")
 	fs.StringArrayVarP(&cfg.Headers, "header", "H", cfg.Headers, "extra request header \"Name: value\" (repeatable; sent only to the URL's own host)")
 	fs.StringVar(&cfg.UserAgent, "user-agent", cfg.UserAgent, "User-Agent header")
 	fs.StringVar(&cfg.Layout, "layout", cfg.Layout, "output layout: mirror (host/path) or flat (file names only)")

@@ -28,6 +28,7 @@ type Request struct {
 	RawQuery string
 	Host     string
 	Proto    string // "HTTP/1.1", "HTTP/2.0"
+	Resumed  bool   // over a TLS connection that resumed an earlier session
 	Header   http.Header
 	Time     time.Time
 }
@@ -268,7 +269,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.log = append(s.log, Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host,
-		Proto: r.Proto, Header: r.Header.Clone(), Time: time.Now(),
+		Proto: r.Proto, Resumed: r.TLS != nil && r.TLS.DidResume, Header: r.Header.Clone(), Time: time.Now(),
 	})
 	close(s.notify)
 	s.notify = make(chan struct{})
