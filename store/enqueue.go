@@ -24,6 +24,9 @@ func (s *Store) Enqueue(urls []NewURL) (added int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	if len(urls) >= dropBatch {
+		s.maybeDrop(true)
+	}
 	return added, nil
 }
 

@@ -39,6 +39,8 @@ type Store struct {
 	path      string
 	readOnly  bool
 	pageLimit atomic.Int64 // see SetPageLimit
+	opened    time.Time    // monotonic origin of dropped
+	dropped   atomic.Int64 // time since opened of the last dropMapped, in nanoseconds
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -70,7 +72,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, readOnly: o.ReadOnly}
+	s := &Store{db: db, path: path, readOnly: o.ReadOnly, opened: time.Now()}
 	if o.ReadOnly {
 		if err := s.checkFormat(); err != nil {
 			closeQuietly(db)
@@ -295,7 +297,7 @@ func closeQuietly(db *bolt.DB) {
 func (s *Store) update(fn func(w *wtx) error) (err error) {
 	defer s.catch(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		w, err := newWtx(s.path, tx)
 		if err != nil {
 			return err
@@ -306,6 +308,39 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		}
 		return w.flush()
 	})
+	if err == nil {
+		s.maybeDrop(false)
+	}
+	return err
+}
+
+// The state file is mapped into memory, and every page a transaction reads stays resident in
+// trawl's address space, counted in its RSS. Commits never overwrite a live page: they write new
+// versions to pages from the freelist, which had been read (and mapped) as other pages before.
+// So without help, the resident part of the mapping grows to the whole file (a 1,000,000-URL
+// list over 1,000 hosts: 250 MiB), though a run touches a small part of it at a time. maybeDrop
+// gives the mapping back (dropMapped): after a big enqueue, which reads a few thousand pages
+// once, and otherwise at most every dropEvery, so that the pages a run keeps using (branches,
+// the heads of the queues) are faulted back in about once a second, not continually.
+//
+// E2E scale benchmark, two interleaved runs each way: peak RSS while the list is enqueued
+// 363-374 -> 230-236 MiB, at 71-88k against 73k URLs/s; downloading from 1,000 hosts with a
+// million queued, 251-283 -> 213-226 MiB at 3,220-3,667 against 3,510-3,702 files/s. Dropping
+// every 50 ms instead cost a quarter of the download rate: the working set was faulted back
+// twenty times a second. A 25,000-URL batch still maps about 80 MiB of the file (bbolt reads
+// ~5,400 of its pages, and the kernel maps neighbours of each fault with it).
+const (
+	dropEvery = time.Second
+	dropBatch = 1000 // an Enqueue of this many URLs drops the mapping after its commit
+)
+
+// maybeDrop calls dropMapped if force is set or dropEvery has passed since the last drop.
+func (s *Store) maybeDrop(force bool) {
+	now := int64(time.Since(s.opened))
+	if force || now-s.dropped.Load() >= int64(dropEvery) {
+		s.dropped.Store(now)
+		s.dropMapped()
+	}
 }
 
 // view runs fn in a read-only transaction.
