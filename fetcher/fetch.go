@@ -247,6 +247,9 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		if file, err = t.createPart(); err != nil {
 			return Response{}, t.local(err)
 		}
+		if resp.ContentLength >= preallocateSize {
+			preallocate(file, resp.ContentLength)
+		}
 		m = metaFromResponse(t.req.URL, resp.Header)
 		resumable = m.ifRange() != ""
 		switch {

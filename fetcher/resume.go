@@ -51,6 +51,14 @@ func metaFromResponse(rawURL string, h http.Header) partMeta {
 // per-file cost of the many-small-files case for little gain.
 const eagerMetaSize = 1 << 20
 
+// preallocateSize is the declared length from which a new .part gets its disk reserved up front
+// (preallocate): two syscalls more, worth it for a big file only.
+const preallocateSize = 1 << 20
+
+// preallocFits reports whether size may be reserved with avail bytes free: an eighth of them at
+// most.
+func preallocFits(size, avail int64) bool { return size >= 0 && avail >= 0 && size <= avail/8 }
+
 // resumePoint reports how many bytes of <part> can be kept and the validator that must
 // guard the append (0: start from zero — no .part, no usable sidecar, or another URL's),
 // and whether a sidecar exists that a fresh start must replace or remove.
