@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,7 +35,8 @@ type Fetcher struct {
 	// credKeys are the canonical names of headers that carry credentials for the
 	// original host only: dropped on a cross-host redirect.
 	credKeys []string
-	dirs     dirCache // open output directories
+	dirs     dirCache     // open output directories
+	reserved atomic.Int64 // bytes preallocated for .parts in flight (see reserve)
 	first    firstRequests
 }
 
@@ -134,8 +136,9 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 		// ALPN negotiated "h2", which is offered only with Options.HTTP2.
 		NextProtos:         []string{"http/1.1"},
 		InsecureSkipVerify: opts.Insecure, // only when the user asked; cmd/ warns
-		// Over HTTP/1.1 a host gets a connection per concurrent request: the second and later
-		// resume the first one's session instead of a full handshake, for both sides.
+		// Over HTTP/1.1 a host gets a connection per concurrent request. One opened after an
+		// earlier connection to the host has its session ticket resumes that session instead of a
+		// full handshake, for both sides (connections opened at the same moment cannot).
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 	}
 	if opts.HTTP2 {

@@ -225,6 +225,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 	var err error
 	var m partMeta
 	resumable, metaOnDisk := true, offset > 0
+	reserved := false // disk preallocated past what arrives
 	if offset > 0 {
 		f, err := t.root.OpenFile(t.part, os.O_RDWR, 0)
 		if err != nil {
@@ -234,6 +235,10 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		// The sha256 must cover the whole file: hash the kept bytes first. This also
 		// leaves the file offset at the end of the kept bytes.
 		n, err := io.CopyBuffer(h, io.LimitReader(f, offset), buf)
+		if err == nil && n == offset {
+			// Frees what a transfer killed mid-way had reserved past its end (see reserve).
+			err = f.Truncate(offset)
+		}
 		if err != nil || n != offset {
 			file.Close()
 			discardPart(t.root, t.part, t.meta)
@@ -248,7 +253,10 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 			return Response{}, t.local(err)
 		}
 		if resp.ContentLength >= preallocateSize {
-			preallocate(file, resp.ContentLength)
+			var release func()
+			if release, reserved = t.f.reserve(file, resp.ContentLength); reserved {
+				defer release()
+			}
 		}
 		m = metaFromResponse(t.req.URL, resp.Header)
 		resumable = m.ifRange() != ""
@@ -283,6 +291,9 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 	mtimeSet := false
 	if cerr == nil && lmErr == nil {
 		mtimeSet = setMtime(file, lm) == nil
+	}
+	if reserved && (cerr != nil || w.n != resp.ContentLength) {
+		trimPart(file, w.n) // a kept .part holds only what arrived
 	}
 	if err := file.Close(); err != nil && cerr == nil {
 		cerr = &writeError{err}

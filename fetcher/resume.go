@@ -52,12 +52,29 @@ func metaFromResponse(rawURL string, h http.Header) partMeta {
 const eagerMetaSize = 1 << 20
 
 // preallocateSize is the declared length from which a new .part gets its disk reserved up front
-// (preallocate): two syscalls more, worth it for a big file only.
+// (see reserve): three syscalls more, worth it for a big file only.
 const preallocateSize = 1 << 20
 
-// preallocFits reports whether size may be reserved with avail bytes free: an eighth of them at
-// most.
+// preallocFits reports whether reservations totalling size may be held with avail bytes free: an
+// eighth of them at most.
 func preallocFits(size, avail int64) bool { return size >= 0 && avail >= 0 && size <= avail/8 }
+
+// reserve preallocates size bytes for a new .part if the reservations of all transfers in flight
+// still fit in an eighth of the free space: a server declaring huge bodies must not take the disk
+// from everything else before it has sent them. A transfer that ends short trims its .part back to
+// what it received (trimPart), so a reservation never outlives its transfer. release gives the
+// budget back.
+func (f *Fetcher) reserve(file partFile, size int64) (release func(), ok bool) {
+	avail, ok := freeSpace(file)
+	if !ok {
+		return nil, false
+	}
+	if total := f.reserved.Add(size); !preallocFits(total, avail) || !preallocate(file, size) {
+		f.reserved.Add(-size)
+		return nil, false
+	}
+	return func() { f.reserved.Add(-size) }, true
+}
 
 // resumePoint reports how many bytes of <part> can be kept and the validator that must
 // guard the append (0: start from zero — no .part, no usable sidecar, or another URL's),

@@ -17,15 +17,12 @@ func (s *Store) Enqueue(urls []NewURL) (added int, err error) {
 	if err := validateNew(urls); err != nil {
 		return 0, err
 	}
-	err = s.update(func(w *wtx) error {
+	err = s.updateDrop(func(w *wtx) error {
 		added, err = w.enqueue(urls)
 		return err
-	})
+	}, len(urls) >= dropBatch)
 	if err != nil {
 		return 0, err
-	}
-	if len(urls) >= dropBatch {
-		s.maybeDrop(true)
 	}
 	return added, nil
 }

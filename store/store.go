@@ -41,6 +41,7 @@ type Store struct {
 	pageLimit atomic.Int64 // see SetPageLimit
 	opened    time.Time    // monotonic origin of dropped
 	dropped   atomic.Int64 // time since opened of the last dropMapped, in nanoseconds
+	drops     atomic.Int64 // how many times the mapping was given back (for tests)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -294,7 +295,10 @@ func closeQuietly(db *bolt.DB) {
 }
 
 // update runs fn in one read-write transaction and writes the counters at its end.
-func (s *Store) update(fn func(w *wtx) error) (err error) {
+func (s *Store) update(fn func(w *wtx) error) error { return s.updateDrop(fn, false) }
+
+// updateDrop is update, then maybeDrop(force).
+func (s *Store) updateDrop(fn func(w *wtx) error, force bool) (err error) {
 	defer s.catch(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	err = s.db.Update(func(tx *bolt.Tx) error {
@@ -309,7 +313,7 @@ func (s *Store) update(fn func(w *wtx) error) (err error) {
 		return w.flush()
 	})
 	if err == nil {
-		s.maybeDrop(false)
+		s.maybeDrop(force)
 	}
 	return err
 }

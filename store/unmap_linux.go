@@ -14,7 +14,9 @@ import (
 func (s *Store) dropMapped() {
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		info := s.db.Info()
-		_, _, _ = unix.Syscall(unix.SYS_MADVISE, info.Data, uintptr(tx.Size()), unix.MADV_DONTNEED)
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, info.Data, uintptr(tx.Size()), unix.MADV_DONTNEED); errno == 0 {
+			s.drops.Add(1)
+		}
 		return nil
 	})
 }
