@@ -52,7 +52,7 @@ func metaFromResponse(rawURL string, h http.Header) partMeta {
 const eagerMetaSize = 1 << 20
 
 // preallocateSize is the declared length from which a new .part gets its disk reserved up front
-// (see reserve): three syscalls more, worth it for a big file only.
+// (see reserve): two syscalls more (three if it ends short), worth it for a big file only.
 const preallocateSize = 1 << 20
 
 // preallocFits reports whether reservations totalling size may be held with avail bytes free: an
