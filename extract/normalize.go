@@ -177,7 +177,6 @@ func normalizeEscapes(s string, allowed func(byte) bool) string {
 	if clean {
 		return s
 	}
-	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(len(s) + 8)
 	for i := 0; i < len(s); i++ {
@@ -188,20 +187,24 @@ func normalizeEscapes(s string, allowed func(byte) bool) string {
 			if unreserved(v) {
 				b.WriteByte(v)
 			} else {
-				b.WriteByte('%')
-				b.WriteByte(hex[v>>4])
-				b.WriteByte(hex[v&15])
+				writeEscaped(&b, v)
 			}
 			i += 2
 		case c == '%' || !allowed(c):
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
+			writeEscaped(&b, c)
 		default:
 			b.WriteByte(c)
 		}
 	}
 	return b.String()
+}
+
+// writeEscaped writes c as %XX, in upper case.
+func writeEscaped(b *strings.Builder, c byte) {
+	const hex = "0123456789ABCDEF"
+	b.WriteByte('%')
+	b.WriteByte(hex[c>>4])
+	b.WriteByte(hex[c&15])
 }
 
 func ishex(c byte) bool {

@@ -72,7 +72,6 @@ func cleanRef(ref string) string {
 	if !dirty {
 		return ref
 	}
-	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(len(ref) + 16)
 	inQuery := false
@@ -88,9 +87,7 @@ func cleanRef(ref string) string {
 		case c == '%' && (i+2 >= len(ref) || !ishex(ref[i+1]) || !ishex(ref[i+2])):
 			b.WriteString("%25")
 		case c == '\\' || needsEscape(c):
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
+			writeEscaped(&b, c)
 		default:
 			b.WriteByte(c)
 		}
