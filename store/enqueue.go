@@ -40,7 +40,7 @@ func (w *wtx) enqueue(urls []NewURL) (added int, err error) {
 // enqueueInOrder adds urls one at a time.
 func (w *wtx) enqueueInOrder(urls []NewURL) (added int, err error) {
 	for _, u := range urls {
-		if w.records.Get([]byte(u.URL)) != nil {
+		if has(w.recordsCur, []byte(u.URL)) {
 			if ok, err := w.upgrade(u); err != nil || !ok {
 				if err != nil {
 					return 0, err
@@ -93,7 +93,7 @@ func (w *wtx) enqueueSorted(urls []NewURL) (added int, err error) {
 	order := sortedBy(len(urls), func(i int) string { return urls[i].URL })
 	isNew := make([]bool, len(urls))
 	for k, i := range order {
-		isNew[i] = (k == 0 || urls[order[k-1]].URL != urls[i].URL) && w.records.Get([]byte(urls[i].URL)) == nil
+		isNew[i] = (k == 0 || urls[order[k-1]].URL != urls[i].URL) && !has(w.recordsCur, []byte(urls[i].URL))
 	}
 
 	// Pass 2, in the order given: decide each record, count it, take its queue position.
@@ -171,29 +171,51 @@ func sortedBy(n int, key func(int) string) []int {
 // it or contain it), and not equal to, above or below a path another record of the batch proposes.
 // Its lookups go in path order, one sweep of the paths tree, and so does the result.
 func (w *wtx) plainPaths(isNew []bool, recs []Record) []int {
-	proposed := make(map[string]int, len(recs)) // path → how many records of the batch propose it
 	var cand []int
 	for i := range recs {
-		if p := recs[i].Path; isNew[i] && p != "" {
-			proposed[p]++
+		if isNew[i] && recs[i].Path != "" {
 			cand = append(cand, i)
 		}
 	}
-	// A path below another proposed one, or above one (found from the lower path's side).
-	blocked := map[string]bool{}
-	for p := range proposed {
-		for j := strings.IndexByte(p, '/'); j >= 0; j = nextSlash(p, j) {
-			if dir := p[:j]; proposed[dir] > 0 {
-				blocked[dir], blocked[p] = true, true
+	order := sortedBy(len(cand), func(k int) string { return recs[cand[k]].Path })
+	paths := make([]string, len(order)) // the proposed paths, sorted
+	for k, c := range order {
+		paths[k] = recs[cand[c]].Path
+	}
+	// A path below another proposed one, or above one (found from the lower path's side). The
+	// paths of a directory are neighbours in path order: its directories are looked up once.
+	blocked := make([]bool, len(paths))
+	lastDir, lastBelow := "", false
+	for k, p := range paths {
+		j := strings.LastIndexByte(p, '/')
+		if j < 0 {
+			continue
+		}
+		if dir := p[:j]; dir != lastDir || k == 0 {
+			lastDir, lastBelow = dir, false
+			for j := strings.IndexByte(dir, '/'); ; j = nextSlash(dir, j) {
+				d := dir
+				if j >= 0 {
+					d = dir[:j]
+				}
+				if at, found := slices.BinarySearch(paths, d); found {
+					for ; at < len(paths) && paths[at] == d; at++ {
+						blocked[at] = true
+					}
+					lastBelow = true
+				}
+				if j < 0 {
+					break
+				}
 			}
 		}
+		blocked[k] = blocked[k] || lastBelow
 	}
 	plain := make([]int, 0, len(cand))
 	underFile := map[string]bool{} // directory → whether one of its directories is a reserved file
-	for _, k := range sortedBy(len(cand), func(k int) string { return recs[cand[k]].Path }) {
-		i := cand[k]
-		p := recs[i].Path
-		if proposed[p] > 1 || blocked[p] || strings.Contains(p, "~") || !w.pathFree(p) {
+	for k, p := range paths {
+		dup := k > 0 && paths[k-1] == p || k+1 < len(paths) && paths[k+1] == p
+		if dup || blocked[k] || strings.Contains(p, "~") || !w.pathFree(p) {
 			continue
 		}
 		if j := strings.LastIndexByte(p, '/'); j >= 0 {
@@ -207,7 +229,7 @@ func (w *wtx) plainPaths(isNew []bool, recs []Record) []int {
 				continue
 			}
 		}
-		plain = append(plain, i)
+		plain = append(plain, cand[order[k]])
 	}
 	return plain
 }
@@ -222,7 +244,7 @@ func nextSlash(s string, j int) int {
 // underFile reports whether a directory of p is reserved as a file.
 func (w *wtx) underFile(p string) bool {
 	for j := strings.IndexByte(p, '/'); j >= 0; j = nextSlash(p, j) {
-		if w.paths.Get([]byte(p[:j])) != nil {
+		if has(w.pathsCur, []byte(p[:j])) {
 			return true
 		}
 	}

@@ -26,7 +26,7 @@ func (w *wtx) reservePath(p, url string) (string, error) {
 	for _, seg := range segs[:len(segs)-1] {
 		cand := joinPath(dir, seg)
 		// Rule 2. Directory names get the suffix at the end: they have no extension to keep.
-		for n := 2; w.paths.Get([]byte(cand)) != nil; n++ {
+		for n := 2; has(w.pathsCur, []byte(cand)); n++ {
 			cand = joinPath(dir, seg+"~"+strconv.Itoa(n))
 		}
 		dir = cand
@@ -54,13 +54,26 @@ func (w *wtx) reservePath(p, url string) (string, error) {
 	return cand, w.paths.Put([]byte(cand), encodeReservation(cand, url))
 }
 
-// pathFree reports whether p is neither reserved as a file nor a directory of reserved files.
+// pathFree reports whether p is neither reserved as a file nor a directory of reserved files:
+// whether no key is p or starts with p + "/". One Seek finds the first key from p on; keys that
+// extend p with a byte below '/' (p + "-1", p + ".bak") sort between p and p + "/", so a few are
+// stepped over before seeking p + "/" itself.
 func (w *wtx) pathFree(p string) bool {
-	if w.paths.Get([]byte(p)) != nil {
-		return false
+	c, pb := w.pathsCur, []byte(p)
+	k, _ := c.Seek(pb)
+	for range 4 {
+		switch {
+		case k == nil || !bytes.HasPrefix(k, pb):
+			return true
+		case len(k) == len(p) || k[len(p)] == '/':
+			return false
+		case k[len(p)] > '/':
+			return true // every later key that starts with p goes on with a byte above '/'
+		}
+		k, _ = c.Next()
 	}
-	prefix := []byte(p + "/")
-	k, _ := w.paths.Cursor().Seek(prefix)
+	prefix := append(pb, '/')
+	k, _ = c.Seek(prefix)
 	return k == nil || !bytes.HasPrefix(k, prefix)
 }
 
