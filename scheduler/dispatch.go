@@ -34,6 +34,7 @@ type hostState struct {
 	robots    *extract.Robots // crawl: the host's rules, once known (nil allows everything)
 	robotsOK  bool            // robots is settled (fetched, cached, or not wanted)
 	unchecked bool            // buf was leased and not yet checked against robots
+	drained   bool            // a lease for another host found none due for this one
 	fetching  bool            // its robots.txt is being fetched
 	fails     int             // failed robots.txt fetches in a row
 	gaveUp    string          // non-empty: robots.txt could not be had; its URLs fail for this reason
@@ -155,12 +156,47 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 
 func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }
 
-// leaseSize is how many jobs a host leases at a time: big batches for the few hosts of a bulk
-// download (fewer transactions), small ones when many hosts are active, so that the leased
-// jobs held in memory stay near a few per worker whatever the number of hosts.
-func (d *dispatcher) leaseSize() int {
-	n := 8 * d.s.opts.Workers / (d.holding + 1)
+// leaseSize is how many jobs a host leases at a time when k hosts lease together: big batches
+// for the few hosts of a bulk download (fewer transactions), small ones when many hosts are
+// active, so that the leased jobs held in memory stay near a few per worker whatever the number
+// of hosts.
+func (d *dispatcher) leaseSize(k int) int {
+	n := 8 * d.s.opts.Workers / (d.holding + k)
 	return min(max(n, 2*d.s.opts.PerHost, 4), d.window)
+}
+
+// leaseHosts is how many hosts one lease transaction serves at most, and leaseLook how far down
+// the ready ring it looks for them.
+const (
+	leaseHosts = 32
+	leaseLook  = 4 * leaseHosts
+)
+
+// lease fills h's buffer and, in the same transaction, those of the next hosts in the ready ring
+// that have none. Over many hosts each lease is a few jobs, and a transaction each, with its
+// fsync, held the dispatcher up. E2E scale run B (1,000 hosts, a million queued), two
+// interleaved pairs: 4,746 -> 6,025 and 3,763 -> 6,910 files/s. A host that gets nothing here
+// is marked drained, and goes idle when its turn comes.
+func (d *dispatcher) lease(h *hostState, now time.Time) error {
+	batch, names := []*hostState{h}, []string{h.name}
+	for i := 0; i < len(d.ready) && i < leaseLook && len(batch) < leaseHosts; i++ {
+		if o := d.ready[i]; len(o.buf) == 0 && !o.drained && o != h {
+			batch, names = append(batch, o), append(names, o.name)
+		}
+	}
+	got, err := d.s.q.LeaseEach(names, d.leaseSize(len(batch)), now)
+	if err != nil {
+		return err
+	}
+	for i, o := range batch {
+		if len(got[i]) == 0 {
+			o.drained = o != h
+			continue
+		}
+		d.setBuf(o, got[i])
+		o.unchecked = true
+	}
+	return nil
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -252,16 +288,16 @@ func (d *dispatcher) dispatch(now time.Time) error {
 		d.ready[0] = nil
 		d.ready = d.ready[1:]
 		if len(h.buf) == 0 {
-			recs, err := d.s.q.Lease(h.name, d.leaseSize(), now)
-			if err != nil {
-				return err
+			if !h.drained {
+				if err := d.lease(h, now); err != nil {
+					return err
+				}
 			}
-			if len(recs) == 0 {
+			if len(h.buf) == 0 {
+				h.drained = false
 				h.where = idle // the next scan brings it back if it has future work
 				continue
 			}
-			d.setBuf(h, recs)
-			h.unchecked = true
 		}
 		if h.gaveUp != "" {
 			d.failBuffered(h, h.gaveUp, now)

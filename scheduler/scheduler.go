@@ -17,7 +17,7 @@ import (
 type Queue interface {
 	Enqueue(urls []store.NewURL) (int, error)
 	PendingHosts() ([]store.HostQueue, error)
-	Lease(host string, n int, now time.Time) ([]store.Record, error)
+	LeaseEach(hosts []string, n int, now time.Time) ([][]store.Record, error)
 	Commit(updates []store.Update) error
 	Counts() (store.Counts, error)
 }

@@ -316,6 +316,45 @@ func TestFatalErrorStopsRun(t *testing.T) {
 	}
 }
 
+// leaseCount wraps the store and counts lease transactions.
+type leaseCount struct {
+	*store.Store
+	mu          sync.Mutex
+	calls, most int // LeaseEach calls, and the most hosts one asked for
+}
+
+func (q *leaseCount) LeaseEach(hosts []string, n int, now time.Time) ([][]store.Record, error) {
+	q.mu.Lock()
+	q.calls++
+	q.most = max(q.most, len(hosts))
+	q.mu.Unlock()
+	return q.Store.LeaseEach(hosts, n, now)
+}
+
+// TestLeasesManyHostsTogether: a run over many hosts leases for many of them per transaction,
+// not one transaction (and fsync) per host, and still fetches every URL once.
+func TestLeasesManyHostsTogether(t *testing.T) {
+	const hosts = 200
+	st := openStore(t)
+	list := urls(hosts, 2)
+	enqueueAll(t, st, list)
+	q := &leaseCount{Store: st}
+	f := newFakeFetcher(nil)
+	if err := run(t, q, f, nil, fastOptions(), nil); err != nil {
+		t.Fatal(err)
+	}
+	got := states(t, st)
+	for _, u := range list {
+		if r := got[u]; r.State != store.Done || f.attempts(u) != 1 {
+			t.Fatalf("%s: state %v, fetched %d times", u, r.State, f.attempts(u))
+		}
+	}
+	if q.calls > hosts/4 || q.most > leaseHosts {
+		t.Errorf("%d lease transactions for %d hosts, at most %d hosts each; want at most %d, of at most %d", q.calls, hosts, q.most, hosts/4, leaseHosts)
+	}
+	t.Logf("%d lease transactions for %d hosts, at most %d hosts each", q.calls, hosts, q.most)
+}
+
 // flushCheck wraps the store and fails the test if a commit records a file done whose fetch
 // finished after the last Flush.
 type flushCheck struct {

@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -73,4 +75,58 @@ func TestConcurrentUse(t *testing.T) {
 	if c.Done != hosts*per || c.Bytes != hosts*per || c.Pending != 32+200 {
 		t.Errorf("counts %+v", c)
 	}
+}
+
+// TestReadersDoNotGrowFile: read transactions running all the while a list is enqueued (the
+// dispatcher's scans, the progress line) do not keep a big enqueue from reusing the pages the one
+// before it freed. The file ends no bigger than one built with no reader about.
+func TestReadersDoNotGrowFile(t *testing.T) {
+	build := func(readers bool) int64 {
+		dir := t.TempDir()
+		s, err := Open(filepath.Join(dir, "state.db"), &Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		if readers {
+			for range 2 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if _, err := s.Counts(); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+		}
+		for i := 0; i < 40_000; i += 4000 {
+			var batch []NewURL
+			for h := range 40 {
+				batch = append(batch, urls(fmt.Sprintf("h%02d", h), i, 100)...)
+			}
+			mustEnqueue(t, s, batch)
+		}
+		close(stop)
+		wg.Wait()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dir, "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	alone, read := build(false), build(true)
+	if read > alone+alone/100 {
+		t.Errorf("state file %d bytes with readers about, %d without: want at most 1%% more", read, alone)
+	}
+	t.Logf("state file %d bytes with readers about, %d without", read, alone)
 }

@@ -116,6 +116,35 @@ func TestLeaseOrder(t *testing.T) {
 	}
 }
 
+// TestLeaseEach: leasing several hosts in one transaction gives each what Lease would, in the
+// order of the hosts asked for; unknown, empty and repeated hosts get what is left.
+func TestLeaseEach(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, urls("a", 0, 3))
+	mustEnqueue(t, s.Store, urls("b", 0, 1))
+	mustEnqueue(t, s.Store, urls("c", 0, 5))
+	got, err := s.LeaseEach([]string{"c", "nohost", "a", "b", "c", "a"}, 2, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]NewURL{urls("c", 0, 2), nil, urls("a", 0, 2), urls("b", 0, 1), urls("c", 2, 2), urls("a", 2, 1)}
+	if len(got) != len(want) {
+		t.Fatalf("%d results for %d hosts", len(got), len(want))
+	}
+	for i := range want {
+		if !slices.Equal(urlsOf(got[i]), urlsOf(recsOf(want[i]))) {
+			t.Errorf("host %d leased %v, want %v", i, urlsOf(got[i]), urlsOf(recsOf(want[i])))
+		}
+	}
+	if c := mustCounts(t, s.Store); c != (Counts{Pending: 1, Leased: 8}) {
+		t.Errorf("counts %+v", c)
+	}
+	if got, err := s.LeaseEach([]string{"c"}, 0, t0); err != nil || len(got) != 1 || got[0] != nil {
+		t.Errorf("n = 0: %v, %v", got, err)
+	}
+	s.check()
+}
+
 func recsOf(u []NewURL) []Record {
 	out := make([]Record, len(u))
 	for i := range u {

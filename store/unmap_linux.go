@@ -12,6 +12,8 @@ import (
 // remapping, so the range is the live mapping of the file and nothing else. The mapping is shared
 // and read-only: a page dropped under another reader is faulted back with the same bytes.
 func (s *Store) dropMapped() {
+	s.readers.RLock()
+	defer s.readers.RUnlock()
 	_ = s.db.View(func(tx *bolt.Tx) error {
 		info := s.db.Info()
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, info.Data, uintptr(tx.Size()), unix.MADV_DONTNEED); errno == 0 {
