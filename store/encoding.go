@@ -38,8 +38,53 @@ const (
 	flagContentType              // ContentType is stored
 	flagLastError                // LastError is stored
 	flagErrorClass               // ErrorClass is stored
-	flagsKnown       = 1<<iota - 1
+	// formatVersion "5":
+	flagLastModifiedTime // LastModified is an IMF-fixdate, stored as varint unix seconds
+	flagContentTypeCode  // ContentType is contentTypes[code], stored as that byte
+	flagsKnown           = 1<<iota - 1
 )
+
+// httpDate is the IMF-fixdate layout of HTTP dates (net/http's TimeFormat). A Last-Modified in
+// exactly this form, as nearly every server sends it, is stored as seconds: 5 bytes, not 30.
+const httpDate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// contentTypes are the Content-Types stored as one byte. Append only: the index is the format.
+var contentTypes = [...]string{
+	"text/html", "text/html; charset=utf-8", "text/html; charset=UTF-8", "text/css",
+	"text/plain", "text/plain; charset=utf-8", "application/javascript", "text/javascript",
+	"application/json", "application/xml", "text/xml", "application/octet-stream",
+	"application/pdf", "application/zip", "application/gzip", "image/jpeg", "image/png",
+	"image/gif", "image/webp", "image/svg+xml", "image/avif", "image/x-icon",
+	"image/vnd.microsoft.icon", "font/woff2", "font/woff", "video/mp4", "audio/mpeg",
+}
+
+// compactValues is off only in tests, to write records as formatVersion "4" did.
+var compactValues = true
+
+// lastModifiedTime returns s as unix seconds if it is an IMF-fixdate that formats back to s.
+func lastModifiedTime(s string) (int64, bool) {
+	if len(s) != len(httpDate) || !compactValues {
+		return 0, false
+	}
+	t, err := time.Parse(httpDate, s)
+	if err != nil || t.Format(httpDate) != s {
+		return 0, false
+	}
+	return t.Unix(), true
+}
+
+// contentTypeCode returns s's index in contentTypes.
+func contentTypeCode(s string) (byte, bool) {
+	if !compactValues {
+		return 0, false
+	}
+	for i, ct := range contentTypes {
+		if ct == s {
+			return byte(i), true
+		}
+	}
+	return 0, false
+}
 
 var errBadRecord = errors.New("malformed record")
 
@@ -47,8 +92,10 @@ var errBadRecord = errors.New("malformed record")
 // not repeated). Layout: version, state, uvarint flags, uvarint queue sequence, then Host (its
 // length when it starts the URL, else a delta against the URL: delta.go), Path (nothing when it
 // is the URL after its scheme, else a delta), then only the fields whose flag is set: strings as
-// uvarint length + bytes, ints as zigzag varints, times as varint unix nanoseconds. A fresh
-// pending record of a mirror job costs 6 or 7 bytes.
+// uvarint length + bytes, ints as zigzag varints, times as varint unix nanoseconds; last, a
+// Last-Modified that is an IMF-fixdate as varint unix seconds, and a common Content-Type as its
+// index in contentTypes. A fresh pending record of a mirror job costs 6 or 7 bytes; a done one
+// with its sha256, Last-Modified and Content-Type about 60 (format "4": 95).
 //
 // seq is the record's sequence in its host's queue: with NextAttempt it forms the queue key, so a
 // Pending record can be found in (and removed from) its queue without a scan.
@@ -74,8 +121,12 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	set(flagStatus, r.Status != 0)
 	set(flagBytes, r.Bytes != 0)
 	set(flagETag, r.ETag != "")
-	set(flagLastModified, r.LastModified != "")
-	set(flagContentType, r.ContentType != "")
+	lmTime, lmCompact := lastModifiedTime(r.LastModified)
+	set(flagLastModifiedTime, lmCompact)
+	set(flagLastModified, r.LastModified != "" && !lmCompact)
+	ctCode, ctCompact := contentTypeCode(r.ContentType)
+	set(flagContentTypeCode, ctCompact)
+	set(flagContentType, r.ContentType != "" && !ctCompact)
 	set(flagLastError, r.LastError != "")
 	set(flagErrorClass, r.ErrorClass != "")
 
@@ -124,6 +175,12 @@ func encodeRecord(r *Record, seq uint64) []byte {
 			b = appendString(b, f.v)
 		}
 	}
+	if lmCompact {
+		b = binary.AppendVarint(b, lmTime)
+	}
+	if ctCompact {
+		b = append(b, ctCode)
+	}
 	return b
 }
 
@@ -147,7 +204,9 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 		return Record{}, 0, errBadRecord
 	}
 	flags := d.uvarint()
-	if flags&^flagsKnown != 0 || flags&flagSHARaw != 0 && flags&flagSHA != 0 {
+	if flags&^flagsKnown != 0 || flags&flagSHARaw != 0 && flags&flagSHA != 0 ||
+		flags&flagLastModified != 0 && flags&flagLastModifiedTime != 0 ||
+		flags&flagContentType != 0 && flags&flagContentTypeCode != 0 {
 		return Record{}, 0, errBadRecord
 	}
 	r.Requisite = flags&flagRequisite != 0
@@ -200,6 +259,16 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 		{flagLastError, &r.LastError}, {flagErrorClass, &r.ErrorClass}} {
 		if flags&f.bit != 0 {
 			*f.v = d.string()
+		}
+	}
+	if flags&flagLastModifiedTime != 0 {
+		r.LastModified = time.Unix(d.varint(), 0).UTC().Format(httpDate)
+	}
+	if flags&flagContentTypeCode != 0 {
+		if code := int(d.byte()); code < len(contentTypes) {
+			r.ContentType = contentTypes[code]
+		} else {
+			d.fail()
 		}
 	}
 	if d.err != nil || len(d.b) != 0 {

@@ -36,6 +36,27 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"uppercase sha", upper, 1 << 60, upper},
 		{"out of range", neg, 7, func() Record { r := neg; r.NextAttempt = minTime.UTC(); return r }()},
 	}
+	// Last-Modified and Content-Type are stored compactly only when they decode to the same
+	// string; every other value is kept as it came.
+	for _, v := range []struct{ lm, ct string }{
+		{"Sun, 06 Nov 1994 08:49:37 GMT", "text/html; charset=utf-8"},
+		{"Mon, 22 Nov 2026 01:02:03 GMT", "image/x-foo"}, // wrong weekday
+		{"Sunday, 06-Nov-94 08:49:37 GMT", "Image/JPEG"}, // RFC 850
+		{"Sun Nov  6 08:49:37 1994", "image/jpeg "},      // asctime
+		{"Sun, 6 Nov 1994 08:49:37 GMT", ""},
+		{"Sun, 06 Nov 1994 08:49:37 UTC", "image/avif"},
+		{"Thu, 01 Jan 1970 00:00:00 GMT", "audio/mpeg"},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", "x"},
+	} {
+		r := sampleRecord()
+		r.LastModified, r.ContentType = v.lm, v.ct
+		tests = append(tests, struct {
+			name string
+			r    Record
+			seq  uint64
+			want Record
+		}{"validators " + v.lm + " " + v.ct, r, 0, r})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := encodeRecord(&tt.r, tt.seq)
@@ -44,6 +65,13 @@ func TestRecordRoundTrip(t *testing.T) {
 				t.Errorf("decode = %+v, %d, %v\nwant %+v, %d", got, seq, err, tt.want, tt.seq)
 			}
 		})
+	}
+	// An IMF-fixdate Last-Modified and a common Content-Type cost a few bytes, not 40.
+	done := sampleRecord()
+	without := done
+	without.LastModified, without.ContentType = "", ""
+	if n := len(encodeRecord(&done, 0)) - len(encodeRecord(&without, 0)); n > 7 {
+		t.Errorf("Last-Modified %q and Content-Type %q cost %d bytes", done.LastModified, done.ContentType, n)
 	}
 	// A typical fresh record must stay small: the URL is the key, not repeated here.
 	r := Record{URL: "https://images.example.org/gallery/photo-000123.jpg", Host: "images.example.org", Path: "images.example.org/gallery/photo-000123.jpg", State: Pending}
@@ -67,6 +95,10 @@ func TestDecodeRecordRejects(t *testing.T) {
 		"truncated":          good[:len(good)-1],
 		"trailing bytes":     append(append([]byte(nil), good...), 0),
 		"huge string":        withFlags(flagHostPrefix|flagPathIsURL|flagETag, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f),
+		"two Last-Modifieds": withFlags(flagHostPrefix|flagPathIsURL|flagLastModified|flagLastModifiedTime, 1, 0, 1, 'x', 2),
+		"two Content-Types":  withFlags(flagHostPrefix|flagPathIsURL|flagContentType|flagContentTypeCode, 1, 0, 1, 'x', 0),
+		"no such type code":  withFlags(flagHostPrefix|flagPathIsURL|flagContentTypeCode, 1, 0, byte(len(contentTypes))),
+		"missing type code":  withFlags(flagHostPrefix|flagPathIsURL|flagContentTypeCode, 1, 0),
 		"v1 truncated":       {recordVersionV1, byte(Pending), 0, 1},
 		"v1 unknown flag":    {recordVersionV1, byte(Pending), 0x80, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
 	}
@@ -191,6 +223,7 @@ func FuzzDecodeRecord(f *testing.F) {
 func FuzzRecordRoundTrip(f *testing.F) {
 	f.Add("u", uint8(1), "h", "p", 0, int64(0), 200, int64(10), strings.Repeat("0f", 32), "e", "lm", "ct", "err", "cls", 0, int64(0), uint64(1))
 	f.Add("https://a.example/x/y.jpg", uint8(1), "a.example", "a.example/x/y.jpg", 0, int64(0), 0, int64(0), "", "", "", "", "", "", 0, int64(0), uint64(7))
+	f.Add("https://a.example/x.jpg", uint8(2), "a.example", "a.example/x.jpg", 1, int64(0), 200, int64(10), strings.Repeat("0f", 32), "", "Sun, 06 Nov 1994 08:49:37 GMT", "image/jpeg", "", "", 0, int64(9), uint64(0))
 	f.Add("https://a.example/x?q", uint8(2), "a.example", "a.example/x_q", 1, int64(5), 200, int64(10), strings.Repeat("0F", 32), "e", "lm", "ct", "", "", 2, int64(9), uint64(7))
 	f.Fuzz(func(t *testing.T, url string, state uint8, host, path string, attempts int, next int64, status int, size int64,
 		sha, etag, lm, ct, lastErr, class string, depth int, updated int64, seq uint64) {

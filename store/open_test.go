@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -298,5 +299,75 @@ func TestOpenFormat3(t *testing.T) {
 	mustLease(t, s, "a", 2, t0)
 	if err := s.checkInvariants(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOpenFormat4: a file of format "4" (Last-Modified and Content-Type always as strings) reads
+// as it was written, read-only and writable; a writable open marks it "5", and what is written
+// after takes the compact forms.
+func TestOpenFormat4(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, s, urls("a", 0, 3))
+	done := func(recs []Record) []Update {
+		var ups []Update
+		for _, r := range recs {
+			r.State, r.Status, r.Bytes, r.Attempts = Done, 200, 10, 1
+			r.LastModified, r.ContentType = "Sun, 06 Nov 1994 08:49:37 GMT", "image/jpeg"
+			ups = append(ups, Update{Record: r})
+		}
+		return ups
+	}
+	compactValues = false // as a trawl of format "4" wrote them
+	mustCommit(t, s, done(mustLease(t, s, "a", 2, t0))...)
+	compactValues = true
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte(formatVersion4))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	value := func(s *Store, url string) (v []byte) {
+		s.db.View(func(tx *bolt.Tx) error {
+			v = slices.Clone(tx.Bucket(bucketRecords).Get([]byte(url)))
+			return nil
+		})
+		return v
+	}
+	old := urls("a", 0, 1)[0].URL
+	want, _, _ := s.Get(old)
+	oldValue := value(s, old)
+	s.Close()
+
+	for _, o := range []*Options{{ReadOnly: true}, {NoSync: true}} {
+		s, err := Open(path, o)
+		if err != nil {
+			t.Fatalf("Open(%+v) of a format %q file: %v", o, formatVersion4, err)
+		}
+		if r, ok, err := s.Get(old); !ok || err != nil || !reflect.DeepEqual(r, want) {
+			t.Errorf("Get = %+v, %v, %v; want %+v", r, ok, err, want)
+		}
+		if !o.ReadOnly {
+			s.db.View(func(tx *bolt.Tx) error {
+				if v := tx.Bucket(bucketMeta).Get(keyVersion); string(v) != formatVersion {
+					t.Errorf("version %q after a writable open, want %q", v, formatVersion)
+				}
+				return nil
+			})
+			mustCommit(t, s, done(mustLease(t, s, "a", 1, t0))...)
+			third := urls("a", 2, 1)[0].URL
+			if r, _, _ := s.Get(third); r.LastModified != want.LastModified || r.ContentType != want.ContentType {
+				t.Errorf("new record %+v", r)
+			}
+			if n, m := len(value(s, third)), len(oldValue); n > m-30 {
+				t.Errorf("a record written now takes %d bytes, one of format 4 %d: want 30 fewer", n, m)
+			}
+			if err := s.checkInvariants(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
 	}
 }

@@ -31,16 +31,23 @@ var (
 )
 
 // formatVersion is the layout of buckets and keys. A file with another value is refused, except
-// formatVersion1: "3" files differ only in values this trawl still reads (version 1 records,
-// reservations always as deltas), and are marked "4" when opened for writing.
+// older ones that differ only in values this trawl still reads, which are marked formatVersion
+// when opened for writing: "3" (version 1 records, reservations always as deltas) and "4"
+// (Last-Modified and Content-Type always as strings). A trawl of the older format refuses a
+// file once it is marked, with its one-line message, rather than misread a value.
 const (
-	formatVersion  = "4"
+	formatVersion  = "5"
 	formatVersion1 = "3"
+	formatVersion4 = "4"
 )
 
 // readableFormat reports whether v is a format version this trawl reads.
 func readableFormat(v []byte) bool {
-	return string(v) == formatVersion || string(v) == formatVersion1
+	switch string(v) {
+	case formatVersion, formatVersion1, formatVersion4:
+		return true
+	}
+	return false
 }
 
 // fillPercent is how full bbolt packs a page it splits. Keys mostly arrive in order within a
