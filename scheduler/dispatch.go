@@ -242,6 +242,10 @@ func (d *dispatcher) scan(now time.Time) (int, error) {
 			heap.Fix(&d.sleep, h.index)
 			continue
 		}
+		if h.where == ready && h.drained && !q.Next.After(now) {
+			h.drained = false // work came due since a lease for another host found none here
+			continue
+		}
 		if h.where != idle {
 			continue
 		}

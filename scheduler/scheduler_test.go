@@ -355,6 +355,46 @@ func TestLeasesManyHostsTogether(t *testing.T) {
 	t.Logf("%d lease transactions for %d hosts, at most %d hosts each", q.calls, hosts, q.most)
 }
 
+// TestDrainedHostGetsNewWork: a host that another host's lease found nothing for, and that gets
+// due work before its turn (a link, a line of the list), leases it on its turn instead of going
+// idle until the next scan.
+func TestDrainedHostGetsNewWork(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, []string{"https://a.test/1", "https://a.test/2", "https://a.test/3"})
+	opts := fastOptions()
+	s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
+	jobs := make(chan store.Record, s.opts.Workers)
+	d := newDispatcher(s, jobs, newCommitter(st, s.opts, &s.stats))
+	now := time.Now()
+	a, b := d.host("a.test"), d.host("b.test")
+	d.pushReady(a)
+	d.pushReady(b)
+	d.free = 1
+	if err := d.dispatch(now); err != nil {
+		t.Fatal(err)
+	}
+	if !b.drained || b.where != ready {
+		t.Fatalf("b: drained %v, where %d; want drained, in the ready ring", b.drained, b.where)
+	}
+	enqueueAll(t, st, []string{"https://b.test/x"})
+	if _, err := d.scan(now); err != nil { // as the loop does when a commit wakes it
+		t.Fatal(err)
+	}
+	d.free = 1
+	if err := d.dispatch(now); err != nil {
+		t.Fatal(err)
+	}
+	<-jobs // a's first, from the first dispatch
+	select {
+	case r := <-jobs:
+		if r.URL != "https://b.test/x" {
+			t.Errorf("second job %s: b's new work did not go on its turn (b drained %v, where %d)", r.URL, b.drained, b.where)
+		}
+	default:
+		t.Error("the second dispatch sent nothing")
+	}
+}
+
 // flushCheck wraps the store and fails the test if a commit records a file done whose fetch
 // finished after the last Flush.
 type flushCheck struct {

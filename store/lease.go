@@ -38,6 +38,9 @@ func (s *Store) PendingHosts() ([]HostQueue, error) {
 // times. The records stay in the store: Commit settles them, and if this process dies first the
 // next Open puts them back in the queue. Cost: O(n log N) — it reads the head of host's queue.
 func (s *Store) Lease(host string, n int, now time.Time) ([]Record, error) {
+	if n <= 0 || host == "" {
+		return nil, nil
+	}
 	got, err := s.LeaseEach([]string{host}, n, now)
 	if err != nil {
 		return nil, err

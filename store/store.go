@@ -308,36 +308,31 @@ func (s *Store) update(fn func(w *wtx) error) error { return s.updateDrop(fn, fa
 func (s *Store) updateDrop(fn func(w *wtx) error, big bool) (err error) {
 	defer s.catch(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	tx, err := s.begin(big)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }() // after a Commit, a no-op (ErrTxClosed)
-	w, err := newWtx(s.path, tx)
-	if err != nil {
-		return err
-	}
-	w.pageLimit = int(s.pageLimit.Load())
-	if err := fn(w); err != nil {
-		return err
-	}
-	if err := w.flush(); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.maybeDrop(big)
-	return nil
-}
-
-// begin starts a read-write transaction; with alone set, once no read transaction is open.
-func (s *Store) begin(alone bool) (*bolt.Tx, error) {
-	if alone {
+	begun := func() {}
+	if big {
+		// Held from before the transaction begins to its first statement: db.Update keeps
+		// bbolt's own rollback on a panic, which Begin and a deferred Rollback would not.
 		s.readers.Lock()
-		defer s.readers.Unlock()
+		var once sync.Once
+		begun = func() { once.Do(s.readers.Unlock) }
+		defer begun()
 	}
-	return s.db.Begin(true)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		begun()
+		w, err := newWtx(s.path, tx)
+		if err != nil {
+			return err
+		}
+		w.pageLimit = int(s.pageLimit.Load())
+		if err := fn(w); err != nil {
+			return err
+		}
+		return w.flush()
+	})
+	if err == nil {
+		s.maybeDrop(big)
+	}
+	return err
 }
 
 // The state file is mapped into memory, and every page a transaction reads stays resident in
