@@ -19,10 +19,25 @@ import (
 // more.
 const softMemoryLimit = 128 << 20
 
-func main() {
+// gcPercent is GOGC unless $GOGC sets it: the heap may grow to three times what is live before a
+// collection, not twice. A download's live heap is small (a few MiB for 5,000 small files), so at
+// Go's default it collects many times a second, and the soft limit above still caps a big run.
+// Interleaved runs against a local nginx, 9 rounds each: 5,000 x 16 KiB files 0.52 -> 0.47 s
+// (CPU 0.68 -> 0.58 s), the 6,000-file crawl 0.74 -> 0.71 s.
+const gcPercent = 200
+
+// tuneRuntime sets the collector's goals that $GOMEMLIMIT and $GOGC leave unset.
+func tuneRuntime() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
+func main() {
+	tuneRuntime()
 	ctx, cancel := context.WithCancel(context.Background())
 	// The first Ctrl-C or SIGTERM stops dispatching and lets in-flight transfers finish; the
 	// second exits at once (the queue's leases make that safe too).
