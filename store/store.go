@@ -299,10 +299,10 @@ func closeQuietly(db *bolt.DB) {
 func (s *Store) update(fn func(w *wtx) error) error { return s.updateDrop(fn, false) }
 
 // updateDrop is update, then maybeDrop(big). A big transaction (an enqueue of dropBatch URLs or
-// more) begins with no read transaction open. bbolt reuses the pages a commit replaced from the
-// next write transaction on, unless a reader open then began before that commit or at it: such
-// a reader pins them, and an enqueue of 25,000 URLs that begins under it grows the file by the
-// ~5,000 pages the one before freed. The dispatcher's scans (PendingHosts) used to queue behind
+// more) begins with no read transaction open. bbolt frees the pages a commit replaced when a
+// later write transaction begins, and only if no read transaction open since that commit (or
+// from before it) is open then: an enqueue of 25,000 URLs that begins under one cannot reuse the
+// ~5,000 pages the one before freed, and grows the file by as much. The dispatcher's scans (PendingHosts) used to queue behind
 // per-host lease transactions and so rarely met an enqueue's start; leased in batches, they did,
 // and E2E scale run A's state grew from 279 to 305 bytes per URL.
 func (s *Store) updateDrop(fn func(w *wtx) error, big bool) (err error) {
