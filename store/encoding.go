@@ -95,7 +95,7 @@ var errBadRecord = errors.New("malformed record")
 // uvarint length + bytes, ints as zigzag varints, times as varint unix nanoseconds; last, a
 // Last-Modified that is an IMF-fixdate as varint unix seconds, and a common Content-Type as its
 // index in contentTypes. A fresh pending record of a mirror job costs 6 or 7 bytes; a done one
-// with its sha256, Last-Modified and Content-Type about 60 (format "4": 95).
+// with its sha256, Last-Modified and Content-Type about 60 (format "4": 94).
 //
 // seq is the record's sequence in its host's queue: with NextAttempt it forms the queue key, so a
 // Pending record can be found in (and removed from) its queue without a scan.

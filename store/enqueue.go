@@ -193,19 +193,10 @@ func (w *wtx) plainPaths(isNew []bool, recs []Record) []int {
 		}
 		if dir := p[:j]; dir != lastDir || k == 0 {
 			lastDir, lastBelow = dir, false
-			for j := strings.IndexByte(dir, '/'); ; j = nextSlash(dir, j) {
-				d := dir
-				if j >= 0 {
-					d = dir[:j]
-				}
-				if at, found := slices.BinarySearch(paths, d); found {
-					for ; at < len(paths) && paths[at] == d; at++ {
-						blocked[at] = true
-					}
-					lastBelow = true
-				}
-				if j < 0 {
-					break
+			for j := strings.IndexByte(p, '/'); j >= 0; j = nextSlash(p, j) { // p's directories
+				at, found := slices.BinarySearch(paths, p[:j])
+				for ; found && at < len(paths) && paths[at] == p[:j]; at++ {
+					blocked[at], lastBelow = true, true
 				}
 			}
 		}

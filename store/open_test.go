@@ -257,7 +257,7 @@ func TestOpenFormat3(t *testing.T) {
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketMeta).Put(keyVersion, []byte(formatVersion1))
+		return tx.Bucket(bucketMeta).Put(keyVersion, []byte(formatVersion3))
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestOpenFormat3(t *testing.T) {
 
 	ro, err := Open(path, &Options{ReadOnly: true})
 	if err != nil {
-		t.Fatalf("read-only Open of a format %q file: %v", formatVersion1, err)
+		t.Fatalf("read-only Open of a format %q file: %v", formatVersion3, err)
 	}
 	if r, ok, err := ro.Get(urls("a", 0, 1)[0].URL); !ok || err != nil || !reflect.DeepEqual(r, want[r.URL]) {
 		t.Errorf("read-only Get = %+v, %v, %v", r, ok, err)
@@ -273,7 +273,7 @@ func TestOpenFormat3(t *testing.T) {
 	ro.Close()
 	s, err = Open(path, &Options{NoSync: true})
 	if err != nil {
-		t.Fatalf("Open of a format %q file: %v", formatVersion1, err)
+		t.Fatalf("Open of a format %q file: %v", formatVersion3, err)
 	}
 	defer s.Close()
 	for url, w := range want {

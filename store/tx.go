@@ -37,14 +37,14 @@ var (
 // file once it is marked, with its one-line message, rather than misread a value.
 const (
 	formatVersion  = "5"
-	formatVersion1 = "3"
+	formatVersion3 = "3"
 	formatVersion4 = "4"
 )
 
 // readableFormat reports whether v is a format version this trawl reads.
 func readableFormat(v []byte) bool {
 	switch string(v) {
-	case formatVersion, formatVersion1, formatVersion4:
+	case formatVersion, formatVersion3, formatVersion4:
 		return true
 	}
 	return false
