@@ -310,7 +310,7 @@ func TestFetchStall(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				srv := testserver.New(t, append(tc.opts, testserver.Size(100_000))...)
-				f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
+				f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = stallTimeout })
 				root, _ := newRoot(t)
 				start := time.Now()
 				_, err := fetch(t, f, root, srv.URL("/f"), "f")
@@ -546,7 +546,7 @@ func TestFetchErrorBodyStall(t *testing.T) {
 			http.NewResponseController(w).Flush()
 			<-r.Context().Done()
 		}))
-		f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = 200 * time.Millisecond })
+		f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = stallTimeout })
 		root, _ := newRoot(t)
 		_, err := fetch(t, f, root, srv.URL("/f"), "f")
 		if e := wantError(t, err, ClassHTTP, true); e.Status != 503 {

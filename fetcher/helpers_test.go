@@ -33,6 +33,10 @@ func newFetcher(t testing.TB, srv *testserver.Server, mod ...func(*Options)) *Fe
 	return f
 }
 
+// stallTimeout is the idle timeout of tests that wait for a stall to be noticed. It also bounds
+// how long the response headers may take, so it leaves a loaded -race run room to send them.
+const stallTimeout = time.Second
+
 // forEachProtocol runs fn over HTTP/1.1 (the default) and with HTTP/2 on (Options.HTTP2, against
 // a server that offers it); fn passes proto to newFetcher.
 func forEachProtocol(t *testing.T, fn func(t *testing.T, proto func(*Options))) {

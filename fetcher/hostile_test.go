@@ -256,13 +256,13 @@ func TestHostileDrip(t *testing.T) {
 			}
 		})
 		t.Run("one byte per interval over the idle timeout", func(t *testing.T) {
-			srv := testserver.New(t, testserver.Size(100), testserver.Drip(1, 2*time.Second))
-			f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
+			srv := testserver.New(t, testserver.Size(100), testserver.Drip(1, 3*stallTimeout))
+			f := newFetcher(t, srv, proto, func(o *Options) { o.IdleTimeout = stallTimeout })
 			root, dir := newRoot(t)
 			start := time.Now()
 			_, err := fetch(t, f, root, srv.URL("/f"), "f")
 			wantError(t, err, ClassStall, true)
-			if d := time.Since(start); d > 3*time.Second {
+			if d := time.Since(start); d > 5*time.Second {
 				t.Fatalf("stall noticed after %v", d)
 			}
 			if exists(dir, "f") {

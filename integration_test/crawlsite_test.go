@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ type crawlSite struct {
 	delay time.Duration                          // before every response, robots.txt included
 	// answered is when a response was first sent in full, by path?query.
 	answered map[string]time.Time
+	active   atomic.Int64 // requests being served
 }
 
 // siteFile is one resource of a site.
@@ -98,6 +100,8 @@ func (s *crawlSite) body(p string) []byte {
 }
 
 func (s *crawlSite) serve(w http.ResponseWriter, r *http.Request) {
+	s.active.Add(1)
+	defer s.active.Add(-1)
 	s.mu.RLock()
 	f, ok := s.files[r.URL.Path]
 	gen, delay := s.gen, s.delay
@@ -138,6 +142,10 @@ func (s *crawlSite) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 }
+
+// idle says whether no request is being served: once the client is gone, every response it
+// could have had in full is in answeredURLs.
+func (s *crawlSite) idle() bool { return s.active.Load() == 0 }
 
 // answeredURLs says when each URL (path?query) was first answered in full.
 func (s *crawlSite) answeredURLs() map[string]time.Time {

@@ -38,6 +38,11 @@ const (
 // runTimeout bounds every run of the binary: a hung trawl fails its test instead of the package.
 const runTimeout = 60 * time.Second
 
+// promptly bounds a run that must give up or answer at once rather than wait (a job another run
+// holds). trawl waits a second for the state lock; the rest is room for a loaded -race run to
+// start and exit, and still far short of waiting for the holder.
+const promptly = 5 * time.Second
+
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
 }

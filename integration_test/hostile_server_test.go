@@ -97,7 +97,7 @@ func TestHostileServersE2E(t *testing.T) {
 	}
 	out := t.TempDir()
 	start := time.Now()
-	r := runTrawl(t, append([]string{"get", "-o", out, "--ca-cert", ca, "--idle-timeout", "1s", "--retries", "2"}, urls...)...)
+	r := runTrawl(t, append([]string{"get", "-o", out, "--ca-cert", ca, "--idle-timeout", "2s", "--retries", "2"}, urls...)...)
 	wantExit(t, r, exitOK)
 	t.Logf("done in %s", time.Since(start).Round(time.Millisecond))
 	for _, c := range cases {

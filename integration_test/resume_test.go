@@ -169,8 +169,9 @@ func TestKill9ManyFiles(t *testing.T) {
 	for _, s := range ss {
 		for i := range perHost {
 			p := fmt.Sprintf("/m/%03d.bin", i)
-			// ~10-50 ms each: the job takes a few seconds, so the kill lands mid-list.
-			s.Handle(p, testserver.Size(int64(4096+i*97)), testserver.Drip(4096, 10*time.Millisecond))
+			// ~20-120 ms each: the job takes a few seconds, so the kill lands mid-list even if
+			// the test is slow to act on the progress line.
+			s.Handle(p, testserver.Size(int64(4096+i*97)), testserver.Drip(4096, 20*time.Millisecond))
 			lines = append(lines, s.URL(p))
 		}
 	}

@@ -159,12 +159,12 @@ func TestBrokenBodies(t *testing.T) {
 		{"reset before any body byte", []testserver.Option{testserver.HTTP1Only()}, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.ResetAfter(0))
 		}, nil, exitOK},
-		{"stalled once, --idle-timeout 1s", nil, func(s *testserver.Server, p string) testserver.Option {
+		{"stalled once, --idle-timeout 2s", nil, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.StallAfter(size/4))
-		}, []string{"--idle-timeout", "1s"}, exitOK},
-		{"stalled once, HTTP/2, --idle-timeout 1s", nil, func(s *testserver.Server, p string) testserver.Option {
+		}, []string{"--idle-timeout", "2s"}, exitOK},
+		{"stalled once, HTTP/2, --idle-timeout 2s", nil, func(s *testserver.Server, p string) testserver.Option {
 			return firstOnly(s, p, testserver.StallAfter(size/4))
-		}, []string{"--http2", "--idle-timeout", "1s"}, exitOK},
+		}, []string{"--http2", "--idle-timeout", "2s"}, exitOK},
 		{"always truncated, HTTP/2, --retries 1", nil, func(*testserver.Server, string) testserver.Option {
 			return testserver.TruncateAfter(size / 3)
 		}, []string{"--http2", "--retries", "1"}, exitTransient},

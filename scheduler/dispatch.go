@@ -296,6 +296,9 @@ func (d *dispatcher) dispatch(now time.Time) error {
 				if err := d.lease(h, now); err != nil {
 					return err
 				}
+				// A lease is a write transaction, and may have waited behind a commit's
+				// flush: the limiter must date the request from when it goes out.
+				now = d.s.opts.Now()
 			}
 			if len(h.buf) == 0 {
 				h.drained = false

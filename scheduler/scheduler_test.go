@@ -395,6 +395,54 @@ func TestDrainedHostGetsNewWork(t *testing.T) {
 	}
 }
 
+// slowLease wraps the store: each lease transaction takes a second by the test's clock, as one
+// queued behind a commit's flush can.
+type slowLease struct {
+	*store.Store
+	clock *time.Time
+}
+
+func (q *slowLease) LeaseEach(hosts []string, n int, now time.Time) ([][]store.Record, error) {
+	*q.clock = q.clock.Add(time.Second)
+	return q.Store.LeaseEach(hosts, n, now)
+}
+
+// askedAt is a limiter that allows everything and records the time it was asked at.
+type askedAt struct {
+	Limiter
+	at []time.Time
+}
+
+func (l *askedAt) TryAcquire(_ string, now time.Time) (bool, time.Duration) {
+	l.at = append(l.at, now)
+	return true, 0
+}
+
+// TestLimiterAskedAfterLease: the limiter is asked at the time the job goes to a worker, not when
+// the dispatch began. Asked at a time from before a slow lease, it would date the request early,
+// and let the host's next request go out less than its interval after this one.
+func TestLimiterAskedAfterLease(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, []string{"https://a.test/1"})
+	clock := time.Now()
+	opts := fastOptions()
+	opts.Now = func() time.Time { return clock }
+	lim := &askedAt{Limiter: ratelimit.New(ratelimit.Options{PerHost: opts.PerHost})}
+	q := &slowLease{Store: st, clock: &clock}
+	s := New(q, newFakeFetcher(nil), lim, nil, opts)
+	jobs := make(chan store.Record, s.opts.Workers)
+	d := newDispatcher(s, jobs, newCommitter(q, s.opts, &s.stats))
+	began := clock
+	d.pushReady(d.host("a.test"))
+	d.free = 1
+	if err := d.dispatch(began); err != nil {
+		t.Fatal(err)
+	}
+	if len(lim.at) != 1 || !lim.at[0].Equal(clock) {
+		t.Fatalf("limiter asked at %v, want once, at %v (after the lease; the dispatch began at %v)", lim.at, clock, began)
+	}
+}
+
 // flushCheck wraps the store and fails the test if a commit records a file done whose fetch
 // finished after the last Flush.
 type flushCheck struct {
