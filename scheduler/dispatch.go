@@ -296,9 +296,6 @@ func (d *dispatcher) dispatch(now time.Time) error {
 				if err := d.lease(h, now); err != nil {
 					return err
 				}
-				// A lease is a write transaction, and may have waited behind a commit's
-				// flush: the limiter must date the request from when it goes out.
-				now = d.s.opts.Now()
 			}
 			if len(h.buf) == 0 {
 				h.drained = false
@@ -326,10 +323,14 @@ func (d *dispatcher) dispatch(now time.Time) error {
 			d.pushReady(h) // lease more, or go idle
 			continue
 		}
-		ok, wait := d.s.lim.TryAcquire(h.name, now)
+		// Asked at the time the job goes out, not when the dispatch began: a scan or a lease
+		// since then (a write transaction, which may wait behind a commit's flush) would date
+		// the request early, and let the host's next one go out too soon after it.
+		at := d.s.opts.Now()
+		ok, wait := d.s.lim.TryAcquire(h.name, at)
 		if !ok {
 			if wait > 0 {
-				d.sleepUntil(h, now.Add(wait))
+				d.sleepUntil(h, at.Add(wait))
 			} else {
 				h.where = capped
 			}
