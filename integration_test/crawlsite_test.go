@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,6 +147,26 @@ func (s *crawlSite) serve(w http.ResponseWriter, r *http.Request) {
 // idle says whether no request is being served: once the client is gone, every response it
 // could have had in full is in answeredURLs.
 func (s *crawlSite) idle() bool { return s.active.Load() == 0 }
+
+// siteRef finds what a page or stylesheet of a site refers to.
+var siteRef = regexp.MustCompile(`(?:href|src)="?([^" >]+)|url\(([^)]+)\)`)
+
+// linkedFrom maps each path the site's pages and stylesheets refer to, to the files that do.
+func (s *crawlSite) linkedFrom() map[string][]string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	from := map[string][]string{}
+	for p, f := range s.files {
+		for _, m := range siteRef.FindAllSubmatch(f.body, -1) {
+			ref := string(m[1]) + string(m[2])
+			if !strings.HasPrefix(ref, "/") {
+				ref = path.Join(path.Dir(p), ref)
+			}
+			from[ref] = append(from[ref], p)
+		}
+	}
+	return from
+}
 
 // answeredURLs says when each URL (path?query) was first answered in full.
 func (s *crawlSite) answeredURLs() map[string]time.Time {

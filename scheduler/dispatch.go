@@ -120,7 +120,8 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 		}
 		wait := rescanEvery
 		if len(d.sleep) > 0 {
-			wait = min(wait, d.sleep[0].wake.Sub(now))
+			// From the clock, not now: the scan and dispatch since may have taken a while.
+			wait = min(wait, d.sleep[0].wake.Sub(opts.Now()))
 		}
 		timer.Reset(max(wait, time.Millisecond))
 		select {
