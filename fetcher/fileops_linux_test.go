@@ -20,7 +20,7 @@ import (
 func TestPreallocateKeepsPartSize(t *testing.T) {
 	const size, sent = 4 << 20, 100_000
 	srv := testserver.New(t, testserver.Size(size))
-	f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = time.Second })
+	f := newFetcher(t, srv, func(o *Options) { o.IdleTimeout = stallTimeout })
 	root, dir := newRoot(t)
 	srv.Handle("/big", testserver.StallAfter(sent))
 	part := filepath.Join(dir, "big.part")

@@ -13,7 +13,7 @@ import (
 // HTTP/1.1 each concurrent request needs a connection of its own, so there is nothing to wait for.
 type firstRequests struct {
 	mu      sync.Mutex
-	origins map[string]chan struct{} // closed once the origin's first request has its answer
+	origins map[string]chan struct{} // closed once the origin's first request has its connection
 }
 
 // enter returns when a request to origin may be sent, and the func to call once it has its

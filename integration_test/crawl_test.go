@@ -437,11 +437,7 @@ func TestCrawlKill9Resume(t *testing.T) {
 			if err != nil {
 				t.Fatalf("state record %q: %v", r.URL, err)
 			}
-			k := u.Path
-			if u.RawQuery != "" {
-				k += "?" + u.RawQuery
-			}
-			doneAtKill[k] = true
+			doneAtKill[pathQuery(u.Path, u.RawQuery)] = true
 		}
 	}
 	t.Logf("killed after %d requests (%d URLs, %d recorded done)", after, len(before), len(doneAtKill))
@@ -531,13 +527,17 @@ func TestCrawlKill9Resume(t *testing.T) {
 func countRequestURLs(reqs []testserver.Request) map[string]int {
 	n := map[string]int{}
 	for _, r := range reqs {
-		u := r.Path
-		if r.RawQuery != "" {
-			u += "?" + r.RawQuery
-		}
-		n[u]++
+		n[pathQuery(r.Path, r.RawQuery)]++
 	}
 	return n
+}
+
+// pathQuery is how the crawl tests name a URL of a site: path, and ?query if there is one.
+func pathQuery(path, rawQuery string) string {
+	if rawQuery == "" {
+		return path
+	}
+	return path + "?" + rawQuery
 }
 
 // crawlFiles lists the files under out (slash-separated, relative to out), without trawl's own

@@ -132,11 +132,7 @@ func (s *crawlSite) serve(w http.ResponseWriter, r *http.Request) {
 	if http.NewResponseController(w).Flush() != nil {
 		return
 	}
-	u := r.URL.Path
-	if r.URL.RawQuery != "" {
-		u += "?" + r.URL.RawQuery
-	}
-	now := time.Now()
+	u, now := pathQuery(r.URL.Path, r.URL.RawQuery), time.Now()
 	s.mu.Lock()
 	if _, ok := s.answered[u]; !ok {
 		s.answered[u] = now

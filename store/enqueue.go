@@ -83,10 +83,10 @@ func (w *wtx) newRecord(u NewURL) Record {
 // is), with the same result, faster. Lookups and writes go in key order: a batch from a big list
 // then touches each tree in one sweep instead of at random (store.BenchmarkEnqueueScale, a million
 // URLs over 1,000 hosts: 49.5k -> 64k URLs/s in batches of 10,000, 64k -> 145k in batches of
-// 50,000). What depends on order stays in the order given: dedup (the first
-// of two equal URLs wins), page limits, queue positions (a host's URLs are fetched as listed), and
-// path collisions (the URL listed first gets the plain name) — so the result never depends on
-// where a batch was cut. TestEnqueueBatchingInvariant holds it to that.
+// 50,000). What depends on order stays in the order given: dedup (the first of two equal URLs
+// wins), page limits, queue positions (a host's URLs are fetched as listed), and path collisions
+// (the URL listed first gets the plain name) — so the result never depends on where a batch was
+// cut. TestEnqueueBatchingInvariant holds it to that.
 func (w *wtx) enqueueSorted(urls []NewURL) (added int, err error) {
 	// Pass 1, in URL order: the URLs new to the store, first occurrences only (the sort is
 	// stable).

@@ -73,9 +73,9 @@ func (s *Store) LeaseEach(hosts []string, n int, now time.Time) ([][]Record, err
 	return out, nil
 }
 
-// lease is Lease within w.
+// lease is Lease within w, for n > 0.
 func (w *wtx) lease(host string, n int, now time.Time) ([]Record, error) {
-	if n <= 0 || host == "" {
+	if host == "" {
 		return nil, nil
 	}
 	q, err := w.queue(host, false)

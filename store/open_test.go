@@ -216,6 +216,18 @@ func TestOpenLocked(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// formatOf is the format version s's file is marked with.
+func formatOf(t *testing.T, s *Store) (v string) {
+	t.Helper()
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		v = string(tx.Bucket(bucketMeta).Get(keyVersion))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestOpenFormat3: a file of the previous format (version 1 records, every reservation a delta)
 // opens, reads back as written, is marked with the current version once opened for writing, and
 // goes on working.
@@ -281,13 +293,8 @@ func TestOpenFormat3(t *testing.T) {
 			t.Errorf("Get %s = %+v, %v, %v; want %+v", url, r, ok, err, w)
 		}
 	}
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketMeta).Get(keyVersion); string(v) != formatVersion {
-			t.Errorf("version %q after a writable open, want %q", v, formatVersion)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	if v := formatOf(t, s); v != formatVersion {
+		t.Errorf("version %q after a writable open, want %q", v, formatVersion)
 	}
 	// Old reservations still hold their paths; new URLs and leases work on top.
 	if n := mustEnqueue(t, s, append(urls("a", 3, 4), NewURL{URL: "https://a/other", Host: "a", Path: "a/img/000000.jpg"})); n != 3 {
@@ -350,12 +357,9 @@ func TestOpenFormat4(t *testing.T) {
 			t.Errorf("Get = %+v, %v, %v; want %+v", r, ok, err, want)
 		}
 		if !o.ReadOnly {
-			s.db.View(func(tx *bolt.Tx) error {
-				if v := tx.Bucket(bucketMeta).Get(keyVersion); string(v) != formatVersion {
-					t.Errorf("version %q after a writable open, want %q", v, formatVersion)
-				}
-				return nil
-			})
+			if v := formatOf(t, s); v != formatVersion {
+				t.Errorf("version %q after a writable open, want %q", v, formatVersion)
+			}
 			mustCommit(t, s, done(mustLease(t, s, "a", 1, t0))...)
 			third := urls("a", 2, 1)[0].URL
 			if r, _, _ := s.Get(third); r.LastModified != want.LastModified || r.ContentType != want.ContentType {

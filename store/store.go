@@ -302,9 +302,10 @@ func (s *Store) update(fn func(w *wtx) error) error { return s.updateDrop(fn, fa
 // more) begins with no read transaction open. bbolt frees the pages a commit replaced when a
 // later write transaction begins, and only if no read transaction open since that commit (or
 // from before it) is open then: an enqueue of 25,000 URLs that begins under one cannot reuse the
-// ~5,000 pages the one before freed, and grows the file by as much. The dispatcher's scans (PendingHosts) used to queue behind
-// per-host lease transactions and so rarely met an enqueue's start; leased in batches, they did,
-// and E2E scale run A's state grew from 279 to 305 bytes per URL.
+// ~5,000 pages the one before freed, and grows the file by as much. The dispatcher's scans
+// (PendingHosts) used to queue behind per-host lease transactions and so rarely met an
+// enqueue's start; leased in batches, they did, and E2E scale run A's state grew from 279 to
+// 305 bytes per URL.
 func (s *Store) updateDrop(fn func(w *wtx) error, big bool) (err error) {
 	defer s.catch(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))

@@ -15,8 +15,8 @@ import (
 // the heap nears it instead of letting it double. trawl's live heap is bounded (batches of at most
 // 25,000 URLs, one copy buffer per worker), so this costs no throughput; enqueueing a 1M-URL list
 // over 1,000 hosts (BenchmarkE2EScale) peaked at about 150 MiB of anonymous memory without it and
-// 118 MiB with it, at the same enqueue and download rates. It is soft: a run that needs more gets
-// more.
+// 118 MiB with it, at the same enqueue and download rates (measured at Go's default GOGC; with
+// gcPercent below, its runs peak at 117-128 MiB). It is soft: a run that needs more gets more.
 const softMemoryLimit = 128 << 20
 
 // gcPercent is GOGC unless $GOGC sets it: the heap may grow to three times what is live before a
