@@ -111,6 +111,9 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 
 	out := make([]store.NewURL, 0, len(links))
 	for _, l := range links {
+		if s.known.seen(l.URL) && l.Kind != extract.Requisite {
+			continue // the store knows it: queueing it again would change nothing
+		}
 		e, err := NormalizeURL(l.URL)
 		if err != nil {
 			continue

@@ -120,13 +120,18 @@ type Scheduler struct {
 	stats Stats
 
 	parseSem chan struct{} // bounds concurrent page parsing (crawl)
+	known    *knownLinks   // links already passed to the store (crawl)
 }
 
 // New returns a scheduler that fetches q's jobs with f into root, paced by lim.
 func New(q Queue, f Fetcher, lim Limiter, root *os.Root, opts Options) *Scheduler {
 	opts.setDefaults()
-	return &Scheduler{q: q, f: f, lim: lim, root: root, opts: opts,
+	s := &Scheduler{q: q, f: f, lim: lim, root: root, opts: opts,
 		parseSem: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+	if opts.Crawl != nil {
+		s.known = newKnownLinks()
+	}
+	return s
 }
 
 // Stats are live counters, safe to read while Run goes on.
