@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -341,7 +342,12 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 	if lmErr == nil && !mtimeSet {
 		_ = t.root.Chtimes(t.name, time.Time{}, lm)
 	}
-	return t.response(resp, offset+w.n, hex.EncodeToString(h.Sum(nil)), offset > 0, offset), nil
+	r := t.response(resp, offset+w.n, hex.EncodeToString(h.Sum(nil)), offset > 0, offset)
+	if t.req.KeepBody && offset == 0 && w.n < int64(len(buf)) {
+		// One fill of buf held the whole body: copyFilled read to EOF before its only write.
+		r.Body = bytes.Clone(buf[:w.n])
+	}
+	return r, nil
 }
 
 // netError classifies a failure of the request or of reading the body. A stall is

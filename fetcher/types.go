@@ -42,6 +42,10 @@ type Request struct {
 	LastModified string
 	// OnBytes, when set, is called with the count of body bytes as they arrive (progress).
 	OnBytes func(n int)
+	// KeepBody asks for a copy of the body in Response.Body, for a caller that reads the file
+	// it has just fetched (a crawl parsing a page): given only when the whole file arrived in one
+	// transfer that fitted the copy buffer (less than 256 KiB), so never for a resumed file.
+	KeepBody bool
 }
 
 // Response describes a completed fetch.
@@ -57,4 +61,5 @@ type Response struct {
 	Resumed      bool   // the body was appended to an existing .part from Offset
 	Offset       int64  // bytes kept from the .part when Resumed
 	NotModified  bool   // 304 to a conditional request: nothing written
+	Body         []byte // the file's content, when Request.KeepBody and it fitted; else nil
 }

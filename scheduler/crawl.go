@@ -1,7 +1,9 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"mime"
 	"net/url"
 	"strings"
@@ -98,16 +100,20 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 	if err != nil {
 		return nil
 	}
-	f, err := s.root.Open(resp.Path)
-	if err != nil {
-		return nil // the outcome still records the file; only its links are lost
+	var body io.Reader = bytes.NewReader(resp.Body)
+	if resp.Body == nil {
+		f, err := s.root.Open(resp.Path)
+		if err != nil {
+			return nil // the outcome still records the file; only its links are lost
+		}
+		defer f.Close()
+		body = f
 	}
 	// Parsing a large page builds a tree of up to ~10x its size: bound how many are parsed at
 	// once so memory does not grow with the worker count. Parsing is CPU work anyway.
 	s.parseSem <- struct{}{}
-	links, _ := parse(f, bu) // a parse error keeps the links found before it
+	links, _ := parse(body, bu) // a parse error keeps the links found before it
 	<-s.parseSem
-	f.Close()
 
 	out := make([]store.NewURL, 0, len(links))
 	for _, l := range links {

@@ -39,9 +39,11 @@ func (q *linkCount) Commit(updates []store.Update) error {
 }
 
 // siteFetcher serves pages from a map by URL, writing each into the run's root like the real
-// fetcher; a URL not in the map is an image.
+// fetcher, and giving the body in memory when asked, unless the page is in big (as the real
+// fetcher does for a page too big for its buffer); a URL not in the map is an image.
 type siteFetcher struct {
 	pages map[string]string
+	big   map[string]bool
 	mu    sync.Mutex
 	calls map[string]int
 }
@@ -60,12 +62,17 @@ func (f *siteFetcher) Fetch(_ context.Context, root *os.Root, req fetcher.Reques
 	if err := root.WriteFile(req.Path, []byte(body), 0o644); err != nil {
 		return fetcher.Response{}, err
 	}
-	return fetcher.Response{Status: 200, Bytes: int64(len(body)), SHA256: strings.Repeat("0", 64),
-		ContentType: ct, Path: req.Path}, nil
+	resp := fetcher.Response{Status: 200, Bytes: int64(len(body)), SHA256: strings.Repeat("0", 64),
+		ContentType: ct, Path: req.Path}
+	if req.KeepBody && !f.big[req.URL] {
+		resp.Body = []byte(body)
+	}
+	return resp, nil
 }
 
 // TestKnownLinksNotPassedAgain: a page link the run has already passed to the store is not passed
-// again, but a requisite is, and still upgrades a URL first skipped as an off-scope page.
+// again, but a requisite is, and still upgrades a URL first skipped as an off-scope page. Pages
+// are parsed from the body in memory, or from the file when the fetcher kept none.
 func TestKnownLinksNotPassedAgain(t *testing.T) {
 	const n = 6
 	var links strings.Builder
@@ -78,6 +85,8 @@ func TestKnownLinksNotPassedAgain(t *testing.T) {
 		switch i {
 		case 0:
 			body += `<a href="https://off.test/pic.png">off scope</a>`
+		case 2: // parsed from its file
+			body += `<a href="/big-only.html">`
 		case 3: // fetched after p0's commit: p0 links to it
 			body += `<img src="https://off.test/pic.png">`
 		}
@@ -95,7 +104,7 @@ func TestKnownLinksNotPassedAgain(t *testing.T) {
 	}
 	defer root.Close()
 	q := &linkCount{Store: st, pages: map[string]int{}, req: map[string]int{}}
-	f := &siteFetcher{pages: pages, calls: map[string]int{}}
+	f := &siteFetcher{pages: pages, calls: map[string]int{}, big: map[string]bool{"https://h.test/p2.html": true}}
 	opts := fastOptions()
 	opts.Crawl = &Crawl{Scope: scope, Layout: fetcher.Mirror}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -105,7 +114,7 @@ func TestKnownLinksNotPassedAgain(t *testing.T) {
 	}
 
 	got := states(t, st)
-	want := []string{"https://h.test/logo.png", "https://off.test/pic.png"}
+	want := []string{"https://h.test/logo.png", "https://off.test/pic.png", "https://h.test/big-only.html"}
 	for u := range pages {
 		want = append(want, u)
 	}

@@ -254,6 +254,9 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan store.Record, 
 			URL:     s.opts.Credentials.apply(rec.URL, rec.Host),
 			Path:    rec.Path,
 			OnBytes: func(n int) { s.stats.Bytes.Add(int64(n)) },
+			// A page is parsed from memory rather than opened again (requisites are not
+			// parsed, bar stylesheets, which are opened).
+			KeepBody: s.opts.Crawl != nil && !rec.Requisite,
 		}
 		if rec.SHA256 != "" {
 			// Fetched completely before (a refresh run): revalidate rather than download.
@@ -263,6 +266,7 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan store.Record, 
 		o := outcome{rec: rec, resp: resp, err: err}
 		if c := s.opts.Crawl; c != nil && err == nil {
 			o.links = s.expand(&rec, &resp)
+			o.resp.Body = nil // parsed: not held while the outcome waits for its commit
 			if !c.keep(&resp) && !resp.NotModified {
 				// --save: parsed, not kept. Removed before the outcome is committed, so a
 				// crash in between refetches it rather than leaving a file nobody wants.
