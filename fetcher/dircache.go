@@ -28,6 +28,11 @@ type dirEntry struct {
 	r    *os.Root
 	f    *os.File // the directory itself, for the *at syscalls of fileops_linux.go; may be nil
 	refs int
+	// made: this Fetcher created the directory, so the only .parts in it are those it created,
+	// listed in parts until they are published (guarded by dirCache.mu). A first attempt at a
+	// file there need not look for a .part to resume: one stat less per file of a fresh download.
+	made  bool
+	parts map[string]bool
 }
 
 // fd is the entry's directory descriptor, or -1.
@@ -38,30 +43,32 @@ func (e *dirEntry) fd() int {
 	return int(e.f.Fd())
 }
 
-// open returns the directory dir of root (dir "." is root itself), its descriptor (-1 if none)
-// and a release func. With create, missing directories are made first; without, a missing
-// directory gives fs.ErrNotExist.
-func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, int, func(), error) {
+// open returns the directory dir of root (dir "." is root itself, not cached) and a release
+// func. With create, missing directories are made first; without, a missing directory gives
+// fs.ErrNotExist.
+func (c *dirCache) open(root *os.Root, dir string, create bool) (*dirEntry, func(), error) {
 	if dir == "." || dir == "" {
-		return root, -1, func() {}, nil
+		return &dirEntry{r: root}, func() {}, nil
 	}
 	k := dirKey{root, dir}
 	c.mu.Lock()
 	if e := c.m[k]; e != nil {
 		e.refs++
 		c.mu.Unlock()
-		return e.r, e.fd(), c.releaser(k, e), nil
+		return e, c.releaser(k, e), nil
 	}
 	c.mu.Unlock()
 
 	r, err := root.OpenRoot(dir)
+	made := false
 	if err != nil && create && errors.Is(err, fs.ErrNotExist) {
 		if err = root.MkdirAll(dir, 0o755); err == nil {
+			made = true
 			r, err = root.OpenRoot(dir)
 		}
 	}
 	if err != nil {
-		return nil, -1, nil, err
+		return nil, nil, err
 	}
 	// Opened through r, so confined like it; without it the slower os.Root calls are used.
 	f, _ := r.Open(".")
@@ -74,7 +81,7 @@ func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, int, 
 			f.Close()
 		}
 		e.refs++
-		return e.r, e.fd(), c.releaser(k, e), nil
+		return e, c.releaser(k, e), nil
 	}
 	if c.m == nil {
 		c.m = make(map[dirKey]*dirEntry)
@@ -87,9 +94,32 @@ func (c *dirCache) open(root *os.Root, dir string, create bool) (*os.Root, int, 
 			}
 		}
 	}
-	e := &dirEntry{r: r, f: f, refs: 1}
+	e := &dirEntry{r: r, f: f, refs: 1, made: made}
 	c.m[k] = e
-	return r, e.fd(), c.releaser(k, e), nil
+	return e, c.releaser(k, e), nil
+}
+
+// mayHavePart reports whether a .part named part may be in e's directory.
+func (c *dirCache) mayHavePart(e *dirEntry, part string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !e.made || e.parts[part]
+}
+
+// notePart records that part was created in e's directory (exists true), or published.
+func (c *dirCache) notePart(e *dirEntry, part string, exists bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !e.made:
+	case exists:
+		if e.parts == nil {
+			e.parts = make(map[string]bool)
+		}
+		e.parts[part] = true
+	default:
+		delete(e.parts, part)
+	}
 }
 
 func (e *dirEntry) close() {

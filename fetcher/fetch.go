@@ -43,10 +43,10 @@ func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Respon
 	part, meta := tempNames(base)
 	t := transfer{f: f, req: req, rel: name, dirfd: -1, dirName: path.Clean(dir), name: base, part: part, meta: meta}
 	// Work inside the file's directory: one syscall per operation instead of a walk from root.
-	d, fd, release, err := f.dirs.open(root, t.dirName, false)
+	e, release, err := f.dirs.open(root, t.dirName, false)
 	switch {
 	case err == nil:
-		t.root, t.dirfd = d, fd
+		t.dir, t.root, t.dirfd = e, e.r, e.fd()
 		defer release()
 	case errors.Is(err, fs.ErrNotExist):
 		// Not there yet: neither is the file nor a .part. write creates the directory.
@@ -60,11 +60,12 @@ func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Respon
 // transfer is one Fetch call's state.
 type transfer struct {
 	f                *Fetcher
-	root             *os.Root // the file's directory; nil until write creates it
-	dirfd            int      // root's descriptor for the *at fast paths (fileops_linux.go), or -1
-	outRoot          *os.Root // the output root, when root is nil
-	dirName          string   // the file's directory, relative to the output root
-	rel              string   // the file's path relative to the output root
+	dir              *dirEntry // the file's directory; nil until write creates it
+	root             *os.Root  // dir.r
+	dirfd            int       // root's descriptor for the *at fast paths (fileops_linux.go), or -1
+	outRoot          *os.Root  // the output root, when root is nil
+	dirName          string    // the file's directory, relative to the output root
+	rel              string    // the file's path relative to the output root
 	req              Request
 	name, part, meta string                  // base names in root
 	cancel           context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
@@ -97,7 +98,9 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 				return Response{}, t.local(err)
 			}
 		}
-		offset, meta, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
+		if t.f.dirs.mayHavePart(t.dir, t.part) {
+			offset, meta, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
+		}
 	}
 	// Revalidate only a copy that is still there: a 304 for a deleted file would leave nothing.
 	conditional := have && offset == 0 && (t.req.ETag != "" || t.req.LastModified != "")
@@ -210,12 +213,12 @@ func checkResume(resp *http.Response, offset int64, m partMeta) error {
 // its length, and publishes it by rename.
 func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64) (Response, error) {
 	if t.root == nil {
-		d, fd, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
+		e, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
 		if err != nil {
 			return Response{}, t.local(err)
 		}
 		defer release()
-		t.root, t.dirfd = d, fd
+		t.dir, t.root, t.dirfd = e, e.r, e.fd()
 	}
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
@@ -339,6 +342,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		}
 		return Response{}, t.local(err)
 	}
+	t.f.dirs.notePart(t.dir, t.part, false)
 	if lmErr == nil && !mtimeSet {
 		_ = t.root.Chtimes(t.name, time.Time{}, lm)
 	}

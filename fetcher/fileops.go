@@ -11,6 +11,7 @@ import (
 // hand, one openat does it (see fileops_linux.go); os.Root's OpenFile also makes the descriptor
 // non-blocking and back, four fcntl calls and an epoll_ctl a file.
 func (t *transfer) createPart() (partFile, error) {
+	t.f.dirs.notePart(t.dir, t.part, true) // before: a failed create may still leave one
 	if t.dirfd >= 0 {
 		f, err := openatCreate(t.dirfd, t.part)
 		if !errors.Is(err, errSlowPath) {
