@@ -17,27 +17,39 @@ type committer struct {
 	opts  Options
 	stats *Stats
 
-	in        chan pendingUpdate
+	mu      sync.Mutex
+	space   sync.Cond       // on mu: the run loop took outcomes off pending
+	pending []pendingUpdate // outcomes waiting for a commit, in the order added
+	closed  bool
+	signal  chan struct{} // capacity 1: a batch began or filled up, or the committer was closed
+	batch   []pendingUpdate
+
 	committed atomic.Int64  // outcomes committed so far
 	wake      chan struct{} // capacity 1: the store may hold new ready work
 	urgent    chan struct{} // capacity 1: workers are idle; commit what is waiting now
 	failed    chan struct{} // closed when a flush or commit failed; err says why
 	err       error
 	done      chan struct{}
-	closeOnce sync.Once
 }
 
+// maxPendingBatches bounds how many batches' outcomes may wait: past that, add waits for the
+// commit in progress, so a slow disk holds back the downloads instead of piling up outcomes a
+// crash would lose.
+const maxPendingBatches = 4
+
 func newCommitter(q Queue, opts Options, stats *Stats) *committer {
-	return &committer{
+	c := &committer{
 		q:      q,
 		opts:   opts,
 		stats:  stats,
-		in:     make(chan pendingUpdate, 4*opts.CommitMax),
+		signal: make(chan struct{}, 1),
 		wake:   make(chan struct{}, 1),
 		urgent: make(chan struct{}, 1),
 		failed: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	c.space.L = &c.mu
+	return c
 }
 
 // pendingUpdate is an outcome waiting for its commit.
@@ -46,95 +58,108 @@ type pendingUpdate struct {
 	u    store.Update
 }
 
-// add queues one outcome for the next commit.
-func (c *committer) add(kind Kind, u store.Update) { c.in <- pendingUpdate{kind, u} }
+// add queues one outcome for the next commit. It wakes the committer only when the outcome begins
+// a batch (which starts the interval) or fills one: waking it for every outcome, as a channel send
+// did, cost as much as the commits (small files).
+func (c *committer) add(kind Kind, u store.Update) {
+	c.mu.Lock()
+	for len(c.pending) >= maxPendingBatches*c.opts.CommitMax {
+		c.space.Wait()
+	}
+	c.pending = append(c.pending, pendingUpdate{kind, u})
+	n := len(c.pending)
+	c.mu.Unlock()
+	if n == 1 || n == c.opts.CommitMax {
+		notify(c.signal)
+	}
+}
 
-// poke tells the dispatcher that the store may have new ready work, without blocking.
-func (c *committer) poke() {
+// notify sends on a channel of capacity 1 without blocking: a signal already waiting will do.
+func notify(ch chan struct{}) {
 	select {
-	case c.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
+
+// poke tells the dispatcher that the store may have new ready work, without blocking.
+func (c *committer) poke() { notify(c.wake) }
 
 // urge asks for the waiting outcomes to be committed now rather than at the end of the interval:
 // in a crawl, workers may be idle until the links they wait for are committed.
-func (c *committer) urge() {
-	select {
-	case c.urgent <- struct{}{}:
-	default:
-	}
-}
+func (c *committer) urge() { notify(c.urgent) }
 
 // close commits what is queued and stops the committer; it returns the first error.
 func (c *committer) close() error {
-	c.closeOnce.Do(func() { close(c.in) })
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	notify(c.signal)
 	<-c.done
 	return c.err
 }
 
 func (c *committer) run() {
 	defer close(c.done)
-	var batch []pendingUpdate
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
-	flush := func() {
-		if armed {
-			timer.Stop()
-			armed = false
-		}
-		if len(batch) == 0 {
-			return
-		}
-		if c.err == nil {
-			if err := c.commit(batch); err != nil {
-				c.err = err
-				close(c.failed)
-			}
-		}
-		// After a failure outcomes are dropped: their URLs stay leased in the store and return
-		// to the queue when it is next opened, so nothing is lost.
-		c.committed.Add(int64(len(batch)))
-		clear(batch)
-		batch = batch[:0]
-		c.poke()
-	}
 	for {
+		due := false // commit whatever is waiting
 		select {
-		case u, ok := <-c.in:
-			if !ok {
-				flush()
+		case <-c.signal:
+		case <-timer.C:
+			armed, due = false, true
+		case <-c.urgent:
+			due = true
+		}
+		for {
+			c.mu.Lock()
+			n, closed := len(c.pending), c.closed
+			c.mu.Unlock()
+			if n == 0 && closed {
 				return
 			}
-			batch = append(batch, u)
-			if len(batch) >= c.opts.CommitMax {
-				flush()
-			} else if !armed {
-				timer.Reset(c.opts.CommitInterval)
-				armed = true
-			}
-		case <-timer.C:
-			armed = false
-			flush()
-		case <-c.urgent:
-			// Take what has already arrived, then commit.
-			for len(batch) < c.opts.CommitMax {
-				select {
-				case u, ok := <-c.in:
-					if !ok {
-						flush()
-						return
-					}
-					batch = append(batch, u)
-					continue
-				default:
+			if n == 0 || n < c.opts.CommitMax && !due && !closed {
+				if n > 0 && !armed {
+					// Outcomes that arrived during the last commit start their interval now.
+					timer.Reset(c.opts.CommitInterval)
+					armed = true
 				}
 				break
 			}
-			flush()
+			if armed {
+				timer.Stop()
+				armed = false
+			}
+			c.flush()
+			due = false // what arrived during the commit waits for its own interval
 		}
 	}
+}
+
+// flush commits the oldest pending outcomes, at most CommitMax of them.
+func (c *committer) flush() {
+	c.mu.Lock()
+	n := min(len(c.pending), c.opts.CommitMax)
+	c.batch = append(c.batch[:0], c.pending[:n]...)
+	rest := copy(c.pending, c.pending[n:])
+	clear(c.pending[rest:])
+	c.pending = c.pending[:rest]
+	c.space.Broadcast()
+	c.mu.Unlock()
+
+	if c.err == nil {
+		if err := c.commit(c.batch); err != nil {
+			c.err = err
+			close(c.failed)
+		}
+	}
+	// After a failure outcomes are dropped: their URLs stay leased in the store and return to the
+	// queue when it is next opened, so nothing is lost.
+	c.committed.Add(int64(n))
+	clear(c.batch)
+	c.poke()
 }
 
 func (c *committer) commit(batch []pendingUpdate) error {
