@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"sync"
 )
 
@@ -62,8 +63,16 @@ func (c *dirCache) open(root *os.Root, dir string, create bool) (*dirEntry, func
 	r, err := root.OpenRoot(dir)
 	made := false
 	if err != nil && create && errors.Is(err, fs.ErrNotExist) {
-		if err = root.MkdirAll(dir, 0o755); err == nil {
-			made = true
+		if err = root.MkdirAll(path.Dir(dir), 0o755); err == nil {
+			// Made only if this call created it: another transfer may have just done so, and
+			// left a .part in it since.
+			err = root.Mkdir(dir, 0o755)
+			made = err == nil
+			if errors.Is(err, fs.ErrExist) {
+				err = nil
+			}
+		}
+		if err == nil {
 			r, err = root.OpenRoot(dir)
 		}
 	}

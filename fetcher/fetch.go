@@ -347,7 +347,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		_ = t.root.Chtimes(t.name, time.Time{}, lm)
 	}
 	r := t.response(resp, offset+w.n, hex.EncodeToString(h.Sum(nil)), offset > 0, offset)
-	if t.req.KeepBody && offset == 0 && w.n < int64(len(buf)) {
+	if t.req.KeepBody != nil && offset == 0 && w.n < int64(len(buf)) && t.req.KeepBody(r.ContentType) {
 		// One fill of buf held the whole body: copyFilled read to EOF before its only write.
 		r.Body = bytes.Clone(buf[:w.n])
 	}

@@ -42,10 +42,11 @@ type Request struct {
 	LastModified string
 	// OnBytes, when set, is called with the count of body bytes as they arrive (progress).
 	OnBytes func(n int)
-	// KeepBody asks for a copy of the body in Response.Body, for a caller that reads the file
-	// it has just fetched (a crawl parsing a page): given only when the whole file arrived in one
-	// transfer that fitted the copy buffer (less than 256 KiB), so never for a resumed file.
-	KeepBody bool
+	// KeepBody, when set, is asked with the response's Content-Type whether to keep a copy of the
+	// body in Response.Body, for a caller that reads the file it has just fetched (a crawl parsing
+	// a page). The copy is made only when the whole file arrived in one transfer that fitted the
+	// copy buffer (less than 256 KiB), so never for a resumed file.
+	KeepBody func(contentType string) bool
 }
 
 // Response describes a completed fetch.

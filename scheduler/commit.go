@@ -63,6 +63,10 @@ type pendingUpdate struct {
 // did, cost as much as the commits (small files).
 func (c *committer) add(kind Kind, u store.Update) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		panic("scheduler: outcome added after the committer was closed")
+	}
 	for len(c.pending) >= maxPendingBatches*c.opts.CommitMax {
 		c.space.Wait()
 	}

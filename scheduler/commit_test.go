@@ -102,7 +102,8 @@ func TestCommitterBatches(t *testing.T) {
 }
 
 // TestCommitterHoldsBackWhenBehind: while a commit is stuck, add takes maxPendingBatches batches'
-// outcomes and then waits, instead of piling up outcomes a crash would lose.
+// outcomes and then waits, instead of piling up outcomes a crash would lose; once the commit goes
+// through, what waited is committed in full batches.
 func TestCommitterHoldsBackWhenBehind(t *testing.T) {
 	const max = 2
 	q := &batchQueue{sizes: make(chan int, 100), release: make(chan struct{})}
@@ -122,8 +123,18 @@ func TestCommitterHoldsBackWhenBehind(t *testing.T) {
 	case <-time.After(promptly):
 		t.Fatal("add still waiting after the commit went through")
 	}
+	// The full batches that piled up go one after another; the odd outcome waits for its
+	// interval, here the close.
+	for i := range maxPendingBatches + 1 {
+		if n := nextCommit(t, q); n != max {
+			t.Fatalf("commit %d has %d outcomes, want %d", i, n, max)
+		}
+	}
 	if err := c.close(); err != nil {
 		t.Fatal(err)
+	}
+	if n := nextCommit(t, q); n != 1 {
+		t.Fatalf("close committed %d outcomes, want 1", n)
 	}
 	if n := c.committed.Load(); n != (maxPendingBatches+1)*max+1 {
 		t.Fatalf("committed %d, want %d", n, (maxPendingBatches+1)*max+1)

@@ -76,6 +76,15 @@ func mediaType(contentType string) string {
 	return strings.ToLower(strings.TrimSpace(mt))
 }
 
+// parsedType reports whether expand parses a page with this Content-Type for links.
+func parsedType(contentType string) bool {
+	switch mediaType(contentType) {
+	case "text/html", "application/xhtml+xml", "text/css":
+		return true
+	}
+	return false
+}
+
 // expand parses a fetched file for links when it is a page (or a stylesheet) and decides for each
 // whether to queue it. It runs in the worker, so parsing is spread over the workers.
 func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.NewURL {
@@ -117,8 +126,8 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 
 	out := make([]store.NewURL, 0, len(links))
 	for _, l := range links {
-		if s.known.seen(l.URL) && l.Kind != extract.Requisite {
-			continue // the store knows it: queueing it again would change nothing
+		if l.Kind != extract.Requisite && s.known.seen(l.URL) {
+			continue // the store knows it: queueing it again would add nothing
 		}
 		e, err := NormalizeURL(l.URL)
 		if err != nil {

@@ -64,7 +64,7 @@ func (f *siteFetcher) Fetch(_ context.Context, root *os.Root, req fetcher.Reques
 	}
 	resp := fetcher.Response{Status: 200, Bytes: int64(len(body)), SHA256: strings.Repeat("0", 64),
 		ContentType: ct, Path: req.Path}
-	if req.KeepBody && !f.big[req.URL] {
+	if req.KeepBody != nil && req.KeepBody(ct) && !f.big[req.URL] {
 		resp.Body = []byte(body)
 	}
 	return resp, nil

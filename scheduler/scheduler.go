@@ -120,18 +120,14 @@ type Scheduler struct {
 	stats Stats
 
 	parseSem chan struct{} // bounds concurrent page parsing (crawl)
-	known    *knownLinks   // links already passed to the store (crawl)
+	known    *knownLinks   // page links this run passed to the store (crawl)
 }
 
 // New returns a scheduler that fetches q's jobs with f into root, paced by lim.
 func New(q Queue, f Fetcher, lim Limiter, root *os.Root, opts Options) *Scheduler {
 	opts.setDefaults()
-	s := &Scheduler{q: q, f: f, lim: lim, root: root, opts: opts,
+	return &Scheduler{q: q, f: f, lim: lim, root: root, opts: opts,
 		parseSem: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
-	if opts.Crawl != nil {
-		s.known = newKnownLinks()
-	}
-	return s
 }
 
 // Stats are live counters, safe to read while Run goes on.
@@ -147,6 +143,11 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	s.stats.Total.Store(int64(c.Total()))
 	s.stats.Done.Store(int64(c.Done))
 	s.stats.Failed.Store(int64(c.Failed))
+	if s.opts.Crawl != nil {
+		// One for each run: the pages of a run whose commit failed stay leased until the store
+		// is opened again, so their links must not be taken as known by a later run.
+		s.known = newKnownLinks()
+	}
 
 	// Fetches get their own context: on cancellation they have Grace to finish, not zero.
 	fetchCtx, cancelFetch := context.WithCancel(context.Background())
@@ -254,9 +255,11 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan store.Record, 
 			URL:     s.opts.Credentials.apply(rec.URL, rec.Host),
 			Path:    rec.Path,
 			OnBytes: func(n int) { s.stats.Bytes.Add(int64(n)) },
+		}
+		if s.opts.Crawl != nil && !rec.Requisite {
 			// A page is parsed from memory rather than opened again (requisites are not
 			// parsed, bar stylesheets, which are opened).
-			KeepBody: s.opts.Crawl != nil && !rec.Requisite,
+			req.KeepBody = parsedType
 		}
 		if rec.SHA256 != "" {
 			// Fetched completely before (a refresh run): revalidate rather than download.
