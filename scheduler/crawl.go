@@ -76,30 +76,33 @@ func mediaType(contentType string) string {
 	return strings.ToLower(strings.TrimSpace(mt))
 }
 
-// parsedType reports whether expand parses a page with this Content-Type for links.
-func parsedType(contentType string) bool {
-	switch mediaType(contentType) {
-	case "text/html", "application/xhtml+xml", "text/css":
-		return true
+// parserFor returns the link extractor for a file of media type mt, or nil: not parsed.
+func parserFor(mt string) func(io.Reader, *url.URL) ([]extract.Link, error) {
+	switch mt {
+	case "text/html", "application/xhtml+xml":
+		return extract.HTML
+	case "text/css":
+		return extract.CSS
 	}
-	return false
+	return nil
 }
+
+// parsedType reports whether expand may parse a file with this Content-Type for links.
+func parsedType(contentType string) bool { return parserFor(mediaType(contentType)) != nil }
 
 // expand parses a fetched file for links when it is a page (or a stylesheet) and decides for each
 // whether to queue it. It runs in the worker, so parsing is spread over the workers.
 func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.NewURL {
 	c := s.opts.Crawl
 	mt := mediaType(resp.ContentType)
-	parse := extract.HTML
+	parse := parserFor(mt)
 	switch {
 	case resp.NotModified:
 		return nil // parsed when it was fetched; its links are in the queue already
-	case mt == "text/css":
-		parse = extract.CSS
-	case rec.Requisite:
-		return nil // fetched for a page, never followed
-	case mt != "text/html" && mt != "application/xhtml+xml":
+	case parse == nil:
 		return nil
+	case rec.Requisite && mt != "text/css":
+		return nil // fetched for a page, never followed (a stylesheet's imports are)
 	}
 	base := resp.FinalURL
 	if base == "" {
