@@ -31,6 +31,12 @@ func (w *watchedBody) Read(p []byte) (int, error) {
 	w.timer.Reset(w.idle)
 	n, err := w.r.Read(p)
 	w.timer.Stop()
+	if err == io.EOF && w.ctx.Err() != nil {
+		// The end of the body arrived after the transfer was cancelled (stall, shutdown): a
+		// server or proxy that sees the client leave may still close a chunked body cleanly.
+		// Only an end read before the decision to stop makes the body complete.
+		err = context.Cause(w.ctx)
+	}
 	if n > 0 {
 		if w.onBytes != nil {
 			w.onBytes(n)

@@ -203,6 +203,8 @@ func checkResume(resp *http.Response, offset int64, m partMeta) error {
 		return fmt.Errorf("206 starts at byte %d, .part has %d bytes", start, offset)
 	case total >= 0 && end != total-1:
 		return fmt.Errorf("206 ends at byte %d of %d, not at the end", end, total)
+	case m.Size > 0 && total != m.Size:
+		return fmt.Errorf("206 is of a body of %d bytes, .part was started from one of %d", total, m.Size)
 	case resp.ContentLength >= 0 && resp.ContentLength != end-start+1:
 		return fmt.Errorf("206 Content-Length %d does not match Content-Range %q", resp.ContentLength, cr)
 	}
@@ -262,7 +264,7 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 				defer release()
 			}
 		}
-		m = metaFromResponse(t.req.URL, resp.Header)
+		m = metaFromResponse(t.req.URL, resp.Header, resp.ContentLength)
 		resumable = m.ifRange() != ""
 		switch {
 		case resumable && (resp.ContentLength < 0 || resp.ContentLength >= eagerMetaSize):
@@ -335,6 +337,11 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		}
 	}
 	if err := t.publish(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// Our .part is gone: another process writing the same path of this output
+			// directory published or removed it. Its bytes were not ours to present; try again.
+			return Response{}, t.fail(ClassLocal, true, fmt.Errorf("%s.part vanished before it was published (another process writing to the same output directory?): %w", t.rel, err))
+		}
 		// The .part is complete but cannot be published; nothing will resume it.
 		discardPart(t.root, t.part, t.meta)
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {

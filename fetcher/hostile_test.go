@@ -6,6 +6,8 @@ package fetcher
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -384,5 +386,130 @@ func TestDiskFullIsFatal(t *testing.T) {
 	}
 	if exists(dir, "big") {
 		t.Fatal("a file was published from a body the disk could not hold")
+	}
+}
+
+// endAfterCancel is a transport whose response body sends one byte and then ends cleanly, but
+// only once the request has been cancelled: the clean end of a chunked body that a server (or a
+// proxy) sends when it sees the client leave, arriving after trawl decided to stop.
+type endAfterCancel struct{ started chan struct{} }
+
+func (e endAfterCancel) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{
+		StatusCode:    http.StatusOK,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Etag": {`"e1"`}},
+		ContentLength: -1,
+		Body:          &endOnCancelBody{ctx: req.Context(), started: e.started},
+		Request:       req,
+	}, nil
+}
+
+type endOnCancelBody struct {
+	ctx     context.Context
+	started chan struct{}
+	sent    bool
+}
+
+func (b *endOnCancelBody) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		p[0] = 'x'
+		close(b.started)
+		return 1, nil
+	}
+	<-b.ctx.Done()
+	return 0, io.EOF
+}
+
+func (b *endOnCancelBody) Close() error { return nil }
+
+// TestHostileEndAfterCancel: a transfer trawl cancelled — by the stall watchdog or by the caller
+// — is never published, even when its body then ends cleanly.
+func TestHostileEndAfterCancel(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool // the caller cancels; otherwise the idle watchdog fires
+		class  Class
+	}{
+		{"stall watchdog", false, ClassStall},
+		{"caller cancel", true, ClassCanceled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFetcher(t, nil, func(o *Options) { o.IdleTimeout = 50 * time.Millisecond })
+			if tc.cancel {
+				f.opts.IdleTimeout = time.Hour
+			}
+			started := make(chan struct{})
+			f.client.Transport = endAfterCancel{started: started}
+			root, dir := newRoot(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				go func() { <-started; cancel() }()
+			}
+			_, err := f.Fetch(ctx, root, Request{URL: "https://drip.test/f", Path: "f"})
+			wantError(t, err, tc.class, tc.class != ClassCanceled)
+			if exists(dir, "f") {
+				t.Fatalf("a cancelled transfer was published: %q", readFile(t, dir, "f"))
+			}
+		})
+	}
+}
+
+// TestHostileResumeOtherLength: a resume answered with a 206 that continues at the right offset
+// and carries the same ETag, but of a body of another total length, is of another body: the
+// .part is discarded and the file fetched whole, never spliced.
+func TestHostileResumeOtherLength(t *testing.T) {
+	const size, cut, newSize = 600_000, 300_000, 700_000
+	srv := testserver.New(t, testserver.HTTP1Only(), testserver.Size(size), testserver.ETag(`"t1"`))
+	f := newFetcher(t, srv)
+	root, dir := newRoot(t)
+	partial(t, srv, f, root, dir, "/f", "f", cut)
+	srv.Handle("/f", testserver.Size(newSize), testserver.ETag(`"t1"`), testserver.Seed(7))
+	_, err := fetch(t, f, root, srv.URL("/f"), "f")
+	wantError(t, err, ClassRange, true)
+	if exists(dir, "f") || exists(dir, "f.part") || exists(dir, "f.part.meta") {
+		t.Fatal("files left after a 206 of another length")
+	}
+	resp, err := fetch(t, f, root, srv.URL("/f"), "f")
+	if err != nil || resp.Resumed || !bytes.Equal(readFile(t, dir, "f"), srv.Body("/f")) {
+		t.Fatalf("retry: %+v %v", resp, err)
+	}
+}
+
+// TestHostilePartTakenByAnother: another process writing the same path of the output directory
+// publishes the .part this transfer was writing. The rename then finds no .part: a retryable
+// failure (the work is another process's, not a fault of the URL), and nothing is published.
+func TestHostilePartTakenByAnother(t *testing.T) {
+	body := bytes.Repeat([]byte("a"), 4096)
+	half, release := make(chan struct{}), make(chan struct{})
+	srv := testserver.New(t, testserver.HTTP1Only(), testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", itoa(int64(len(body))))
+		w.Write(body[:len(body)/2])
+		w.(http.Flusher).Flush()
+		close(half)
+		<-release
+		w.Write(body[len(body)/2:])
+	}))
+	f := newFetcher(t, srv)
+	root, dir := newRoot(t)
+	go func() {
+		<-half
+		// The other process renames "its" .part into place while this transfer still writes it.
+		for deadline := time.Now().Add(5 * time.Second); !exists(dir, "f.part") && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if err := os.Rename(filepath.Join(dir, "f.part"), filepath.Join(dir, "f")); err != nil {
+			t.Error(err)
+		}
+		close(release)
+	}()
+	_, err := fetch(t, f, root, srv.URL("/f"), "f")
+	e := wantError(t, err, ClassLocal, true)
+	if e.Fatal || !strings.Contains(e.Error(), "another process") {
+		t.Fatalf("error %v: fatal %v", e, e.Fatal)
 	}
 }

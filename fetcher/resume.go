@@ -17,6 +17,10 @@ type partMeta struct {
 	URL          string `json:"url"` // redacted; a .part left by another URL is not resumed
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+	// Size is the full length of the body the .part is a prefix of, when the server declared it
+	// (0: unknown, or a sidecar of an older trawl). A resume whose Content-Range names another
+	// total is of another body, whatever its validator says.
+	Size int64 `json:"size,omitempty"`
 }
 
 // ifRange is the validator to send in If-Range: a strong ETag, else a strong Last-Modified.
@@ -30,8 +34,8 @@ func (m partMeta) ifRange() string {
 // metaFromResponse keeps only strong validators. A weak ETag (W/"…") must not be used in
 // If-Range; a Last-Modified is strong only when the response's Date is at least a second
 // later (RFC 9110 §8.8.2.2): otherwise the file may have changed again within that second.
-func metaFromResponse(rawURL string, h http.Header) partMeta {
-	m := partMeta{URL: redact(rawURL)}
+func metaFromResponse(rawURL string, h http.Header, size int64) partMeta {
+	m := partMeta{URL: redact(rawURL), Size: max(size, 0)}
 	if et := h.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
 		m.ETag = et
 	}
