@@ -47,6 +47,13 @@ type Request struct {
 	// a page). The copy is made only when the whole file arrived in one transfer that fitted the
 	// copy buffer (less than 256 KiB), so never for a resumed file.
 	KeepBody func(contentType string) bool
+	// MoreConns, when set, asks for up to n more connections to the URL's host for a segmented
+	// download of a big file, without waiting: it returns how many it grants (0 to n), each one a
+	// request the host's politeness allows now (concurrency slot and rate token). Every granted
+	// connection is given back with ConnDone once its segment's request has ended. Nil: the file is
+	// fetched over one connection.
+	MoreConns func(n int) int
+	ConnDone  func()
 }
 
 // Response describes a completed fetch.

@@ -189,7 +189,7 @@ func benchScale(b *testing.B, srv *benchServer, list string, n int) {
 	out := benchOutDir(b)
 	state := filepath.Join(b.TempDir(), "state.db")
 	args := []string{"get", "--input", list, "--out", out, "--state", state, "--ca-cert", srv.CA,
-		"--progress-interval", "100ms"}
+		"--progress-interval", "100ms", "--max-wait", "2h"}
 
 	// Run A: enqueue only (every host cools down after its first 503), then kill -9.
 	srv.setMode("503")

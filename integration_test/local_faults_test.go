@@ -197,3 +197,25 @@ func TestCorruptStateFileDataPages(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOnlyStateMount: a healthy state file on a file system remounted read-only is reported
+// as read-only (exit 3), never as corrupt — a user told "corrupt" deletes it; trawl status still
+// reads it.
+func TestReadOnlyStateMount(t *testing.T) {
+	t.Parallel()
+	s, ca := server(t)
+	out, stateDir := t.TempDir(), t.TempDir()
+	mountTmpfs(t, stateDir, "size=4m")
+	state := filepath.Join(stateDir, "state.db")
+	args := []string{"get", "-o", out, "--state", state, "--ca-cert", ca, s.URL("/a.bin")}
+	wantExit(t, runTrawl(t, args...), exitOK)
+	remount(t, stateDir, "ro")
+	r := runTrawl(t, args...)
+	wantExit(t, r, exitFatal)
+	if !strings.Contains(r.stderr, state) || !strings.Contains(r.stderr, "read-only") || strings.Contains(r.stderr, "corrupt") {
+		t.Errorf("stderr does not say %s is read-only (or calls it corrupt):\n%s", state, tail(r.stderr))
+	}
+	if st := trawlStatus(t, "--state", state); st.Job.Done != 1 {
+		t.Errorf("status of the read-only state: job %+v, want 1 done", st.Job)
+	}
+}

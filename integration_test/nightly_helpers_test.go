@@ -69,6 +69,14 @@ type runReport struct {
 	Hosts           map[string]reportCounts `json:"hosts"`
 	Job             jobTotals               `json:"job"`
 	Failures        []reportFailure         `json:"failures"`
+	Waiting         []reportWaiting         `json:"waiting"`
+}
+
+// reportWaiting is a URL a run ended by --max-wait left queued.
+type reportWaiting struct {
+	URL      string     `json:"url"`
+	Due      *time.Time `json:"due"`
+	Attempts int        `json:"attempts"`
 }
 
 // The keys a script reading a report may rely on.

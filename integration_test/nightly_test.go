@@ -782,7 +782,7 @@ func interruptedRun(t *testing.T, sig os.Signal) (r result, report, out string, 
 	out = t.TempDir()
 	report = filepath.Join(t.TempDir(), "report.json")
 	p := start(t, trawlCmd("get", "-i", writeList(t, lines...), "-o", out, "--ca-cert", ca,
-		"--report", report, "--progress-interval", "20ms"))
+		"--report", report, "--progress-interval", "20ms", "--max-wait", "2h"))
 	p.waitStderr("a progress line with 5 done and 1 retry", func(s string) bool {
 		line := lastLine(s, "msg=progress")
 		return logInt(line, "done") == 5 && logInt(line, "retries") == 1
@@ -791,6 +791,41 @@ func interruptedRun(t *testing.T, sig os.Signal) (r result, report, out string, 
 	sent := time.Now()
 	r = p.wait(30 * time.Second)
 	return r, report, out, time.Since(sent)
+}
+
+// TestNightlyMaxWait: a host answering 429 with Retry-After: 3600 does not hold a cron run for
+// an hour: once everything else is done the run ends with exit 4, reports the URL left waiting
+// with its due time, and the next run does not ask that host before it is due.
+func TestNightlyMaxWait(t *testing.T) {
+	t.Parallel()
+	ss, ca := servers(t, 2)
+	var lines []string
+	for i := range 5 {
+		p := fmt.Sprintf("/done/%d.bin", i)
+		ss[0].Handle(p, testserver.Size(int64(10<<10+i)))
+		lines = append(lines, ss[0].URL(p))
+	}
+	ss[1].Handle("/later.bin", testserver.Statuses(429, 429), testserver.RetryAfter("3600"))
+	lines = append(lines, ss[1].URL("/later.bin"))
+	out, report := t.TempDir(), filepath.Join(t.TempDir(), "report.json")
+	args := []string{"get", "-i", writeList(t, lines...), "-o", out, "--ca-cert", ca, "--report", report}
+	for run := range 2 {
+		wantExit(t, runTrawl(t, args...), exitTransient)
+		rep := readReport(t, report)
+		if rep.Outcome != "waiting" || rep.ExitCode != exitTransient || !strings.Contains(rep.Error, "--max-wait") {
+			t.Errorf("run %d: report outcome %q exit %d error %q, want waiting, 4 and a message naming --max-wait", run, rep.Outcome, rep.ExitCode, rep.Error)
+		}
+		if len(rep.Waiting) != 1 || rep.Waiting[0].URL != ss[1].URL("/later.bin") || rep.Waiting[0].Due == nil ||
+			time.Until(*rep.Waiting[0].Due) < 50*time.Minute {
+			t.Errorf("run %d: report waiting %+v, want /later.bin due in about an hour", run, rep.Waiting)
+		}
+		if want := (jobTotals{Total: 6, Done: 5, Pending: 1, Bytes: rep.Job.Bytes}); rep.Job != want {
+			t.Errorf("run %d: report job %+v, want %+v", run, rep.Job, want)
+		}
+		if n := len(ss[1].RequestsFor("/later.bin")); n != 1 {
+			t.Errorf("run %d: /later.bin requested %d times, want once (it is not due before an hour)", run, n)
+		}
+	}
 }
 
 // TestNightlyReportInterrupted: a run interrupted with SIGINT (or SIGTERM) exits 130 and still

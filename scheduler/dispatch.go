@@ -103,9 +103,12 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 				return &FatalError{err}
 			}
 			scan, lastScan = false, now
-			if !d.feeding && n == 0 && d.inflight() == 0 && len(d.ready) == 0 && len(d.sleep) == 0 &&
-				committed == d.sent && d.holding == 0 {
+			settled := !d.feeding && d.inflight() == 0 && len(d.ready) == 0 && committed == d.sent
+			if settled && n == 0 && len(d.sleep) == 0 && d.holding == 0 {
 				return nil
+			}
+			if settled && d.waitTooLong(now) {
+				return &WaitingError{Next: d.sleep[0].wake}
 			}
 		}
 		d.wakeSleepers(now)
@@ -156,6 +159,21 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 }
 
 func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }
+
+// waitTooLong reports whether, with nothing in flight or ready, every host left sleeps past
+// MaxWait: no robots.txt is being fetched, and the earliest wake-up is further away than allowed.
+func (d *dispatcher) waitTooLong(now time.Time) bool {
+	limit := d.s.opts.MaxWait
+	if limit == 0 || len(d.sleep) == 0 {
+		return false
+	}
+	for _, h := range d.hosts {
+		if h.fetching || h.where == awaiting {
+			return false
+		}
+	}
+	return d.sleep[0].wake.Sub(now) > max(limit, 0)
+}
 
 // leaseSize is how many jobs a host leases at a time when k hosts lease together: big batches
 // for the few hosts of a bulk download (fewer transactions), small ones when many hosts are

@@ -49,6 +49,11 @@ type Options struct {
 	BackoffMax  time.Duration // cap on a retry delay; default 5m
 	// RetryAfterMax caps how long a server's Retry-After may park a URL; default 1h.
 	RetryAfterMax time.Duration
+	// MaxWait ends the run when all the work left is due later than this from now (a long
+	// Retry-After, a host's cooldown, a retry's backoff): Run returns a *WaitingError and those
+	// URLs stay queued with their due times. 0 waits as long as the work needs; a negative value
+	// never waits past what is due now.
+	MaxWait time.Duration
 	// Grace is how long in-flight transfers may finish after the run is cancelled; default 5s.
 	Grace time.Duration
 	// CommitInterval and CommitMax bound how long and how many outcomes wait for one commit;
@@ -133,8 +138,9 @@ func New(q Queue, f Fetcher, lim Limiter, root *os.Root, opts Options) *Schedule
 // Stats are live counters, safe to read while Run goes on.
 func (s *Scheduler) Stats() *Stats { return &s.stats }
 
-// Run executes the job until every URL is done or failed, the context is cancelled
-// (ErrInterrupted), or a fatal error occurs (*FatalError). feed may be nil.
+// Run executes the job until every URL is done or failed, all that is left waits longer than
+// MaxWait (*WaitingError), the context is cancelled (ErrInterrupted), or a fatal error occurs
+// (*FatalError). feed may be nil.
 func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	c, err := s.q.Counts()
 	if err != nil {

@@ -630,3 +630,65 @@ func TestNoEarlyTermination(t *testing.T) {
 		t.Errorf("Run returned nil with %d URL(s) still pending (a retry)", c.Pending)
 	}
 }
+
+// TestMaxWait: a run ends, rather than idles, when all the work left is due later than MaxWait;
+// what waits stays queued with its due time.
+func TestMaxWait(t *testing.T) {
+	slow := "https://h0.test/f0.bin"
+	for _, tc := range []struct {
+		name       string
+		err        *fetcher.Error // the slow URL's first answer
+		maxWait    time.Duration
+		backoff    time.Duration
+		wantWait   bool
+		wantNextGE time.Duration // the slow URL is due at least this far from the start
+	}{
+		{"Retry-After past the limit", &fetcher.Error{Class: fetcher.ClassHTTP, Status: 429, Retryable: true, RetryAfter: time.Hour}, 5 * time.Minute, time.Millisecond, true, 59 * time.Minute},
+		{"a retry within the limit is waited for", &fetcher.Error{Class: fetcher.ClassHTTP, Status: 500, Retryable: true}, time.Minute, time.Millisecond, false, 0},
+		{"no limit waits", &fetcher.Error{Class: fetcher.ClassHTTP, Status: 429, Retryable: true, RetryAfter: 20 * time.Millisecond}, 0, time.Millisecond, false, 0},
+		{"negative: nothing not due now", &fetcher.Error{Class: fetcher.ClassHTTP, Status: 500, Retryable: true}, -1, 10 * time.Second, true, 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t)
+			enqueueAll(t, st, urls(2, 5))
+			f := newFakeFetcher(func(u string, a int) error {
+				if u == slow && a == 1 {
+					return tc.err
+				}
+				return nil
+			})
+			opts := fastOptions()
+			opts.MaxWait, opts.BackoffBase, opts.BackoffMax = tc.maxWait, tc.backoff, tc.backoff
+			lim := ratelimit.New(ratelimit.Options{PerHost: opts.PerHost, MaxCooldown: 2 * time.Hour})
+			start := time.Now()
+			err := run(t, st, f, lim, opts, nil)
+			var we *WaitingError
+			if got := errors.As(err, &we); got != tc.wantWait {
+				t.Fatalf("Run: %v, want a WaitingError: %v", err, tc.wantWait)
+			}
+			recs := states(t, st)
+			if !tc.wantWait {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for u, r := range recs {
+					if r.State != store.Done {
+						t.Errorf("%s: %v", u, r.State)
+					}
+				}
+				return
+			}
+			if r := recs[slow]; r.State != store.Pending || r.NextAttempt.Sub(start) < tc.wantNextGE || we.Next.Sub(start) < tc.wantNextGE {
+				t.Errorf("slow URL: %v due %v after the start; run says next %v", r.State, r.NextAttempt.Sub(start), we.Next.Sub(start))
+			}
+			for u, r := range recs {
+				switch {
+				case hostOf(u) == "h1.test" && r.State != store.Done:
+					t.Errorf("%s on the healthy host: %v", u, r.State)
+				case hostOf(u) == "h0.test" && r.State != store.Pending && r.State != store.Done:
+					t.Errorf("%s: %v, want pending (waiting) or done", u, r.State)
+				}
+			}
+		})
+	}
+}

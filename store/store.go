@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -174,6 +175,9 @@ func openBolt(path string, o Options) (db *bolt.DB, err error) {
 		return nil, corrupt(path, "%v", err)
 	case errors.Is(err, os.ErrPermission), errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("state file %s: %w", path, err)
+	case errors.Is(err, syscall.EROFS):
+		// A healthy file that cannot be opened for writing: a user told "corrupt" might delete it.
+		return nil, fmt.Errorf("state file %s is on a read-only file system (trawl status can still read it): %w", path, err)
 	}
 	// Anything else while reading the file's own structures (short reads, bad page sizes).
 	return nil, corrupt(path, "%v", err)

@@ -31,6 +31,7 @@ type Config struct {
 	Retries        int           `yaml:"retries"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxWait        time.Duration `yaml:"max_wait"`
 	CACert         string        `yaml:"ca_cert"`
 	ClientCert     string        `yaml:"client_cert"`
 	ClientKey      string        `yaml:"client_key"`
@@ -66,6 +67,7 @@ func defaultConfig() Config {
 		Retries:          5,
 		ConnectTimeout:   30 * time.Second,
 		IdleTimeout:      60 * time.Second,
+		MaxWait:          5 * time.Minute,
 		UserAgent:        "trawl/" + fetcher.Version,
 		Layout:           string(fetcher.Mirror),
 		LogFormat:        "text",
@@ -103,6 +105,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries per URL after the first attempt, for transient errors")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "timeout for connecting and the TLS handshake")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a transfer with no bytes for this long is stalled and retried (there is no whole-download timeout)")
+	fs.DurationVar(&cfg.MaxWait, "max-wait", cfg.MaxWait, "end the run (exit 4) when all that is left waits longer than this for a Retry-After, a host's cooldown or a retry; those URLs stay queued for the next run (0 = never wait past what is due now)")
 	fs.StringVar(&cfg.CACert, "ca-cert", cfg.CACert, "trust the CA certificates in PEM `FILE`, besides the system's")
 	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
 	fs.StringVar(&cfg.ClientKey, "client-key", cfg.ClientKey, "TLS client key PEM `FILE`")
@@ -182,6 +185,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--retries must not be negative, got %d", c.Retries)
 	case c.ConnectTimeout <= 0:
 		return fmt.Errorf("--connect-timeout must be positive, got %s", c.ConnectTimeout)
+	case c.MaxWait < 0:
+		return fmt.Errorf("--max-wait must not be negative, got %s", c.MaxWait)
 	case c.IdleTimeout <= 0:
 		return fmt.Errorf("--idle-timeout must be positive, got %s", c.IdleTimeout)
 	case (c.ClientCert == "") != (c.ClientKey == ""):

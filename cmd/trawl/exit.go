@@ -11,7 +11,7 @@ const (
 	exitFailed      = 1   // some URLs failed permanently
 	exitUsage       = 2   // bad flags, arguments or config
 	exitFatal       = 3   // state file locked or corrupt, output not writable, disk full
-	exitTransient   = 4   // transient failures remain; the next run retries them
+	exitTransient   = 4   // transient failures remain, or the work left waits past --max-wait; the next run retries them
 	exitInterrupted = 130 // stopped by a signal; run the same command to continue
 )
 
@@ -21,7 +21,8 @@ const exitCodesHelp = `Exit codes:
   2    usage or config error
   3    fatal: state file locked or corrupt (or another run holds it), output not
        writable, disk full
-  4    transient failures remain (timeouts, 5xx...); the next run retries them
+  4    transient failures remain (timeouts, 5xx...), or all that is left waits
+       longer than --max-wait (Retry-After...); the next run retries them
   130  interrupted (run the same command again to continue)`
 
 // exitError carries an exit code with its message.

@@ -183,7 +183,12 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		// outcomes not yet committed: commit often.
 		commitEvery = 10 * time.Millisecond
 	}
+	maxWait := cfg.MaxWait
+	if maxWait == 0 {
+		maxWait = -1 // the scheduler's zero waits as long as it takes
+	}
 	s := scheduler.New(st, f, lim, root, scheduler.Options{
+		MaxWait:        maxWait,
 		CommitInterval: commitEvery,
 		Workers:        cfg.Concurrency,
 		PerHost:        cfg.PerHost,
@@ -209,8 +214,8 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 
 	total, hosts, _ := t.snapshot()
 	total.Skipped += j.bad.Load()
-	exit := outcomeOf(runErr, total)
 	c, cerr := st.Counts()
+	exit := outcomeOf(runErr, total, c.Pending+c.Leased)
 	if cerr != nil && exit.code != exitFatal {
 		exit = runExit{exitFatal, "fatal", cerr}
 	}
@@ -237,7 +242,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 			rep.Error = exit.err.Error()
 		}
 		var ferr error
-		if rep.Failures, ferr = failures(st); ferr == nil {
+		if rep.Failures, rep.Waiting, ferr = leftovers(st, exit.outcome == "waiting"); ferr == nil {
 			ferr = writeJSON(cfg.Report, rep)
 		}
 		if ferr != nil {
@@ -256,18 +261,22 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 // runExit is how a run ended.
 type runExit struct {
 	code    int
-	outcome string // for reports and status: done, failed, transient, interrupted, fatal
+	outcome string // for reports and status: done, failed, transient, waiting, interrupted, fatal
 	err     error
 }
 
-func outcomeOf(runErr error, c runCounts) runExit {
+func outcomeOf(runErr error, c runCounts, pending int) runExit {
 	var fatal *scheduler.FatalError
+	var waiting *scheduler.WaitingError
 	switch {
 	case errors.As(runErr, &fatal):
 		return runExit{exitFatal, "fatal", fatal.Err}
 	case errors.Is(runErr, scheduler.ErrInterrupted):
 		return runExit{exitInterrupted, "interrupted", errors.New("interrupted; run the same command again to continue")}
-	case runErr != nil:
+	case errors.As(runErr, &waiting) && c.Failed <= c.Transient:
+		return runExit{exitTransient, "waiting", fmt.Errorf("%d URL(s) not due before %s (Retry-After, a host's cooldown or retry backoff beyond --max-wait); they stay queued for the next run",
+			pending, waiting.Next.Local().Format(time.RFC3339))}
+	case runErr != nil && waiting == nil:
 		return runExit{exitFatal, "fatal", runErr}
 	case c.Failed > c.Transient:
 		return runExit{exitFailed, "failed", fmt.Errorf("%d URL(s) failed", c.Failed)}

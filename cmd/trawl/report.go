@@ -125,7 +125,7 @@ type report struct {
 	Start           time.Time            `json:"start"`
 	End             time.Time            `json:"end"`
 	DurationSeconds float64              `json:"duration_seconds"`
-	Outcome         string               `json:"outcome"` // done, failed, transient, interrupted, fatal
+	Outcome         string               `json:"outcome"` // done, failed, transient, waiting, interrupted, fatal
 	ExitCode        int                  `json:"exit_code"`
 	Error           string               `json:"error,omitempty"`
 	Counts          runCounts            `json:"counts"`
@@ -133,6 +133,7 @@ type report struct {
 	Hosts           map[string]runCounts `json:"hosts"`
 	Job             jobCounts            `json:"job"`
 	Failures        []failure            `json:"failures"`
+	Waiting         []waiting            `json:"waiting,omitempty"` // a run ended by --max-wait: the URLs it left queued
 }
 
 // jobCounts are the whole job's records by state.
@@ -159,17 +160,38 @@ type failure struct {
 	Transient bool   `json:"transient"`
 }
 
-// failures lists every failed record of the job.
-func failures(st *store.Store) ([]failure, error) {
-	out := []failure{}
+// waiting is a URL left queued by a run that ended because the rest of its work was not due.
+type waiting struct {
+	URL      string     `json:"url"`
+	Due      *time.Time `json:"due,omitempty"` // its retry time; none: due now, its host cooling down
+	Class    string     `json:"class,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	Attempts int        `json:"attempts"`
+}
+
+// maxWaitingListed bounds the report's list of queued URLs (job.pending counts them all).
+const maxWaitingListed = 1000
+
+// leftovers lists every failed record of the job and, when listQueued, up to maxWaitingListed
+// records still queued.
+func leftovers(st *store.Store, listQueued bool) ([]failure, []waiting, error) {
+	fails, waits := []failure{}, []waiting{}
 	err := st.ForEach(func(r store.Record) error {
-		if r.State == store.Failed {
-			out = append(out, failure{URL: redact(r.URL), Status: r.Status, Class: r.ErrorClass,
+		switch {
+		case r.State == store.Failed:
+			fails = append(fails, failure{URL: redact(r.URL), Status: r.Status, Class: r.ErrorClass,
 				Error: r.LastError, Attempts: r.Attempts, Transient: r.Transient})
+		case listQueued && (r.State == store.Pending || r.State == store.Leased) && len(waits) < maxWaitingListed:
+			w := waiting{URL: redact(r.URL), Class: r.ErrorClass, Error: r.LastError, Attempts: r.Attempts}
+			if !r.NextAttempt.IsZero() {
+				due := r.NextAttempt.UTC()
+				w.Due = &due
+			}
+			waits = append(waits, w)
 		}
 		return nil
 	})
-	return out, err
+	return fails, waits, err
 }
 
 // writeJSON writes v to path atomically: a reader sees the old file or the new one, never half.
