@@ -28,23 +28,35 @@ const (
 
 // Reasons Decide gives for refusing a link, recorded with off-scope links.
 const (
-	ReasonInvalid      = "invalid"        // not an absolute http(s) URL, or an unknown Kind
-	ReasonTooLong      = "too-long"       // longer than ScopeOptions.MaxURLLength
-	ReasonOffScope     = "off-scope"      // a page outside the scope mode's pages
-	ReasonOffHostAsset = "off-host-asset" // a requisite off the seeds' hosts, with SameHostAssets
-	ReasonExcluded     = "excluded"       // matches an Exclude regexp
-	ReasonNotIncluded  = "not-included"   // a page matching none of the Include regexps
-	ReasonDepth        = "depth"          // a page deeper than MaxDepth
+	ReasonInvalid        = "invalid"         // not an absolute http(s) URL, or an unknown Kind
+	ReasonTooLong        = "too-long"        // longer than ScopeOptions.MaxURLLength
+	ReasonOffScope       = "off-scope"       // a page outside the scope mode's pages
+	ReasonOffHostAsset   = "off-host-asset"  // a requisite off the seeds' hosts, with SameHostAssets
+	ReasonExcluded       = "excluded"        // matches an Exclude regexp
+	ReasonNotIncluded    = "not-included"    // a page matching none of the Include regexps
+	ReasonDepth          = "depth"           // a page deeper than MaxDepth
+	ReasonRequisiteDepth = "requisite-depth" // a requisite deeper in a chain than MaxRequisiteLevel
 )
 
+// MaxRequisiteLevel is how far down a chain of requisites a crawl goes by default: a page's own
+// requisites are level 1, what a level-1 stylesheet imports or url()s is level 2, and so on. A
+// page's fonts and backgrounds sit a level or two down; without a limit, a server answering each
+// s.css?n=N with `@import "s.css?n=N+1"` would be fetched forever, since requisites are exempt from
+// MaxDepth and the URLs stay short.
+const MaxRequisiteLevel = 5
+
 // ScopeOptions configures a Scope. The zero value is a valid configuration: prefix scope,
-// unlimited depth, no filters, requisites from any host, MaxURLLength.
+// unlimited depth, no filters, requisites from any host, MaxRequisiteLevel, MaxURLLength.
 type ScopeOptions struct {
 	// Mode is ScopePrefix, ScopeHost or ScopeDomain; empty means ScopePrefix.
 	Mode ScopeMode
 	// MaxDepth is the deepest page followed, counting seeds as depth 0; 0 means unlimited.
 	// Requisites are exempt: a page at the last level still gets its images.
 	MaxDepth int
+	// MaxRequisiteLevel is the deepest requisite fetched in a chain of requisites (see the
+	// constant MaxRequisiteLevel); 0 means MaxRequisiteLevel. There is no unlimited: a chain of
+	// requisites is bounded by nothing else.
+	MaxRequisiteLevel int
 	// Include, if not empty, admits only pages whose URL matches at least one regexp.
 	// Requisites are exempt: a page admitted by Include needs its images whatever their names.
 	Include []*regexp.Regexp
@@ -81,8 +93,11 @@ func NewScope(seeds []string, o ScopeOptions) (*Scope, error) {
 	default:
 		return nil, fmt.Errorf("extract: unknown scope %q (want prefix, host or domain)", o.Mode)
 	}
-	if o.MaxDepth < 0 || o.MaxURLLength < 0 {
-		return nil, fmt.Errorf("extract: negative depth or URL length")
+	if o.MaxDepth < 0 || o.MaxRequisiteLevel < 0 || o.MaxURLLength < 0 {
+		return nil, fmt.Errorf("extract: negative depth, requisite level or URL length")
+	}
+	if o.MaxRequisiteLevel == 0 {
+		o.MaxRequisiteLevel = MaxRequisiteLevel
 	}
 	if o.MaxURLLength == 0 {
 		o.MaxURLLength = MaxURLLength
@@ -107,15 +122,20 @@ func NewScope(seeds []string, o ScopeOptions) (*Scope, error) {
 	return s, nil
 }
 
-// Decide says whether link l, found on a page at depth depth (seeds are depth 0), should be
-// enqueued, and if not, why (one of the Reason constants).
+// Decide says whether link l should be enqueued, and if not, why (one of the Reason constants).
+// The link was found in a file at crawl depth depth (seeds are depth 0) and requisite-chain level
+// level: 0 for a page, n for a requisite at level n (a stylesheet).
 //
 // A Page must be in scope (see ScopeMode), match an Include regexp if any are given, match no
 // Exclude regexp, and lie within MaxDepth (depth+1 <= MaxDepth). A Requisite is allowed from
-// any host — or, with SameHostAssets, from the seeds' hosts — at any depth, and only Exclude
-// and the length limit apply. The caller fetches requisites without following them, except
-// that stylesheets are passed to CSS and their links decided as requisites in turn.
-func (s *Scope) Decide(l Link, depth int) (ok bool, reason string) {
+// any host — or, with SameHostAssets, from the seeds' hosts — at any page depth; Exclude, the
+// length limit and MaxRequisiteLevel (level+1 <= MaxRequisiteLevel) apply. The caller fetches
+// requisites without following them, except that stylesheets are passed to CSS and their links
+// decided as requisites in turn, one level deeper.
+//
+// The limits that depend on where the link was found are checked last, so a link refused for
+// its own sake is refused for the same reason wherever it is met.
+func (s *Scope) Decide(l Link, depth, level int) (ok bool, reason string) {
 	if len(l.URL) > s.opt.MaxURLLength {
 		return false, ReasonTooLong
 	}
@@ -130,6 +150,9 @@ func (s *Scope) Decide(l Link, depth int) (ok bool, reason string) {
 		}
 		if matchAny(s.opt.Exclude, l.URL) {
 			return false, ReasonExcluded
+		}
+		if level+1 > s.opt.MaxRequisiteLevel {
+			return false, ReasonRequisiteDepth
 		}
 		return true, ""
 	case Page:

@@ -132,10 +132,49 @@ func TestDecide(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, c := range tc.checks {
-				ok, reason := s.Decide(c.link, c.depth)
+				ok, reason := s.Decide(c.link, c.depth, 0)
 				if ok != (c.reason == "") || reason != c.reason {
 					t.Errorf("Decide(%v %s, depth %d) = %v, %q; want reason %q", c.link.Kind, c.link.URL, c.depth, ok, reason, c.reason)
 				}
+			}
+		})
+	}
+}
+
+// TestDecideRequisiteLevel: a requisite found in a file at requisite-chain level n (0: a page) is
+// at level n+1, refused beyond MaxRequisiteLevel whatever the page depth; a refusal that depends
+// only on the URL wins, so the URL is refused for the same reason at any level.
+func TestDecideRequisiteLevel(t *testing.T) {
+	req := func(u string) Link { return Link{URL: u, Kind: Requisite} }
+	const css = "https://example.org/s.css"
+	for _, tc := range []struct {
+		name         string
+		opt          ScopeOptions
+		link         Link
+		depth, level int // of the file the link is found in
+		reason       string
+	}{
+		{"a page's requisite", ScopeOptions{}, req(css), 0, 0, ""},
+		{"a deep page's requisite", ScopeOptions{MaxDepth: 2}, req(css), 2, 0, ""},
+		{"last level", ScopeOptions{}, req(css), 0, MaxRequisiteLevel - 1, ""},
+		{"beyond the default", ScopeOptions{}, req(css), 0, MaxRequisiteLevel, ReasonRequisiteDepth},
+		{"far beyond", ScopeOptions{}, req(css), 0, 3000, ReasonRequisiteDepth},
+		{"own limit, last level", ScopeOptions{MaxRequisiteLevel: 2}, req(css), 0, 1, ""},
+		{"own limit, beyond", ScopeOptions{MaxRequisiteLevel: 2}, req(css), 0, 2, ReasonRequisiteDepth},
+		{"a page link is not a requisite", ScopeOptions{}, Link{URL: "https://example.org/a", Kind: Page}, 0, MaxRequisiteLevel, ""},
+		{"excluded first", ScopeOptions{Exclude: []*regexp.Regexp{regexp.MustCompile(`\.css$`)}}, req(css), 0, MaxRequisiteLevel, ReasonExcluded},
+		{"off host first", ScopeOptions{SameHostAssets: true}, req("https://cdn.example.net/s.css"), 0, MaxRequisiteLevel, ReasonOffHostAsset},
+		{"too long first", ScopeOptions{}, req(css + "?" + strings.Repeat("a", MaxURLLength)), 0, MaxRequisiteLevel, ReasonTooLong},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := NewScope([]string{"https://example.org/"}, tc.opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok, reason := s.Decide(tc.link, tc.depth, tc.level)
+			if ok != (tc.reason == "") || reason != tc.reason {
+				t.Errorf("Decide(%v %s, depth %d, level %d) = %v, %q; want reason %q",
+					tc.link.Kind, tc.link.URL, tc.depth, tc.level, ok, reason, tc.reason)
 			}
 		})
 	}
@@ -153,6 +192,7 @@ func TestNewScopeErrors(t *testing.T) {
 		{"bad mode", []string{"https://example.org/"}, ScopeOptions{Mode: "planet"}},
 		{"negative depth", []string{"https://example.org/"}, ScopeOptions{MaxDepth: -1}},
 		{"negative length", []string{"https://example.org/"}, ScopeOptions{MaxURLLength: -1}},
+		{"negative requisite level", []string{"https://example.org/"}, ScopeOptions{MaxRequisiteLevel: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewScope(tc.seeds, tc.opt); err == nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/internal/testserver"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -382,6 +384,130 @@ func TestCrawlTrap(t *testing.T) {
 			}
 		})
 	}
+}
+
+// chainSite is a stylesheet trap: /c/ shows s.css?n=0, and each s.css?n=N imports s.css?n=N+1
+// and uses a background image of its own, so the URLs stay short and requisites never run out.
+// The chain ends at chainEnd only so that a crawl that follows it fails its test in seconds rather
+// than at the run timeout. Pages /c/1.html to /c/<chainPages>.html, each showing s.css?n=0, link
+// onwards, for --depth and --max-pages to limit.
+func chainSite(t testing.TB) *crawlSite {
+	t.Helper()
+	s := newCrawlSite(t)
+	s.page("/c/", `<link rel=stylesheet href="s.css?n=0"><a href="1.html">1</a>`)
+	s.setGen(func(r *http.Request) (siteFile, bool) {
+		var n int
+		if _, err := fmt.Sscanf(r.URL.Path, "/c/%d.html", &n); err == nil && n <= chainPages {
+			html := `<link rel=stylesheet href="s.css?n=0">`
+			if n < chainPages {
+				html += fmt.Sprintf(`<a href="%d.html">next</a>`, n+1)
+			}
+			return siteFile{"text/html; charset=utf-8", []byte(html)}, true
+		}
+		if r.URL.Path == "/c/bg.png" {
+			return siteFile{"image/png", []byte("png")}, true
+		}
+		if r.URL.Path != "/c/s.css" {
+			return siteFile{}, false
+		}
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil {
+			return siteFile{}, false
+		}
+		css := fmt.Sprintf("body { background: url(bg.png?n=%d) }\n", n)
+		if n < chainEnd {
+			css = fmt.Sprintf("@import \"s.css?n=%d\";\n", n+1) + css
+		}
+		return siteFile{"text/css; charset=utf-8", []byte(css)}, true
+	})
+	return s
+}
+
+const chainEnd, chainPages = 200, 30
+
+// TestCrawlRequisiteChain: a chain of stylesheets importing stylesheets is fetched to
+// extract.MaxRequisiteLevel and no further, with or without page limits (requisites count against
+// neither --depth nor --max-pages), and the crawl ends normally; the first link beyond is recorded
+// skipped with its reason. With --max-pages, requisites beyond the budget it sets are skipped too.
+func TestCrawlRequisiteChain(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"max-pages and depth", []string{"--max-pages", "20", "--depth", "2"}},
+		{"no page limits", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := chainSite(t)
+			out := t.TempDir()
+			args := append([]string{"crawl", "-o", out, "--ca-cert", s.CAFile(t), "-q"}, tt.args...)
+			r := runTrawl(t, append(args, s.URL("/c/"))...)
+			wantExit(t, r, exitOK)
+
+			const levels = extract.MaxRequisiteLevel
+			sheets := map[string]int{}
+			for _, req := range s.Requests() {
+				if req.Path == "/c/s.css" {
+					sheets[req.RawQuery]++
+				}
+			}
+			want := map[string]int{}
+			for n := range levels {
+				want[fmt.Sprintf("n=%d", n)] = 1
+			}
+			if !maps.Equal(sheets, want) {
+				t.Errorf("%d stylesheets requested; want s.css?n=0 to n=%d once each (%d levels of requisites)",
+					len(sheets), levels-1, levels)
+				if len(sheets) <= 2*levels {
+					t.Logf("requested: %v", sheets)
+				}
+			}
+			var skipped []string
+			for _, rec := range stateRecords(t, defaultState(out)) {
+				if rec.State == store.Skipped && rec.LastError == extract.ReasonRequisiteDepth {
+					skipped = append(skipped, rec.URL)
+				}
+			}
+			slices.Sort(skipped)
+			wantSkipped := []string{s.URL(fmt.Sprintf("/c/bg.png?n=%d", levels-1)), s.URL(fmt.Sprintf("/c/s.css?n=%d", levels))}
+			if !slices.Equal(skipped, wantSkipped) {
+				t.Errorf("recorded skipped for %q: %v; want %v", extract.ReasonRequisiteDepth, skipped, wantSkipped)
+			}
+		})
+	}
+
+	t.Run("budget", func(t *testing.T) {
+		t.Parallel()
+		s := newCrawlSite(t)
+		const images = store.RequisitesPerPage + 50
+		var page strings.Builder
+		for i := range images {
+			fmt.Fprintf(&page, "<img src=\"%d.png\">\n", i)
+			s.bin(fmt.Sprintf("/b/%d.png", i), 100)
+		}
+		s.page("/b/", page.String())
+		out := t.TempDir()
+		r := runTrawl(t, "crawl", "-o", out, "--ca-cert", s.CAFile(t), "-q", "--max-pages", "1", s.URL("/b/"))
+		wantExit(t, r, exitOK)
+		fetched := 0
+		for _, req := range s.Requests() {
+			if strings.HasSuffix(req.Path, ".png") {
+				fetched++
+			}
+		}
+		skipped := 0
+		for _, rec := range stateRecords(t, defaultState(out)) {
+			if rec.State == store.Skipped && rec.LastError == store.ReasonRequisiteBudget {
+				skipped++
+			}
+		}
+		if fetched != store.RequisitesPerPage || skipped != images-store.RequisitesPerPage {
+			t.Errorf("%d images fetched, %d skipped for the budget; want %d and %d (--max-pages 1)",
+				fetched, skipped, store.RequisitesPerPage, images-store.RequisitesPerPage)
+		}
+	})
 }
 
 // TestCrawlKill9Resume: a crawl killed with SIGKILL at a random moment and run again ends with

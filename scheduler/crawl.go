@@ -127,6 +127,10 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 	links, _ := parse(body, bu) // a parse error keeps the links found before it
 	<-s.parseSem
 
+	// A page's links are one page deeper than it; its requisites start a chain of requisites at
+	// level 1, and a stylesheet's are one level further down its chain. A requisite has no page
+	// depth of its own: its Depth holds its level (store.RequisiteDepth).
+	level := rec.RequisiteLevel()
 	out := make([]store.NewURL, 0, len(links))
 	for _, l := range links {
 		if l.Kind != extract.Requisite && s.known.seen(l.URL) {
@@ -136,8 +140,11 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 		if err != nil {
 			continue
 		}
-		nu := store.NewURL{URL: e.URL, Host: e.Host, Depth: rec.Depth + 1, Requisite: l.Kind == extract.Requisite}
-		if ok, reason := c.Scope.Decide(l, rec.Depth); !ok {
+		nu := store.NewURL{URL: e.URL, Host: e.Host, Depth: rec.Depth + 1}
+		if l.Kind == extract.Requisite {
+			nu.Requisite, nu.Depth = true, store.RequisiteDepth(level+1)
+		}
+		if ok, reason := c.Scope.Decide(l, rec.Depth, level); !ok {
 			nu.Skip = reason
 		} else if nu.Path, err = fetcher.MapPath(e.URL, c.Layout); err != nil {
 			nu.Skip = "unmappable"

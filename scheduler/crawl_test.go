@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -40,7 +41,8 @@ func (q *linkCount) Commit(updates []store.Update) error {
 
 // siteFetcher serves pages from a map by URL, writing each into the run's root like the real
 // fetcher, and giving the body in memory when asked, unless the page is in big (as the real
-// fetcher does for a page too big for its buffer); a URL not in the map is an image.
+// fetcher does for a page too big for its buffer); a URL not in the map is an image. A path
+// ending in .css is a stylesheet.
 type siteFetcher struct {
 	pages map[string]string
 	big   map[string]bool
@@ -53,6 +55,9 @@ func (f *siteFetcher) Fetch(_ context.Context, root *os.Root, req fetcher.Reques
 	f.calls[req.URL]++
 	f.mu.Unlock()
 	body, ct := f.pages[req.URL], "text/html"
+	if u, err := url.Parse(req.URL); err == nil && strings.HasSuffix(u.Path, ".css") {
+		ct = "text/css"
+	}
 	if body == "" {
 		body, ct = "image", "image/png"
 	}
@@ -130,5 +135,135 @@ func TestKnownLinksNotPassedAgain(t *testing.T) {
 	}
 	if c := q.req["https://h.test/logo.png"]; c != n {
 		t.Errorf("requisite passed %d times; want %d (one per page: a requisite may upgrade a skipped URL)", c, n)
+	}
+}
+
+func css(n int) string { return fmt.Sprintf("https://h.test/s.css?n=%d", n) }
+func bg(n int) string  { return fmt.Sprintf("https://h.test/bg.png?n=%d", n) }
+
+// addChain adds stylesheets s.css?n=0 to n-1 to pages, each importing the next and using a
+// background image of its own.
+func addChain(pages map[string]string, n int) {
+	for i := range n {
+		pages[css(i)] = fmt.Sprintf(`@import "s.css?n=%d"; body { background: url(bg.png?n=%d) }`, i+1, i)
+	}
+}
+
+// runCrawl crawls the pages queued in st from a siteFetcher serving pages, to the end.
+func runCrawl(t *testing.T, st *store.Store, scope *extract.Scope, pages map[string]string) *siteFetcher {
+	t.Helper()
+	root, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	f := &siteFetcher{pages: pages, calls: map[string]int{}}
+	opts := fastOptions()
+	opts.Crawl = &Crawl{Scope: scope, Layout: fetcher.Mirror}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := New(st, f, ratelimit.New(ratelimit.Options{PerHost: 2}), root, opts).Run(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestRequisiteChainBounded: a page's stylesheet that imports another, which imports another, and
+// so on without end (the URLs stay short, and requisites are exempt from the page depth and page
+// limit) is followed to extract.MaxRequisiteLevel and no further: a page's requisites are level
+// 1, a stylesheet's imports and url()s one level deeper, and the first link beyond the limit is
+// recorded skipped for the reason, never fetched.
+func TestRequisiteChainBounded(t *testing.T) {
+	const chain = 50 // as far as the crawl can tell, endless
+	pages := map[string]string{
+		"https://h.test/p0.html": `<link rel=stylesheet href="/s.css?n=0"><a href="p1.html">1</a>`,
+		"https://h.test/p1.html": `<p>no requisites`,
+	}
+	addChain(pages, chain)
+	scope, err := extract.NewScope([]string{"https://h.test/"}, extract.ScopeOptions{MaxDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	st.SetPageLimit(20)
+	enqueueAll(t, st, []string{"https://h.test/p0.html"})
+	f := runCrawl(t, st, scope, pages)
+
+	got := states(t, st)
+	type want struct {
+		state  store.State
+		level  int
+		reason string
+	}
+	// s.css?n=N is at level N+1, and its background one deeper: fetched to the limit, recorded
+	// skipped at the level after it.
+	const limit = extract.MaxRequisiteLevel
+	wants := map[string]want{}
+	for n := 0; n < limit; n++ {
+		wants[css(n)] = want{store.Done, n + 1, ""}
+		wants[bg(n)] = want{store.Done, n + 2, ""}
+	}
+	wants[css(limit)] = want{store.Skipped, limit + 1, extract.ReasonRequisiteDepth}
+	wants[bg(limit-1)] = want{store.Skipped, limit + 1, extract.ReasonRequisiteDepth}
+	for u, w := range wants {
+		r, ok := got[u]
+		if !ok || r.State != w.state || r.RequisiteLevel() != w.level || r.LastError != w.reason {
+			t.Errorf("%s: %v at level %d (%q); want %v at level %d (%q)", u, r.State, r.RequisiteLevel(), r.LastError, w.state, w.level, w.reason)
+		}
+		if fetched := f.calls[u]; fetched != 0 && w.state == store.Skipped {
+			t.Errorf("%s fetched %d times; want never (beyond the chain limit)", u, fetched)
+		}
+	}
+	var beyond []string
+	for u := range got {
+		if _, ok := wants[u]; !ok && !strings.HasSuffix(u, ".html") {
+			beyond = append(beyond, u)
+		}
+	}
+	if len(beyond) > 0 {
+		t.Errorf("%d requisites recorded beyond the first links past the chain limit (%s...); want none",
+			len(beyond), beyond[0])
+	}
+	if r := got["https://h.test/p1.html"]; r.State != store.Done || r.Depth != 1 || r.Requisite {
+		t.Errorf("page p1: %+v; want done at depth 1", r)
+	}
+}
+
+// TestRequisiteChainFromOlderState: a stylesheet queued by a trawl that recorded no chain levels
+// (a requisite's Depth was its page's depth + 1) counts as a page's own: its background and
+// imports are fetched, and the chain it starts still stops at the limit.
+func TestRequisiteChainFromOlderState(t *testing.T) {
+	pages := map[string]string{}
+	addChain(pages, 50)
+	scope, err := extract.NewScope([]string{"https://h.test/"}, extract.ScopeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t)
+	e, err := NormalizeURL(css(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := e.NewURL(fetcher.Mirror, 7) // found on a page at depth 6
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Requisite = true
+	if _, err := st.Enqueue([]store.NewURL{old}); err != nil {
+		t.Fatal(err)
+	}
+	runCrawl(t, st, scope, pages)
+
+	got := states(t, st)
+	for n := 0; n < extract.MaxRequisiteLevel; n++ {
+		if r := got[css(n)]; r.State != store.Done {
+			t.Errorf("%s: %v; want done", css(n), r.State)
+		}
+	}
+	if r := got[bg(0)]; r.State != store.Done || r.RequisiteLevel() != 2 {
+		t.Errorf("%s: %v at level %d; want done at level 2", bg(0), r.State, r.RequisiteLevel())
+	}
+	if r := got[css(extract.MaxRequisiteLevel)]; r.State != store.Skipped {
+		t.Errorf("%s: %v; want skipped: the chain still ends", css(extract.MaxRequisiteLevel), r.State)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -64,7 +65,20 @@ func (w *wtx) enqueueInOrder(urls []NewURL) (added int, err error) {
 	return added, nil
 }
 
-// newRecord is the record of a URL new to the store, as the transaction's page count decides it.
+// Reasons the store records a new URL Skipped for by itself, when a limit is reached.
+const (
+	ReasonMaxPages        = "max-pages"        // a page beyond the page limit (SetPageLimit)
+	ReasonRequisiteBudget = "requisite-budget" // a requisite beyond the requisite budget
+)
+
+// RequisitesPerPage sets the requisite budget of a crawl with a page limit: at most this many
+// requisites per page of the limit. The limit alone would not bound a crawl, since requisites
+// (which it does not count) may come from any host and be generated without end; a generous
+// multiple leaves every real page its images, stylesheets, fonts and scripts, since pages share
+// most of them.
+const RequisitesPerPage = 100
+
+// newRecord is the record of a URL new to the store, as the transaction's counts decide it.
 func (w *wtx) newRecord(u NewURL) Record {
 	r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth,
 		Requisite: u.Requisite, Auth: u.Auth}
@@ -74,9 +88,26 @@ func (w *wtx) newRecord(u NewURL) Record {
 	case !u.Requisite && w.pageLimit > 0 && w.counts.Pages >= w.pageLimit:
 		// Deciding here, in the transaction that counts pages, makes the limit exact and
 		// the same however often the crawl was interrupted.
-		r.State, r.LastError, r.Path = Skipped, "max-pages", ""
+		r.State, r.LastError, r.Path = Skipped, ReasonMaxPages, ""
+	case u.Requisite && w.requisitesFull():
+		r.State, r.LastError, r.Path = Skipped, ReasonRequisiteBudget, ""
 	}
 	return r
+}
+
+// requisitesFull reports whether the requisite budget is spent: the page limit is set and the
+// requisites to fetch (those not skipped: all records but the skipped ones and the pages) have
+// reached RequisitesPerPage per page of it. Like the page limit, it is decided in the transaction
+// that counts them, and holds for the whole job, not per run.
+func (w *wtx) requisitesFull() bool {
+	if w.pageLimit <= 0 {
+		return false
+	}
+	budget := math.MaxInt
+	if w.pageLimit <= math.MaxInt/RequisitesPerPage {
+		budget = w.pageLimit * RequisitesPerPage
+	}
+	return w.counts.Total()-w.counts.Pages >= budget
 }
 
 // enqueueSorted is enqueueInOrder for a batch without requisites (so a known URL is left as it
@@ -244,14 +275,25 @@ func (w *wtx) underFile(p string) bool {
 
 // upgrade queues a known URL that was skipped as a page when it comes back as a page requisite
 // the crawl wants: a link to an off-scope image must not stop the image from being fetched for a
-// page that shows it, whichever of the two the crawl met first.
+// page that shows it, whichever of the two the crawl met first. Likewise a requisite skipped
+// further down a chain of requisites than it comes back at (a font a deeply nested stylesheet
+// uses, met again in a page's own stylesheet): the chain limit is meant for the chain, not for the
+// file. Any other skip of a requisite does not depend on where it was met, and comes back the same
+// (robots.txt, decided when it is dispatched, skips it again then). Either way the requisite
+// budget applies, as to a new requisite.
 func (w *wtx) upgrade(u NewURL) (bool, error) {
 	if !u.Requisite || u.Skip != "" {
 		return false, nil
 	}
 	old, seq, ok, err := w.get(u.URL)
-	if err != nil || !ok || old.State != Skipped || old.Requisite {
+	if err != nil || !ok || old.State != Skipped {
 		return false, err
+	}
+	if old.Requisite && requisiteLevel(true, u.Depth) >= old.RequisiteLevel() {
+		return false, nil
+	}
+	if w.requisitesFull() {
+		return false, nil
 	}
 	if err := w.detach(&old, seq); err != nil {
 		return false, err

@@ -15,8 +15,8 @@ const (
 	Done
 	// Failed: failed permanently (or ran out of retries).
 	Failed
-	// Skipped: known but not to be fetched (off scope, robots.txt, over --max-pages); LastError
-	// says why. Recording it keeps it from being offered again.
+	// Skipped: known but not to be fetched (off scope, robots.txt, over --max-pages or the
+	// requisite budget); LastError says why. Recording it keeps it from being offered again.
 	Skipped
 )
 
@@ -55,8 +55,32 @@ type Record struct {
 	Transient    bool   // Failed only because its retries ran out on a transient error
 	Requisite    bool   // a page requisite (image, stylesheet...) in a crawl: fetched, not followed
 	Auth         bool   // the URL was given with userinfo, which the run holds in memory only
-	Depth        int    // crawl depth (0 for list and seed URLs)
+	Depth        int    // a page's crawl depth (0 for list and seed URLs); a requisite's: see RequisiteLevel
 	Updated      time.Time
+}
+
+// RequisiteLevel is a requisite's place in its chain of requisites: 1 for what a page embeds, one
+// more for each stylesheet in between (what a level-1 stylesheet imports or url()s is level 2); 0
+// for a record that is not a requisite. A crawl stops chains at a fixed level.
+//
+// A requisite has no crawl depth of its own, so its Depth holds the level, negated
+// (RequisiteDepth). The sign tells these records from those written before levels existed, which
+// held the depth of the requisite's page plus one (never negative) and say nothing of the chain:
+// they count as level 1, so a stylesheet an older trawl queued still gets its fonts and images,
+// and a chain it was following is still cut off a few levels on.
+func (r *Record) RequisiteLevel() int { return requisiteLevel(r.Requisite, r.Depth) }
+
+// RequisiteDepth is the Depth of a requisite at chain level level (see Record.RequisiteLevel).
+func RequisiteDepth(level int) int { return -level }
+
+func requisiteLevel(requisite bool, depth int) int {
+	switch {
+	case !requisite:
+		return 0
+	case depth < 0:
+		return -depth
+	}
+	return 1
 }
 
 // NewURL is a URL offered to Enqueue.
@@ -64,7 +88,7 @@ type NewURL struct {
 	URL       string
 	Host      string
 	Path      string // proposed output path; the store may adjust it to resolve a collision
-	Depth     int
+	Depth     int    // as Record.Depth: a requisite's is RequisiteDepth(its chain level)
 	Requisite bool   // a page requisite: fetched but not followed; not counted as a page
 	Auth      bool   // given with userinfo (kept out of the store): needs the run's credentials
 	Skip      string // non-empty: record it as Skipped for this reason instead of queueing it

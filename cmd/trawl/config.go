@@ -86,7 +86,7 @@ func addFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 func addCrawlFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.Scope, "scope", cfg.Scope, "pages followed: prefix (under the seed's directory), host (the seed's host) or domain (its registrable domain)")
 	fs.IntVar(&cfg.Depth, "depth", cfg.Depth, "follow links at most `N` pages deep from a seed (0 = unlimited)")
-	fs.IntVar(&cfg.MaxPages, "max-pages", cfg.MaxPages, "queue at most `N` pages; page requisites do not count (0 = unlimited)")
+	fs.IntVar(&cfg.MaxPages, "max-pages", cfg.MaxPages, "queue at most `N` pages, and at most 100×N page requisites, which are not counted as pages (0 = unlimited)")
 	fs.StringArrayVar(&cfg.Include, "include", cfg.Include, "follow only pages whose URL matches `REGEX` (repeatable: any may match)")
 	fs.StringArrayVar(&cfg.Exclude, "exclude", cfg.Exclude, "never fetch URLs matching `REGEX` (repeatable)")
 	fs.BoolVar(&cfg.SameHostAssets, "same-host-assets", cfg.SameHostAssets, "fetch page requisites (images, styles, scripts) only from the seeds' hosts, not from any host")

@@ -20,9 +20,11 @@ func newCrawlCmd(stderr io.Writer) *cobra.Command {
 		Short: "Crawl from seed URLs: follow links in scope, save pages and their images",
 		Long: `Crawl from the seed URLs: fetch each page, follow its links that are in scope, and fetch
 the page's requisites (images, stylesheets, scripts, icons) even when they are out of scope, on any
-host (--same-host-assets: only the seeds' hosts), without following them. robots.txt is fetched
-once per host and obeyed (its Crawl-delay becomes the host's request rate), unless
---ignore-robots. Off-scope and disallowed links are recorded with the reason they were skipped.
+host (--same-host-assets: only the seeds' hosts), without following them. A stylesheet's imports
+and url()s are fetched too, down to a chain of 5 requisites from the page; with --max-pages N, at
+most 100×N requisites are queued. robots.txt is fetched once per host and obeyed (its Crawl-delay
+becomes the host's request rate), unless --ignore-robots. Off-scope and disallowed links, and
+those beyond a limit, are recorded with the reason they were skipped.
 
 Stop it at any moment (Ctrl-C, kill -9, a reboot) and run the same command again: it finishes the
 crawl with the files an uninterrupted crawl produces; only the pages that were in flight (or had
