@@ -18,7 +18,7 @@ func BenchmarkFetchSmall(b *testing.B) {
 	}{{"h2", nil}, {"h1", []testserver.Option{testserver.HTTP1Only()}}} {
 		b.Run(proto.name, func(b *testing.B) {
 			srv := testserver.New(b, append(proto.opts, testserver.Size(16<<10), testserver.Seed(1))...)
-			f := newFetcher(b, srv, func(o *Options) { o.HTTP2 = proto.name == "h2" })
+			f := newFetcher(b, srv, func(o *Options) { o.Protocol = protoOf(proto.name == "h2") })
 			root, _ := newRoot(b)
 			var n atomic.Int64
 			b.ReportAllocs()

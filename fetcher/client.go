@@ -28,10 +28,15 @@ type Fetcher struct {
 	opts      Options
 	transport *http.Transport
 	client    *http.Client
-	dialer    *net.Dialer
+	// bulk is an HTTP/1.1-only client for the big bodies of ProtocolAuto (see BulkBodySize);
+	// nil with a forced protocol.
+	bulkTransport *http.Transport
+	bulk          *http.Client
+	dialer        *net.Dialer
 	// dial is dialer.DialContext; tests swap it to map test host names to loopback.
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
-	tlsConfig *tls.Config
+	tlsConfig *tls.Config // offers opts.Protocol's ALPN names
+	tlsHTTP1  *tls.Config // offers HTTP/1.1 alone, for the bulk transport
 	// credKeys are the canonical names of headers that carry credentials for the
 	// original host only: dropped on a cross-host redirect.
 	credKeys []string
@@ -60,9 +65,12 @@ func New(opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	h1 := tc.Clone()
+	h1.NextProtos = []string{"http/1.1"}
 	f := &Fetcher{
 		opts:      opts,
 		tlsConfig: tc,
+		tlsHTTP1:  h1,
 		dialer:    &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second},
 		credKeys:  []string{"Authorization", "Cookie", "Proxy-Authorization"},
 	}
@@ -78,11 +86,13 @@ func New(opts Options) (*Fetcher, error) {
 		// Our own TLS dial so a failed handshake is known to be a TLS failure by
 		// construction (see tlsError), not guessed from its message. The transport still
 		// does TLS itself through proxies, using TLSClientConfig.
-		DialTLSContext:      f.dialTLS,
+		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return f.dialTLS(ctx, network, addr, f.tlsConfig)
+		},
 		TLSClientConfig:     tc,
 		TLSHandshakeTimeout: opts.ConnectTimeout,
 		// Set explicitly: with a custom dialer, net/http would otherwise leave HTTP/2 off.
-		Protocols: protocols(opts.HTTP2),
+		Protocols: protocols(opts.Protocol),
 		// Bulk downloads hit the same hosts over and over: keep plenty of warm
 		// connections so workers don't pay a handshake per file.
 		MaxIdleConns:        1024,
@@ -109,21 +119,38 @@ func New(opts Options) (*Fetcher, error) {
 		},
 	}
 	f.client = &http.Client{Transport: f.transport, CheckRedirect: f.checkRedirect}
+	if opts.Protocol == ProtocolAuto {
+		f.bulkTransport = f.transport.Clone()
+		f.bulkTransport.Protocols = protocols(ProtocolHTTP1)
+		f.bulkTransport.TLSClientConfig = h1
+		f.bulkTransport.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return f.dialTLS(ctx, network, addr, f.tlsHTTP1)
+		}
+		f.bulk = &http.Client{Transport: f.bulkTransport, CheckRedirect: f.checkRedirect}
+	}
 	return f, nil
 }
 
 // Close closes idle connections. In-flight fetches are not interrupted.
 func (f *Fetcher) Close() {
 	f.transport.CloseIdleConnections()
+	if f.bulkTransport != nil {
+		f.bulkTransport.CloseIdleConnections()
+	}
 	f.dirs.close()
 }
 
-// protocols is HTTP/1.1 alone, or with HTTP/2 as well.
-func protocols(http2 bool) *http.Protocols {
-	p := new(http.Protocols)
-	p.SetHTTP1(true)
-	p.SetHTTP2(http2)
-	return p
+// multiplexed reports whether requests may share HTTP/2 connections.
+func (f *Fetcher) multiplexed() bool { return f.opts.Protocol != ProtocolHTTP1 }
+
+// protocols is what the transport speaks for p. Forced HTTP/2 speaks it over plain http too
+// (prior knowledge), as it has no HTTP/1.1 to fall back to.
+func protocols(p Protocol) *http.Protocols {
+	ps := new(http.Protocols)
+	ps.SetHTTP1(p != ProtocolHTTP2)
+	ps.SetHTTP2(p != ProtocolHTTP1)
+	ps.SetUnencryptedHTTP2(p == ProtocolHTTP2)
+	return ps
 }
 
 // sessionCacheSize is how many hosts' TLS sessions are kept for resumption.
@@ -133,16 +160,19 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// Set by our own dialer: the transport speaks HTTP/2 only on a connection whose
-		// ALPN negotiated "h2", which is offered only with Options.HTTP2.
-		NextProtos:         []string{"http/1.1"},
+		// ALPN negotiated "h2".
+		NextProtos:         []string{"h2", "http/1.1"},
 		InsecureSkipVerify: opts.Insecure, // only when the user asked; cmd/ warns
 		// Over HTTP/1.1 a host gets a connection per concurrent request. One opened after an
 		// earlier connection to the host has its session ticket resumes that session instead of a
 		// full handshake, for both sides (connections opened at the same moment cannot).
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 	}
-	if opts.HTTP2 {
-		tc.NextProtos = []string{"h2", "http/1.1"}
+	switch opts.Protocol {
+	case ProtocolHTTP1:
+		tc.NextProtos = []string{"http/1.1"}
+	case ProtocolHTTP2:
+		tc.NextProtos = []string{"h2"}
 	}
 	if opts.CACertFile != "" {
 		pool, err := x509.SystemCertPool()
@@ -175,7 +205,7 @@ func tlsConfig(opts Options) (*tls.Config, error) {
 // dialTLS connects (within the dialer's ConnectTimeout) and completes the handshake
 // (within another ConnectTimeout, like TLSHandshakeTimeout), marking any handshake failure
 // as a tlsError. The transport applies neither timeout to a custom TLS dialer itself.
-func (f *Fetcher) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+func (f *Fetcher) dialTLS(ctx context.Context, network, addr string, tc *tls.Config) (net.Conn, error) {
 	raw, err := f.dial(ctx, network, addr)
 	if err != nil {
 		return nil, err
@@ -184,7 +214,7 @@ func (f *Fetcher) dialTLS(ctx context.Context, network, addr string) (net.Conn, 
 	if err != nil {
 		host = addr
 	}
-	cfg := f.tlsConfig.Clone()
+	cfg := tc.Clone()
 	if cfg.ServerName == "" {
 		cfg.ServerName = host
 	}

@@ -1,12 +1,14 @@
 package fetcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +241,85 @@ func TestCrossHost(t *testing.T) {
 		if got := crossHost(from, to); got != tc.cross {
 			t.Errorf("crossHost(%s, %s) = %v", tc.from, tc.to, got)
 		}
+	}
+}
+
+// TestProtocols: by default a host that offers HTTP/2 gets small bodies as streams of one
+// connection and big ones over HTTP/1.1 connections of their own; a forced protocol is used for
+// everything, and forced HTTP/2 fails against a server without it.
+func TestProtocols(t *testing.T) {
+	const small, big = 10 << 10, BulkBodySize
+	for _, tc := range []struct {
+		name       string
+		proto      Protocol
+		http1Only  bool
+		wantSmall  []string // protocols of the requests for the small file, in order
+		wantBig    []string
+		multiplex  bool // Response.Multiplexed
+		wantFailed bool
+	}{
+		{"auto", ProtocolAuto, false, []string{"HTTP/2.0"}, []string{"HTTP/2.0", "HTTP/1.1"}, true, false},
+		{"auto, server without h2", ProtocolAuto, true, []string{"HTTP/1.1"}, []string{"HTTP/1.1"}, false, false},
+		{"http1.1", ProtocolHTTP1, false, []string{"HTTP/1.1"}, []string{"HTTP/1.1"}, false, false},
+		{"http2", ProtocolHTTP2, false, []string{"HTTP/2.0"}, []string{"HTTP/2.0"}, true, false},
+		{"http2, server without it", ProtocolHTTP2, true, nil, nil, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := []testserver.Option{}
+			if tc.http1Only {
+				opts = append(opts, testserver.HTTP1Only())
+			}
+			srv := testserver.New(t, opts...)
+			srv.Handle("/small", testserver.Size(small))
+			srv.Handle("/big", testserver.Size(big))
+			f := newFetcher(t, srv, func(o *Options) { o.Protocol = tc.proto })
+			root, dir := newRoot(t)
+			for _, p := range []struct {
+				path string
+				want []string
+			}{{"/small", tc.wantSmall}, {"/big", tc.wantBig}} {
+				resp, err := fetch(t, f, root, srv.URL(p.path), p.path[1:])
+				if tc.wantFailed {
+					if err == nil {
+						t.Fatalf("%s: fetched over forced HTTP/2 from a server without it", p.path)
+					}
+					continue
+				}
+				if err != nil || resp.SHA256 != srv.SHA256(p.path) || !bytes.Equal(readFile(t, dir, p.path[1:]), srv.Body(p.path)) {
+					t.Fatalf("%s: %+v %v", p.path, resp, err)
+				}
+				if resp.Multiplexed != tc.multiplex {
+					t.Errorf("%s: Multiplexed %v, want %v", p.path, resp.Multiplexed, tc.multiplex)
+				}
+				var got []string
+				for _, r := range srv.RequestsFor(p.path) {
+					got = append(got, r.Proto)
+				}
+				if !slices.Equal(got, p.want) {
+					t.Errorf("%s: requests over %v, want %v", p.path, got, p.want)
+				}
+			}
+		})
+	}
+}
+
+// TestBulkResume: with HTTP/2 offered, a resume whose remainder is big goes over HTTP/1.1 at once,
+// not first as an HTTP/2 stream that would be asked again.
+func TestBulkResume(t *testing.T) {
+	const size, cut = BulkBodySize + 1<<20, 1 << 20
+	srv := testserver.New(t, testserver.Size(size))
+	f := newFetcher(t, srv, func(o *Options) { o.Protocol = ProtocolAuto })
+	root, dir := newRoot(t)
+	partial(t, srv, f, root, dir, "/f", "f", cut)
+	resp, err := fetch(t, f, root, srv.URL("/f"), "f")
+	if err != nil || !resp.Resumed || resp.SHA256 != srv.SHA256("/f") {
+		t.Fatalf("resume: %+v %v", resp, err)
+	}
+	var got []string
+	for _, r := range srv.RequestsFor("/f") {
+		got = append(got, r.Proto+" "+r.Header.Get("Range"))
+	}
+	if want := []string{"HTTP/2.0 ", "HTTP/1.1 ", "HTTP/1.1 bytes=1048576-"}; !slices.Equal(got, want) {
+		t.Fatalf("requests %q, want %q", got, want)
 	}
 }

@@ -70,6 +70,7 @@ type transfer struct {
 	name, part, meta string                  // base names in root
 	cancel           context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
 	metaFound        bool                    // a sidecar exists on disk
+	multiplexed      bool                    // the host answered over HTTP/2
 }
 
 func (t *transfer) fail(class Class, retryable bool, err error) *Error {
@@ -136,8 +137,13 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		}
 	}
 
+	client := t.f.client
+	if t.f.bulk != nil && offset > 0 && meta.Size-offset >= BulkBodySize {
+		// What is left of a big body is known to be big: over HTTP/1.1 at once (see ProtocolAuto).
+		client = t.f.bulk
+	}
 	first := func() {}
-	if hreq.URL.Scheme == "https" && t.f.opts.HTTP2 {
+	if hreq.URL.Scheme == "https" && client == t.f.client && t.f.multiplexed() {
 		if first, err = t.f.first.enter(ctx, hreq.URL.Host); err != nil {
 			return Response{}, t.netError(ctx, err)
 		}
@@ -146,10 +152,20 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(),
 			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { first() }}))
 	}
-	resp, err := t.f.client.Do(hreq)
+	resp, err := client.Do(hreq)
 	first()
 	if err != nil {
 		return Response{}, t.netError(ctx, err)
+	}
+	t.multiplexed = resp.ProtoMajor == 2
+	if t.multiplexed && client != t.f.bulk && t.f.bulk != nil && resp.ContentLength >= BulkBodySize &&
+		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) {
+		// A big body: ask again over an HTTP/1.1 connection of its own (see ProtocolAuto). Only
+		// what the server sent before the stream's reset is wasted.
+		resp.Body.Close()
+		if resp, err = t.f.bulk.Do(hreq.Clone(ctx)); err != nil {
+			return Response{}, t.netError(ctx, err)
+		}
 	}
 	defer resp.Body.Close()
 
@@ -385,6 +401,7 @@ func (t *transfer) response(resp *http.Response, size int64, sum string, resumed
 		Resumed:      resumed,
 		Offset:       offset,
 		NotModified:  resp.StatusCode == http.StatusNotModified,
+		Multiplexed:  t.multiplexed,
 	}
 	if r.NotModified {
 		// A 304 may omit validators; the copy on disk still has the ones we sent.

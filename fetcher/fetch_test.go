@@ -19,7 +19,7 @@ func TestFetchHappyPath(t *testing.T) {
 	for _, proto := range []struct {
 		name  string
 		opts  []testserver.Option
-		http2 bool // Options.HTTP2
+		http2 bool // ProtocolAuto (HTTP/2 offered), else HTTP/1.1
 		want  string
 	}{
 		{"h2", nil, true, "HTTP/2.0"},
@@ -29,7 +29,7 @@ func TestFetchHappyPath(t *testing.T) {
 	} {
 		t.Run(proto.name, func(t *testing.T) {
 			srv := testserver.New(t, proto.opts...)
-			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = proto.http2 })
+			f := newFetcher(t, srv, func(o *Options) { o.Protocol = protoOf(proto.http2) })
 			root, dir := newRoot(t)
 			for _, size := range []int64{0, 1, 16 << 10, 1<<20 + 3} {
 				p := "/files/f" + strings.Repeat("x", int(size%7))
@@ -117,7 +117,7 @@ func TestFetchShortBodyThenResume(t *testing.T) {
 	} {
 		t.Run(proto.name, func(t *testing.T) {
 			srv := testserver.New(t, append(proto.opts, testserver.Size(300_000))...)
-			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = proto.name == "h2" })
+			f := newFetcher(t, srv, func(o *Options) { o.Protocol = protoOf(proto.name == "h2") })
 			root, dir := newRoot(t)
 			srv.Handle("/f", testserver.TruncateAfter(100_000))
 			_, err := fetch(t, f, root, srv.URL("/f"), "f")
@@ -283,7 +283,7 @@ func TestFetchResetMidBody(t *testing.T) {
 	}{{"h1", []testserver.Option{testserver.HTTP1Only()}}, {"h2", nil}} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testserver.New(t, append(tc.opts, testserver.Size(200_000), testserver.ResetAfter(50_000))...)
-			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = tc.name == "h2" })
+			f := newFetcher(t, srv, func(o *Options) { o.Protocol = protoOf(tc.name == "h2") })
 			root, dir := newRoot(t)
 			_, err := fetch(t, f, root, srv.URL("/f"), "f")
 			e := Classify(err)

@@ -19,7 +19,7 @@ func TestFirstRequestOpensTheConnection(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		opts    []testserver.Option
-		http2   bool // Options.HTTP2
+		http2   bool // ProtocolAuto (HTTP/2 offered), else HTTP/1.1
 		wantMax int  // TLS handshakes the server may see
 	}{
 		{"http2", nil, true, 1},
@@ -29,7 +29,7 @@ func TestFirstRequestOpensTheConnection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testserver.New(t, append(tc.opts, testserver.Size(4<<10))...)
-			f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = tc.http2 })
+			f := newFetcher(t, srv, func(o *Options) { o.Protocol = protoOf(tc.http2) })
 			root, _ := newRoot(t)
 			var wg sync.WaitGroup
 			errs := make(chan error, 16)
@@ -102,7 +102,7 @@ func TestFirstRequestSlowResponse(t *testing.T) {
 		}
 		w.Write([]byte("slow"))
 	}))
-	f := newFetcher(t, srv, func(o *Options) { o.HTTP2 = true })
+	f := newFetcher(t, srv, func(o *Options) { o.Protocol = ProtocolHTTP2 })
 	root, _ := newRoot(t)
 	slow := make(chan error, 1)
 	go func() {

@@ -18,7 +18,7 @@ import (
 // the end of the test.
 func newFetcher(t testing.TB, srv *testserver.Server, mod ...func(*Options)) *Fetcher {
 	t.Helper()
-	opts := Options{IdleTimeout: 5 * time.Second, ConnectTimeout: 5 * time.Second}
+	opts := Options{IdleTimeout: 5 * time.Second, ConnectTimeout: 5 * time.Second, Protocol: ProtocolHTTP1}
 	if srv != nil {
 		opts.CACertFile = srv.CAFile(t)
 	}
@@ -37,15 +37,23 @@ func newFetcher(t testing.TB, srv *testserver.Server, mod ...func(*Options)) *Fe
 // how long the response headers may take, so it leaves a loaded -race run room to send them.
 const stallTimeout = time.Second
 
-// forEachProtocol runs fn over HTTP/1.1 (the default) and with HTTP/2 on (Options.HTTP2, against
-// a server that offers it); fn passes proto to newFetcher.
+// forEachProtocol runs fn over HTTP/1.1 alone ("h1") and with HTTP/2 offered ("h2", the default
+// ProtocolAuto, against a server that offers it); fn passes proto to newFetcher.
 func forEachProtocol(t *testing.T, fn func(t *testing.T, proto func(*Options))) {
 	for _, p := range []struct {
 		name  string
 		http2 bool
 	}{{"h1", false}, {"h2", true}} {
-		t.Run(p.name, func(t *testing.T) { fn(t, func(o *Options) { o.HTTP2 = p.http2 }) })
+		t.Run(p.name, func(t *testing.T) { fn(t, func(o *Options) { o.Protocol = protoOf(p.http2) }) })
 	}
+}
+
+// protoOf is the default ProtocolAuto when HTTP/2 is wanted, else HTTP/1.1 alone.
+func protoOf(http2 bool) Protocol {
+	if http2 {
+		return ProtocolAuto
+	}
+	return ProtocolHTTP1
 }
 
 // newRoot opens a fresh output directory.

@@ -2,6 +2,7 @@ package fetcher
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -26,11 +27,42 @@ type Options struct {
 	MaxRedirects    int           // default 10
 	Bandwidth       Limiter       // global bandwidth cap; nil = unlimited
 	MaxConnsPerHost int           // 0 = no cap (the scheduler caps per-host concurrency)
-	// HTTP2 offers HTTP/2 (ALPN h2) and multiplexes a host's requests over one connection.
-	// The default is HTTP/1.1, one connection per concurrent request to a host: with Go's
-	// HTTP/2 client one connection's frames are read and decrypted by one goroutine and
-	// copied once more through a pipe, which measured slower for bulk transfers.
-	HTTP2 bool
+	// Protocol chooses HTTP/1.1, HTTP/2, or (the default) both: HTTP/2 where the server offers
+	// it, with big bodies over HTTP/1.1 connections of their own (see BulkBodySize).
+	Protocol Protocol
+}
+
+// Protocol is the HTTP version a Fetcher speaks.
+type Protocol string
+
+// Protocols.
+const (
+	// ProtocolAuto offers HTTP/2 and HTTP/1.1 (ALPN). A host that speaks HTTP/2 gets its
+	// requests multiplexed over one connection; a response on it declaring a body of at least
+	// BulkBodySize is asked again over an HTTP/1.1 connection of its own, because one HTTP/2
+	// connection's frames are read and decrypted by one goroutine and copied once more through a
+	// pipe, which is slower for bulk transfers.
+	ProtocolAuto Protocol = ""
+	// ProtocolHTTP1 speaks HTTP/1.1 only: a connection per concurrent request to a host.
+	ProtocolHTTP1 Protocol = "http1.1"
+	// ProtocolHTTP2 speaks HTTP/2 only (ALPN h2 over TLS, prior knowledge over plain http): a
+	// server without it fails.
+	ProtocolHTTP2 Protocol = "http2"
+)
+
+// BulkBodySize is the declared length from which, with ProtocolAuto, a body is fetched over an
+// HTTP/1.1 connection of its own rather than as one of many streams of an HTTP/2 connection.
+const BulkBodySize = 8 << 20
+
+// ParseProtocol reads a Protocol's name ("auto" is ProtocolAuto).
+func ParseProtocol(s string) (Protocol, error) {
+	switch p := Protocol(s); p {
+	case "auto", ProtocolAuto:
+		return ProtocolAuto, nil
+	case ProtocolHTTP1, ProtocolHTTP2:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown protocol %q (want auto, http1.1 or http2)", s)
 }
 
 // Request asks for one URL to be stored at one path.
@@ -69,5 +101,6 @@ type Response struct {
 	Resumed      bool   // the body was appended to an existing .part from Offset
 	Offset       int64  // bytes kept from the .part when Resumed
 	NotModified  bool   // 304 to a conditional request: nothing written
+	Multiplexed  bool   // the host answered over HTTP/2 (even if this body then came over HTTP/1.1)
 	Body         []byte // the file's content, when Request.KeepBody and it fitted; else nil
 }

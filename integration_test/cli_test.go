@@ -45,7 +45,7 @@ func TestExitCodes(t *testing.T) {
 			return []string{"get", "--layout", "tree", "-o", dir, url}
 		}, exitUsage, "tree"},
 		{"bad concurrency", func(_ *testing.T, dir string) []string {
-			return []string{"get", "-c", "0", "-o", dir, url}
+			return []string{"get", "-c", "-1", "-o", dir, url}
 		}, exitUsage, "concurrency"},
 		{"output under a regular file", func(t *testing.T, dir string) []string {
 			f := filepath.Join(dir, "afile")

@@ -37,7 +37,9 @@ func TestKill9Resume(t *testing.T) {
 	}
 	list := writeList(t, lines...)
 	out := t.TempDir()
-	args := []string{"get", "-i", list, "-o", out, "--ca-cert", ca, "--progress-interval", "50ms"}
+	// Over HTTP/1.1 only: with HTTP/2 offered the 64 MiB body is asked again over HTTP/1.1 (see
+	// fetcher.ProtocolAuto), which doubles the requests this test counts.
+	args := []string{"get", "-i", list, "-o", out, "--ca-cert", ca, "--progress-interval", "50ms", "--http1.1"}
 	part := mirrorPath(out, a, big) + ".part"
 
 	p := startUntilPart(t, part, 4<<20, args...)
@@ -86,7 +88,7 @@ func TestResumeIgnoredRange(t *testing.T) {
 	const path = "/big.bin"
 	s.Handle(path, testserver.Body(testserver.Content(2, 16<<20)), slow)
 	out := t.TempDir()
-	args := []string{"get", "-o", out, "--ca-cert", ca, s.URL(path)}
+	args := []string{"get", "-o", out, "--ca-cert", ca, "--http1.1", s.URL(path)} // see TestKill9Resume
 	part := mirrorPath(out, s, path) + ".part"
 
 	startUntilPart(t, part, 1<<20, args...).kill9()

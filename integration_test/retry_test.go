@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,9 +181,9 @@ func TestBrokenBodies(t *testing.T) {
 			args := append([]string{"get", "-o", out, "--ca-cert", ca}, tt.args...)
 			r := runTrawl(t, append(args, s.URL(path))...)
 			wantExit(t, r, tt.exit)
-			proto := "HTTP/1.1" // the default, and all an HTTP1Only server speaks
-			if tt.server == nil && slices.Contains(tt.args, "--http2") {
-				proto = "HTTP/2.0"
+			proto := "HTTP/2.0" // offered by default, and by the server unless it is HTTP1Only
+			if tt.server != nil {
+				proto = "HTTP/1.1"
 			}
 			for _, req := range s.RequestsFor(path) {
 				if req.Proto != proto {

@@ -7,6 +7,10 @@
 // worker on one slow or throttled host. Time is passed in by the caller so the scheduler decides
 // what "now" is and tests never sleep.
 //
+// How many requests at once a host gets may be fixed (the user's --per-host) or adapt to the host
+// (Options.Adaptive, adaptive.go): each finished request reports, through [Limiter.Done], whether
+// the host showed load and how long it took, and the cap grows and shrinks with that.
+//
 // Bandwidth is different: it is shared by every transfer and is paid while bytes are read, so
 // [Bandwidth.WaitN] blocks, on the caller's context.
 //

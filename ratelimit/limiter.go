@@ -32,8 +32,14 @@ type Options struct {
 	// Burst is the per-host token bucket size: how many requests may start back to back after a
 	// quiet period. Default 1, which spaces requests strictly 1/Rate apart.
 	Burst int
-	// PerHost is the number of concurrent requests per host. Default 4.
+	// PerHost is the number of concurrent requests per host: the cap, or with Adaptive the
+	// ceiling each host's cap grows to. Default 4, or DefaultAdaptiveMax with Adaptive.
 	PerHost int
+	// Adaptive makes each host's cap adapt to how the host answers (see Done): it starts at
+	// Start and moves between 1 and PerHost (or the host's own ceiling, SetHostMax).
+	Adaptive bool
+	// Start is an adaptive host's first cap. Default DefaultAdaptiveStart (at most PerHost).
+	Start int
 	// MaxCooldown caps any cooldown, so a hostile or mistaken Retry-After cannot park a host for
 	// days. Default 10 minutes.
 	MaxCooldown time.Duration
@@ -53,6 +59,8 @@ type Limiter struct {
 	margin      float64 // Options.Margin
 	burst       int
 	perHost     int
+	adaptive    bool
+	start       int
 	maxCooldown time.Duration
 
 	// now is the clock for the methods that take no time argument (Cooldown, SetHostRate,
@@ -74,6 +82,15 @@ type hostState struct {
 	inFlight   int
 	until      time.Time // cooling down until this instant
 	forgetting bool      // in Limiter.pending
+	ad         *adaptive // the host's adaptive cap; nil with a fixed one
+}
+
+// cap is how many requests h may have in flight.
+func (l *Limiter) cap(h *hostState) int {
+	if h.ad != nil {
+		return h.ad.cap()
+	}
+	return l.perHost
 }
 
 // New returns a Limiter configured by opts, with defaults filled in.
@@ -83,6 +100,8 @@ func New(opts Options) *Limiter {
 		margin:      min(max(opts.Margin, 0), 0.5),
 		burst:       opts.Burst,
 		perHost:     opts.PerHost,
+		adaptive:    opts.Adaptive,
+		start:       opts.Start,
 		maxCooldown: opts.MaxCooldown,
 		now:         time.Now,
 		hosts:       make(map[string]*hostState),
@@ -92,9 +111,17 @@ func New(opts Options) *Limiter {
 	if l.burst <= 0 {
 		l.burst = DefaultBurst
 	}
-	if l.perHost <= 0 {
+	switch {
+	case l.perHost > 0:
+	case l.adaptive:
+		l.perHost = DefaultAdaptiveMax
+	default:
 		l.perHost = DefaultPerHost
 	}
+	if l.start <= 0 {
+		l.start = DefaultAdaptiveStart
+	}
+	l.start = min(l.start, l.perHost)
 	if l.maxCooldown <= 0 {
 		l.maxCooldown = DefaultMaxCooldown
 	}
@@ -141,7 +168,7 @@ func (l *Limiter) TryAcquire(host string, now time.Time) (ok bool, wait time.Dur
 		// Reported before the concurrency cap: a Release alone would not let this request go.
 		return false, tokenWait
 	}
-	if h.inFlight >= l.perHost {
+	if h.inFlight >= l.cap(h) {
 		return false, 0
 	}
 	if h.bucket != nil {
@@ -149,6 +176,9 @@ func (l *Limiter) TryAcquire(host string, now time.Time) (ok bool, wait time.Dur
 		h.bucket.ReserveN(now, 1)
 	}
 	h.inFlight++
+	if h.ad != nil && h.inFlight >= h.ad.cap() {
+		h.ad.fullAt = now
+	}
 	return true, 0
 }
 
@@ -179,6 +209,45 @@ func (l *Limiter) Release(host string) {
 	if h, ok := l.hosts[host]; ok && h.inFlight > 0 {
 		h.inFlight--
 	}
+}
+
+// Done ends a request started by a successful TryAcquire, like Release, and lets what it says
+// about the host's load adapt the host's cap (Options.Adaptive; otherwise it is Release).
+func (l *Limiter) Done(host string, s Signal) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.hosts[host]
+	if !ok || h.inFlight == 0 {
+		return
+	}
+	if h.ad != nil {
+		h.ad.observe(s, l.now())
+	}
+	h.inFlight--
+}
+
+// SetHostMax sets the ceiling of an adaptive host's cap (at most PerHost): how a host serves
+// its requests — many streams on one HTTP/2 connection, or a connection each over HTTP/1.1 —
+// decides how many are polite. It does nothing to a fixed cap, which the user chose.
+func (l *Limiter) SetHostMax(host string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.state(host); h.ad != nil {
+		h.ad.setCeiling(min(n, l.perHost))
+	}
+}
+
+// Cap reports host's current concurrency cap.
+func (l *Limiter) Cap(host string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h, ok := l.hosts[host]; ok {
+		return l.cap(h)
+	}
+	if l.adaptive {
+		return l.start
+	}
+	return l.perHost
 }
 
 // Cooldown parks host until until, capped at now+MaxCooldown. A later call extends the cooldown
@@ -270,6 +339,9 @@ func (l *Limiter) state(host string) *hostState {
 	h, ok := l.hosts[host]
 	if !ok {
 		h = &hostState{}
+		if l.adaptive {
+			h.ad = &adaptive{limit: float64(l.start), ceiling: l.perHost}
+		}
 		if l.rate > 0 {
 			h.bucket = rate.NewLimiter(l.limit(l.rate), l.burst)
 		}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -25,19 +27,20 @@ const (
 )
 
 type hostState struct {
-	name      string
-	buf       []store.Record // leased, not yet dispatched
-	where     int
-	wake      time.Time
-	index     int // in the sleep heap
-	inflight  int
-	robots    *extract.Robots // crawl: the host's rules, once known (nil allows everything)
-	robotsOK  bool            // robots is settled (fetched, cached, or not wanted)
-	unchecked bool            // buf was leased and not yet checked against robots
-	drained   bool            // a lease for another host found none due for this one
-	fetching  bool            // its robots.txt is being fetched
-	fails     int             // failed robots.txt fetches in a row
-	gaveUp    string          // non-empty: robots.txt could not be had; its URLs fail for this reason
+	name       string
+	buf        []store.Record // leased, not yet dispatched
+	where      int
+	wake       time.Time
+	index      int // in the sleep heap
+	inflight   int
+	robots     *extract.Robots // crawl: the host's rules, once known (nil allows everything)
+	robotsOK   bool            // robots is settled (fetched, cached, or not wanted)
+	unchecked  bool            // buf was leased and not yet checked against robots
+	drained    bool            // a lease for another host found none due for this one
+	fetching   bool            // its robots.txt is being fetched
+	fails      int             // failed robots.txt fetches in a row
+	gaveUp     string          // non-empty: robots.txt could not be had; its URLs fail for this reason
+	protoKnown bool            // an answer said whether the host speaks HTTP/2
 }
 
 // dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
@@ -375,7 +378,7 @@ func (d *dispatcher) finish(r outcome) {
 	d.free++
 	h := d.host(r.rec.Host)
 	h.inflight--
-	d.s.lim.Release(h.name)
+	d.s.lim.Done(h.name, d.signal(h, r))
 	if h.where == capped {
 		d.pushReady(h)
 	}
@@ -391,6 +394,34 @@ func (d *dispatcher) finish(r outcome) {
 	}
 	d.cm.add(kind, store.Update{Record: u, Links: links})
 	d.sent++
+}
+
+// latencyBody is the largest body whose fetch time is taken as its host's latency: a larger one's
+// is mostly its transfer.
+const latencyBody = 64 << 10
+
+// signal is what an outcome says about its host's load, for the host's adaptive cap. The first
+// answer also tells how the host serves requests: over HTTP/1.1 each one in flight is a connection.
+func (d *dispatcher) signal(h *hostState, r outcome) ratelimit.Signal {
+	if r.err == nil {
+		if !h.protoKnown {
+			h.protoKnown = true
+			if n := d.s.opts.HTTP1PerHost; n > 0 && !r.resp.Multiplexed {
+				d.s.lim.SetHostMax(h.name, n)
+			}
+		}
+		if r.resp.Bytes <= latencyBody && !r.resp.Resumed {
+			return ratelimit.Signal{Latency: r.took}
+		}
+		return ratelimit.Signal{}
+	}
+	fe := fetcher.Classify(r.err)
+	switch {
+	case fe.Status == http.StatusTooManyRequests, fe.Status == http.StatusServiceUnavailable,
+		fe.Class == fetcher.ClassTimeout, fe.Class == fetcher.ClassStall, fe.Class == fetcher.ClassNetwork:
+		return ratelimit.Signal{Overloaded: true}
+	}
+	return ratelimit.Signal{}
 }
 
 // update turns an outcome into the record to commit, deciding retries.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -31,10 +32,16 @@ type Fetcher interface {
 type Limiter interface {
 	TryAcquire(host string, now time.Time) (ok bool, wait time.Duration)
 	Release(host string)
+	// Done is Release with what the request said about the host's load, for a cap that adapts.
+	Done(host string, s ratelimit.Signal)
+	// SetHostMax bounds an adaptive host's cap (hosts that answer over HTTP/1.1).
+	SetHostMax(host string, n int)
 	Cooldown(host string, until time.Time)
 	SetHostRate(host string, perSecond float64)
 	Forget(host string)
 }
+
+var _ Limiter = (*ratelimit.Limiter)(nil)
 
 // Feed fills the queue while the run goes on (a URL list being streamed in). It returns when its
 // input is exhausted; Run does not finish before it has.
@@ -42,11 +49,17 @@ type Feed func(ctx context.Context, enqueue func([]store.NewURL) error) error
 
 // Options tune a run. Zero fields take the default in their comment.
 type Options struct {
-	Workers     int           // concurrent fetches; default 16
-	PerHost     int           // expected per-host concurrency, sizes lease windows; default 4
-	Retries     int           // retries after the first attempt; default 5; negative = none
-	BackoffBase time.Duration // first retry delay, doubled per attempt with jitter; default 1s
-	BackoffMax  time.Duration // cap on a retry delay; default 5m
+	// Workers bounds the requests in flight over all hosts (a goroutine each, waiting on the
+	// network): it protects the machine's memory and file descriptors, while politeness is per
+	// host (the Limiter). Default 16.
+	Workers int
+	PerHost int // the most requests a host may have in flight, sizes lease windows; default 4
+	// HTTP1PerHost is the ceiling of the adaptive cap of a host that answers over HTTP/1.1,
+	// where every request in flight is a connection of its own; 0 = PerHost.
+	HTTP1PerHost int
+	Retries      int           // retries after the first attempt; default 5; negative = none
+	BackoffBase  time.Duration // first retry delay, doubled per attempt with jitter; default 1s
+	BackoffMax   time.Duration // cap on a retry delay; default 5m
 	// RetryAfterMax caps how long a server's Retry-After may park a URL; default 1h.
 	RetryAfterMax time.Duration
 	// MaxWait ends the run when all the work left is due later than this from now (a long
@@ -271,8 +284,10 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan store.Record, 
 			// Fetched completely before (a refresh run): revalidate rather than download.
 			req.ETag, req.LastModified = rec.ETag, rec.LastModified
 		}
+		s.segmentable(&req, rec.Host)
+		began := time.Now()
 		resp, err := s.f.Fetch(ctx, s.root, req)
-		o := outcome{rec: rec, resp: resp, err: err}
+		o := outcome{rec: rec, resp: resp, err: err, took: time.Since(began)}
 		if c := s.opts.Crawl; c != nil && err == nil {
 			o.links = s.expand(&rec, &resp)
 			o.resp.Body = nil // parsed: not held while the outcome waits for its commit
@@ -295,4 +310,21 @@ type outcome struct {
 	err     error
 	links   []store.NewURL // crawl: links found in the file, to queue with its outcome
 	notKept bool           // crawl --save: the file was parsed and removed
+	took    time.Duration  // how long the fetch took
+}
+
+// segmentable lets the fetcher spread a big file of host over more connections, each one a
+// request the host's politeness allows now: a concurrency slot and a rate token.
+func (s *Scheduler) segmentable(req *fetcher.Request, host string) {
+	req.MoreConns = func(n int) int {
+		got := 0
+		for got < n {
+			if ok, _ := s.lim.TryAcquire(host, s.opts.Now()); !ok {
+				break
+			}
+			got++
+		}
+		return got
+	}
+	req.ConnDone = func() { s.lim.Release(host) }
 }

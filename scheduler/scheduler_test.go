@@ -692,3 +692,66 @@ func TestMaxWait(t *testing.T) {
 		})
 	}
 }
+
+// signals is a limiter that records what the scheduler tells it of each host's load.
+type signals struct {
+	*ratelimit.Limiter
+	mu   sync.Mutex
+	got  map[string][]ratelimit.Signal
+	maxs map[string]int
+}
+
+func (l *signals) Done(host string, s ratelimit.Signal) {
+	l.mu.Lock()
+	l.got[host] = append(l.got[host], s)
+	l.mu.Unlock()
+	l.Limiter.Done(host, s)
+}
+
+func (l *signals) SetHostMax(host string, n int) {
+	l.mu.Lock()
+	l.maxs[host] = n
+	l.mu.Unlock()
+	l.Limiter.SetHostMax(host, n)
+}
+
+// TestLoadSignals: every finished request tells the limiter about its host's load — overloaded
+// on 429/503, timeouts, stalls and resets, a latency for a small body — and a host's first answer
+// over HTTP/1.1 bounds its adaptive cap at HTTP1PerHost.
+func TestLoadSignals(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		err        error
+		overloaded bool
+		latency    bool
+	}{
+		{"ok", nil, false, true},
+		{"503", &fetcher.Error{Class: fetcher.ClassHTTP, Status: 503, Retryable: true}, true, false},
+		{"429", &fetcher.Error{Class: fetcher.ClassHTTP, Status: 429, Retryable: true}, true, false},
+		{"timeout", &fetcher.Error{Class: fetcher.ClassTimeout, Retryable: true}, true, false},
+		{"stall", &fetcher.Error{Class: fetcher.ClassStall, Retryable: true}, true, false},
+		{"reset", &fetcher.Error{Class: fetcher.ClassNetwork, Retryable: true}, true, false},
+		{"404", &fetcher.Error{Class: fetcher.ClassHTTP, Status: 404}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t)
+			enqueueAll(t, st, urls(1, 1))
+			f := newFakeFetcher(func(string, int) error { return tc.err })
+			opts := fastOptions()
+			opts.Retries, opts.HTTP1PerHost = -1, 3
+			lim := &signals{Limiter: ratelimit.New(ratelimit.Options{Adaptive: true, PerHost: 16}),
+				got: map[string][]ratelimit.Signal{}, maxs: map[string]int{}}
+			if err := run(t, st, f, lim, opts, nil); err != nil {
+				t.Fatal(err)
+			}
+			got := lim.got["h0.test"]
+			if len(got) != 1 || got[0].Overloaded != tc.overloaded || (got[0].Latency > 0) != tc.latency {
+				t.Fatalf("signals %+v, want one, overloaded %v, with a latency %v", got, tc.overloaded, tc.latency)
+			}
+			// The fake fetcher's answers are not multiplexed: an HTTP/1.1 host.
+			if want := map[bool]int{true: 3, false: 0}[tc.err == nil]; lim.maxs["h0.test"] != want {
+				t.Fatalf("SetHostMax %d, want %d", lim.maxs["h0.test"], want)
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ type Config struct {
 	ClientKey      string        `yaml:"client_key"`
 	Insecure       bool          `yaml:"insecure"`
 	HTTP2          bool          `yaml:"http2"`
+	HTTP11         bool          `yaml:"http1_1"`
 	Headers        []string      `yaml:"headers"`
 	UserAgent      string        `yaml:"user_agent"`
 	Layout         string        `yaml:"layout"`
@@ -62,8 +63,6 @@ type Config struct {
 func defaultConfig() Config {
 	return Config{
 		Out:              ".",
-		Concurrency:      16,
-		PerHost:          4,
 		Retries:          5,
 		ConnectTimeout:   30 * time.Second,
 		IdleTimeout:      60 * time.Second,
@@ -98,8 +97,8 @@ func addCrawlFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVarP(&cfg.Out, "out", "o", cfg.Out, "output `DIR`")
 	fs.StringVar(&cfg.State, "state", cfg.State, "job state `FILE` (default <out>/.trawl/state.db)")
-	fs.IntVarP(&cfg.Concurrency, "concurrency", "c", cfg.Concurrency, "concurrent downloads (workers)")
-	fs.IntVar(&cfg.PerHost, "per-host", cfg.PerHost, "concurrent requests per host")
+	fs.IntVarP(&cfg.Concurrency, "concurrency", "c", cfg.Concurrency, "requests in flight over all hosts (default 256 for get, 64 for crawl)")
+	fs.IntVar(&cfg.PerHost, "per-host", cfg.PerHost, "pin the requests in flight per host to `N` (default: adaptive, see README: for get up to 128 over HTTP/2 and 8 connections over HTTP/1.1; for crawl up to 16 and 4)")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "requests per second per host (0 = no limit)")
 	fs.StringVar(&cfg.LimitRate, "limit-rate", cfg.LimitRate, "global bandwidth cap in bytes per second, e.g. 500k, 10M (empty or 0 = no limit)")
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries per URL after the first attempt, for transient errors")
@@ -110,7 +109,8 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
 	fs.StringVar(&cfg.ClientKey, "client-key", cfg.ClientKey, "TLS client key PEM `FILE`")
 	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "DANGEROUS: do not verify TLS certificates")
-	fs.BoolVar(&cfg.HTTP2, "http2", cfg.HTTP2, "offer HTTP/2 and send each host's requests over one connection (default: HTTP/1.1, a connection per concurrent request to a host)")
+	fs.BoolVar(&cfg.HTTP2, "http2", cfg.HTTP2, "speak HTTP/2 only (default: HTTP/2 where the server offers it, big files over HTTP/1.1 connections of their own)")
+	fs.BoolVar(&cfg.HTTP11, "http1.1", cfg.HTTP11, "speak HTTP/1.1 only: a connection per request in flight to a host")
 	fs.StringArrayVarP(&cfg.Headers, "header", "H", cfg.Headers, "extra request header \"Name: value\" (repeatable; sent only to the URL's own host)")
 	fs.StringVar(&cfg.UserAgent, "user-agent", cfg.UserAgent, "User-Agent header")
 	fs.StringVar(&cfg.Layout, "layout", cfg.Layout, "output layout: mirror (host/path) or flat (file names only)")
@@ -175,10 +175,12 @@ func decodeConfig(data []byte, cfg *Config) error {
 // validate checks what flags and YAML types cannot, before any work starts.
 func (c *Config) validate() error {
 	switch {
-	case c.Concurrency < 1:
-		return fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency)
-	case c.PerHost < 1:
-		return fmt.Errorf("--per-host must be at least 1, got %d", c.PerHost)
+	case c.Concurrency < 0:
+		return fmt.Errorf("--concurrency must be at least 1 (0: the default), got %d", c.Concurrency)
+	case c.PerHost < 0:
+		return fmt.Errorf("--per-host must be at least 1 (0: adaptive, the default), got %d", c.PerHost)
+	case c.HTTP2 && c.HTTP11:
+		return errors.New("--http2 and --http1.1 exclude each other")
 	case c.Rate < 0:
 		return fmt.Errorf("--rate must not be negative, got %g", c.Rate)
 	case c.Retries < 0:
@@ -287,4 +289,15 @@ func (c *Config) header() (http.Header, error) {
 		h.Add(name, strings.TrimSpace(value))
 	}
 	return h, nil
+}
+
+// protocol is the HTTP version the flags ask for.
+func (c *Config) protocol() fetcher.Protocol {
+	switch {
+	case c.HTTP2:
+		return fetcher.ProtocolHTTP2
+	case c.HTTP11:
+		return fetcher.ProtocolHTTP1
+	}
+	return fetcher.ProtocolAuto
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -96,8 +97,10 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	bad := []func(*Config){
-		func(c *Config) { c.Concurrency = 0 },
-		func(c *Config) { c.PerHost = 0 },
+		func(c *Config) { c.Concurrency = -1 },
+		func(c *Config) { c.PerHost = -1 },
+		func(c *Config) { c.HTTP2, c.HTTP11 = true, true },
+		func(c *Config) { c.MaxWait = -time.Second },
 		func(c *Config) { c.Rate = -1 },
 		func(c *Config) { c.LimitRate = "fast" },
 		func(c *Config) { c.Headers = []string{"no colon"} },
@@ -111,6 +114,29 @@ func TestConfigErrors(t *testing.T) {
 		mutate(&cfg)
 		if err := cfg.validate(); err == nil {
 			t.Errorf("case %d: validate accepted %+v", i, cfg)
+		}
+	}
+}
+
+// TestBoundsFor: unset bounds take the command's defaults (many requests in flight for a get,
+// fewer for a crawl, a cap per host that adapts); --per-host pins the cap, and no host's cap
+// exceeds the overall bound.
+func TestBoundsFor(t *testing.T) {
+	for _, tc := range []struct {
+		command          string
+		concurrency, per int
+		want             bounds
+	}{
+		{"get", 0, 0, bounds{workers: 256, perHost: 128, adaptive: true, start: 8, http1PerHost: 8}},
+		{"crawl", 0, 0, bounds{workers: 64, perHost: 16, adaptive: true, start: 4, http1PerHost: 4}},
+		{"get", 32, 32, bounds{workers: 32, perHost: 32, start: 8}},
+		{"get", 16, 0, bounds{workers: 16, perHost: 16, adaptive: true, start: 8, http1PerHost: 8}},
+		{"crawl", 0, 2, bounds{workers: 64, perHost: 2, start: 4}},
+	} {
+		cfg := defaultConfig()
+		cfg.Concurrency, cfg.PerHost = tc.concurrency, tc.per
+		if got := boundsFor(tc.command, &cfg); got != tc.want {
+			t.Errorf("%s -c %d --per-host %d: %+v, want %+v", tc.command, tc.concurrency, tc.per, got, tc.want)
 		}
 	}
 }

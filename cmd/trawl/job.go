@@ -172,7 +172,9 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	t := newTally()
 	// A host's cooldown may last as long as a Retry-After the scheduler honours.
 	// A 5% margin on --rate and Crawl-delay: a host never sees more than the rate in any second.
-	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: cfg.PerHost, MaxCooldown: time.Hour, Margin: 0.05})
+	b := boundsFor(command, cfg)
+	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: b.perHost, Adaptive: b.adaptive, Start: b.start,
+		MaxCooldown: time.Hour, Margin: 0.05})
 	retries := cfg.Retries
 	if retries == 0 {
 		retries = -1 // the scheduler's zero means its default
@@ -190,8 +192,9 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	s := scheduler.New(st, f, lim, root, scheduler.Options{
 		MaxWait:        maxWait,
 		CommitInterval: commitEvery,
-		Workers:        cfg.Concurrency,
-		PerHost:        cfg.PerHost,
+		Workers:        b.workers,
+		PerHost:        b.perHost,
+		HTTP1PerHost:   b.http1PerHost,
 		Retries:        retries,
 		Crawl:          crawl,
 		Credentials:    j.creds,
@@ -338,6 +341,35 @@ func publishEvery(st *store.Store, t *tally, every time.Duration, log *slog.Logg
 	return func() { close(done); wg.Wait() }
 }
 
+// bounds are how many requests a run keeps in flight, over all hosts and per host.
+type bounds struct {
+	workers      int  // over all hosts
+	perHost      int  // a host's cap, or with adaptive its ceiling
+	adaptive     bool // each host's cap adapts (no --per-host)
+	start        int  // an adaptive host's first cap
+	http1PerHost int  // the ceiling of an adaptive host that answers over HTTP/1.1
+}
+
+// boundsFor gives the defaults of a command to what the user left unset. A get is the user's own
+// list, often from one CDN: a host may have many requests in flight, as streams of one HTTP/2
+// connection, so that round trips overlap. A crawl visits sites that did not ask for it and stays
+// modest. Either way a host's cap adapts to how it answers, unless --per-host pins it.
+func boundsFor(command string, cfg *Config) bounds {
+	b := bounds{workers: 256, perHost: 128, start: 8, http1PerHost: 8}
+	if command == "crawl" {
+		b = bounds{workers: 64, perHost: 16, start: 4, http1PerHost: 4}
+	}
+	if cfg.Concurrency > 0 {
+		b.workers = cfg.Concurrency
+	}
+	b.adaptive = cfg.PerHost == 0
+	if !b.adaptive {
+		b.perHost, b.http1PerHost = cfg.PerHost, 0
+	}
+	b.perHost = min(b.perHost, b.workers)
+	return b
+}
+
 func newFetcher(cfg *Config) (*fetcher.Fetcher, error) {
 	header, _ := cfg.header() // validated already
 	bw, _ := cfg.bandwidth()  // validated already
@@ -346,7 +378,7 @@ func newFetcher(cfg *Config) (*fetcher.Fetcher, error) {
 		ClientCertFile: cfg.ClientCert,
 		ClientKeyFile:  cfg.ClientKey,
 		Insecure:       cfg.Insecure,
-		HTTP2:          cfg.HTTP2,
+		Protocol:       cfg.protocol(),
 		ConnectTimeout: cfg.ConnectTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
 		Header:         header,
