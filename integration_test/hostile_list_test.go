@@ -89,7 +89,7 @@ func TestHostileList(t *testing.T) {
 	before := treeSnapshot(t, parent)
 
 	r := runTrawl(t, "get", "-i", list, "-o", out, "--ca-cert", ca, "--idle-timeout", "5s")
-	wantExit(t, r, exitOK)
+	wantExit(t, r, exitFailed) // the bad lines
 
 	for i := range bad {
 		if n := firstBad + i; !strings.Contains(r.stderr, fmt.Sprintf("line=%d ", n)) && !strings.Contains(r.stderr, fmt.Sprintf("line=%d\n", n)) {

@@ -10,7 +10,7 @@ import (
 )
 
 // TestBadListLines: bad lines in the list are reported with their line numbers and skipped; the
-// rest is downloaded and the job succeeds.
+// rest is downloaded, and the run exits 1: the list is the user's to fix.
 func TestBadListLines(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -54,7 +54,7 @@ func TestBadListLines(t *testing.T) {
 				cmd.Stdin = f
 			}
 			r := start(t, cmd).wait(runTimeout)
-			wantExit(t, r, exitOK)
+			wantExit(t, r, exitFailed)
 
 			for _, n := range []string{"3", "5"} {
 				if !strings.Contains(r.stderr, tt.badLine(n)) {

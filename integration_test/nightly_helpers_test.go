@@ -70,6 +70,15 @@ type runReport struct {
 	Job             jobTotals               `json:"job"`
 	Failures        []reportFailure         `json:"failures"`
 	Waiting         []reportWaiting         `json:"waiting"`
+	BadInputCount   int64                   `json:"bad_input_count"`
+	BadInput        []reportBadInput        `json:"bad_input"`
+}
+
+// reportBadInput is a list line or argument a run skipped.
+type reportBadInput struct {
+	Source string `json:"source"`
+	Line   int    `json:"line"`
+	Error  string `json:"error"`
 }
 
 // reportWaiting is a URL a run ended by --max-wait left queued.
@@ -81,7 +90,7 @@ type reportWaiting struct {
 
 // The keys a script reading a report may rely on.
 var (
-	reportKeys      = []string{"start", "end", "outcome", "exit_code", "counts", "received_bytes", "hosts", "job", "failures"}
+	reportKeys      = []string{"start", "end", "outcome", "exit_code", "counts", "received_bytes", "hosts", "job", "failures", "bad_input_count", "bad_input"}
 	reportCountKeys = []string{"new", "changed", "unchanged", "failed", "failed_transient", "retries", "skipped", "bytes"}
 	reportJobKeys   = []string{"total", "done", "failed", "pending", "skipped", "bytes"}
 )

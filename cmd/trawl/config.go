@@ -257,13 +257,18 @@ func (c *Config) saveFilter() func(string) bool {
 	}
 	return func(mt string) bool {
 		for _, p := range c.Save {
-			p = strings.ToLower(strings.TrimSpace(p))
-			if p == mt || (strings.HasSuffix(p, "/*") && strings.HasPrefix(mt, strings.TrimSuffix(p, "*"))) {
+			if mediaMatch(p, mt) {
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// mediaMatch reports whether the --save pattern p (image/png, image/*) matches the media type mt.
+func mediaMatch(p, mt string) bool {
+	p = strings.ToLower(strings.TrimSpace(p))
+	return p == mt || (strings.HasSuffix(p, "/*") && strings.HasPrefix(mt, strings.TrimSuffix(p, "*")))
 }
 
 func (c *Config) bandwidth() (int64, error) {

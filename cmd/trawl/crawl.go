@@ -58,7 +58,7 @@ finished in the last few milliseconds, before their commit) are fetched again.
 				}
 				entries[i], plain[i] = e, e.URL
 			}
-			crawl, err := newCrawl(&cfg, plain)
+			crawl, save, err := newCrawl(&cfg, plain)
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -73,7 +73,7 @@ finished in the last few milliseconds, before their commit) are fetched again.
 				return func(_ context.Context, enqueue func([]store.NewURL) error) error {
 					return enqueue(seedURLs)
 				}
-			}, crawl)
+			}, crawl, save)
 		},
 	}
 	addCrawlFlags(cmd.Flags(), &cfg, &configFile)
@@ -82,7 +82,7 @@ finished in the last few milliseconds, before their commit) are fetched again.
 
 // newCrawl builds the scheduler's crawl settings from the config; the run fills in the fetcher
 // and the store.
-func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, error) {
+func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, *saveWatch, error) {
 	include, exclude, _ := cfg.regexps() // validated already
 	scope, err := extract.NewScope(seeds, extract.ScopeOptions{
 		Mode:           extract.ScopeMode(cfg.Scope),
@@ -92,9 +92,14 @@ func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, error) {
 		SameHostAssets: cfg.SameHostAssets,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c := &scheduler.Crawl{Scope: scope, Save: cfg.saveFilter(), Agent: extract.RobotsAgent(cfg.UserAgent)}
+	var w *saveWatch
+	if c.Save != nil {
+		w = newSaveWatch(cfg.Save)
+		c.Save = w.filter(c.Save)
+	}
 	c.Layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
-	return c, nil
+	return c, w, nil
 }

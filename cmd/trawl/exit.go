@@ -8,7 +8,7 @@ import (
 // Exit codes, documented in README and --help.
 const (
 	exitOK          = 0   // every URL done
-	exitFailed      = 1   // some URLs failed permanently
+	exitFailed      = 1   // some URLs failed permanently, or bad input lines were skipped
 	exitUsage       = 2   // bad flags, arguments or config
 	exitFatal       = 3   // state file locked or corrupt, output not writable, disk full
 	exitTransient   = 4   // transient failures remain, or the work left waits past --max-wait; the next run retries them
@@ -17,8 +17,9 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0    every URL done (or revalidated unchanged)
-  1    some URLs failed permanently (404...; see the log or --report)
-  2    usage or config error
+  1    some URLs failed permanently (404...; see the log or --report), or bad
+       lines in the list were skipped
+  2    usage or config error, or no usable URL to download
   3    fatal: state file locked or corrupt (or another run holds it), output not
        writable, disk full
   4    transient failures remain (timeouts, 5xx...), or all that is left waits

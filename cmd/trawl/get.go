@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trawl-dev/trawl/fetcher"
 	"github.com/trawl-dev/trawl/scheduler"
 )
 
@@ -36,19 +37,22 @@ files resume, failed ones are retried.
 			if cfg.Input == "" && len(args) == 0 {
 				return usageErr("nothing to download: give URLs as arguments or a list with -i FILE (see trawl get --help)")
 			}
-			var input io.Reader
-			var closeInput func() error
+			// The input is checked before the state is touched: nothing usable is a usage error.
+			layout, _ := fetcher.ParseLayout(cfg.Layout) // validated already
+			usable, badArgs := checkArgs(args, layout)
+			var list *listInput
 			if cfg.Input != "" {
-				r, closer, err := openInput(cfg.Input, stdin)
-				if err != nil {
-					return usageErr("%v", err)
+				var err error
+				if list, err = openList(cmd.Context(), cfg.Input, stdin, layout, usable > 0); err != nil {
+					return err
 				}
-				input, closeInput = r, closer
-				defer closeInput()
+				defer list.close()
+			} else if usable == 0 {
+				return usageErr("nothing to download: no usable URL among the arguments:\n%s", showBad(badArgs, int64(len(badArgs))))
 			}
 			return runJob(cmd.Context(), "get", &cfg, stderr, func(j *job) scheduler.Feed {
-				return j.listFeed(args, input)
-			}, nil)
+				return j.listFeed(args, list)
+			}, nil, nil)
 		},
 	}
 	addFlags(cmd.Flags(), &cfg, &configFile)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,25 +25,14 @@ type job struct {
 	cfg    *Config
 	log    *slog.Logger
 	layout fetcher.Layout
-	bad    atomic.Int64 // skipped input lines and arguments
+	bad    badInputs    // skipped input lines and arguments
+	usable atomic.Int64 // URLs of the arguments and list that were queued (or were, when the list is unchanged)
 	creds  *scheduler.Credentials
 	st     *store.Store // set once the state is open
 }
 
-// openInput opens the -i list; "-" is standard input.
-func openInput(name string, stdin io.Reader) (io.Reader, func() error, error) {
-	if name == "-" {
-		return stdin, func() error { return nil }, nil
-	}
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, nil, fmt.Errorf("input list: %w", err)
-	}
-	return f, f.Close, nil
-}
-
 // listFeed enqueues the URL arguments, then streams the list, reporting every skipped entry.
-func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
+func (j *job) listFeed(args []string, list *listInput) scheduler.Feed {
 	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
 		var batch []store.NewURL
 		for i, a := range args {
@@ -54,13 +42,14 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 				nu, err = e.NewURL(j.layout, 0)
 			}
 			if err != nil {
-				j.bad.Add(1)
+				j.bad.add(badInput{Source: argumentSource, Line: i + 1, Error: fmt.Sprintf("%q: %v", redact(a), err)})
 				j.log.Error("skipping argument", "arg", i+1, "err", err)
 				continue
 			}
 			j.creds.Add(e)
 			batch = append(batch, nu)
 		}
+		j.usable.Add(int64(len(batch)))
 		if len(batch) > 0 {
 			if err := enqueue(batch); err != nil {
 				return err
@@ -70,23 +59,42 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 			return nil
 		}
 		// A list queued whole before, and not changed since, has nothing new: don't read and
-		// dedup its million lines again every night. (Not with userinfo in it: that lives in
-		// memory only, so it must be read each run.)
-		key, sig := listSignature(j.cfg.Input, list)
-		if sig != "" {
-			if v, err := j.st.Meta(key); err == nil && strings.HasPrefix(v, sig+" ") {
-				bad, _ := strconv.ParseInt(strings.TrimPrefix(v, sig+" "), 10, 64)
-				j.log.Info("list unchanged since it was queued whole; not read again", "file", j.cfg.Input, "bad_lines_then", bad)
-				return nil
+		// dedup its million lines again every night. Its bad lines are still reported, every
+		// run, until it changes. (Not with userinfo in it: that lives in memory only, so it must
+		// be read each run.)
+		if list.sig != "" {
+			if v, err := j.st.Meta(list.key); err == nil {
+				if m, ok := decodeListMemory(v, list.sig); ok {
+					j.log.Info("list unchanged since it was queued whole; not read again", "file", list.name, "bad_lines_then", m.bad)
+					for _, b := range m.listed {
+						j.bad.add(b)
+						j.log.Error("skipping bad line", "file", b.Source, "line", b.Line, "err", b.Error)
+					}
+					if more := m.bad - int64(len(m.listed)); more > 0 {
+						j.bad.addUnlisted(more)
+						j.log.Error("skipping more bad lines", "file", list.name, "count", more)
+					}
+					j.usable.Add(1) // it was queued whole with a usable URL: it has one
+					return nil
+				}
 			}
 		}
-		badBefore := j.bad.Load()
-		err := scheduler.ListFeed(list, j.layout, j.creds, func(b scheduler.BadLine) {
-			j.bad.Add(1)
-			j.log.Error("skipping bad line", "file", j.cfg.Input, "line", b.Line, "err", b.Err)
-		})(ctx, enqueue)
-		if err == nil && sig != "" && ctx.Err() == nil && j.creds.Empty() {
-			if err := j.st.SetMeta(key, sig+" "+strconv.FormatInt(j.bad.Load()-badBefore, 10)); err != nil {
+		var listBad badInputs
+		var usable atomic.Int64
+		err := scheduler.ListFeed(list.r, j.layout, j.creds, func(b scheduler.BadLine) {
+			x := badInput{Source: list.name, Line: b.Line, Error: b.Err.Error()}
+			j.bad.add(x)
+			listBad.add(x)
+			j.log.Error("skipping bad line", "file", list.name, "line", b.Line, "err", b.Err)
+		})(ctx, func(urls []store.NewURL) error {
+			usable.Add(int64(len(urls)))
+			return enqueue(urls)
+		})
+		j.usable.Add(usable.Load())
+		// Remembered only for a list with a usable URL: one without is a usage error every run.
+		if err == nil && list.sig != "" && ctx.Err() == nil && j.creds.Empty() && usable.Load() > 0 {
+			n, listed := listBad.snapshot()
+			if err := j.st.SetMeta(list.key, encodeListMemory(list.sig, listMemory{bad: n, listed: listed})); err != nil {
 				return &scheduler.FatalError{Err: err}
 			}
 		}
@@ -94,27 +102,9 @@ func (j *job) listFeed(args []string, list io.Reader) scheduler.Feed {
 	}
 }
 
-// listSignature identifies a list file's content cheaply: path, size and modification time. An
-// empty signature (standard input, a pipe) means the list must be read.
-func listSignature(name string, list io.Reader) (key, sig string) {
-	f, ok := list.(*os.File)
-	if !ok || name == "-" {
-		return "", ""
-	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return "", ""
-	}
-	abs, err := filepath.Abs(name)
-	if err != nil {
-		return "", ""
-	}
-	return "input:" + abs, fmt.Sprintf("%d:%d", fi.Size(), fi.ModTime().UnixNano())
-}
-
 // runJob opens the state and output, runs the scheduler to the end (or the interruption) and maps
 // the outcome to an exit code, leaving the run's metadata, status snapshot and report behind.
-func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed, crawl *scheduler.Crawl) error {
+func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed, crawl *scheduler.Crawl, save *saveWatch) error {
 	// Parsing the system's trusted roots costs ~15 ms of CPU before the first handshake can
 	// verify anything; do it while the state file is opened and the list read.
 	go x509.SystemCertPool()
@@ -216,11 +206,19 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	end := time.Now().UTC()
 
 	total, hosts, _ := t.snapshot()
-	total.Skipped += j.bad.Load()
+	nbad, badListed := j.bad.snapshot()
+	total.Skipped += nbad
 	c, cerr := st.Counts()
-	exit := outcomeOf(runErr, total, c.Pending+c.Leased)
+	exit := outcomeOf(runErr, total, c.Pending+c.Leased, nbad)
+	if command == "get" && runErr == nil && j.usable.Load() == 0 {
+		// Only a list too long to check before the run gets here (openList).
+		exit = runExit{exitUsage, "usage", fmt.Errorf("nothing to download: no usable URL in the arguments or the list, only %s", plural(nbad, "bad line"))}
+	}
 	if cerr != nil && exit.code != exitFatal {
 		exit = runExit{exitFatal, "fatal", cerr}
+	}
+	if save != nil && exit.code != exitInterrupted && exit.code != exitFatal {
+		save.warn(log)
 	}
 	log.Info("summary",
 		"new", total.New, "changed", total.Changed, "unchanged", total.Unchanged, "failed", total.Failed,
@@ -240,7 +238,8 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if cfg.Report != "" {
 		rep := report{Command: command, StateFile: statePath, Out: cfg.Out, Start: start, End: end,
 			DurationSeconds: end.Sub(start).Seconds(), Outcome: exit.outcome, ExitCode: exit.code,
-			Counts: total, ReceivedBytes: s.Stats().Bytes.Load(), Hosts: hosts, Job: jobCountsOf(c)}
+			Counts: total, ReceivedBytes: s.Stats().Bytes.Load(), Hosts: hosts, Job: jobCountsOf(c),
+			BadInputCount: nbad, BadInput: badListed}
 		if exit.err != nil {
 			rep.Error = exit.err.Error()
 		}
@@ -268,23 +267,32 @@ type runExit struct {
 	err     error
 }
 
-func outcomeOf(runErr error, c runCounts, pending int) runExit {
+// outcomeOf says how a run ended from the scheduler's error, the run's counts, the URLs left
+// queued and the bad input skipped. Bad input makes a run that is otherwise done a failure: it
+// is the user's to fix, and a cron job must hear of it every night until it is fixed.
+func outcomeOf(runErr error, c runCounts, pending int, bad int64) runExit {
 	var fatal *scheduler.FatalError
 	var waiting *scheduler.WaitingError
+	also := ""
+	if bad > 0 {
+		also = fmt.Sprintf("; %s skipped (see the log or the report's bad_input)", plural(bad, "bad input line"))
+	}
 	switch {
 	case errors.As(runErr, &fatal):
 		return runExit{exitFatal, "fatal", fatal.Err}
 	case errors.Is(runErr, scheduler.ErrInterrupted):
 		return runExit{exitInterrupted, "interrupted", errors.New("interrupted; run the same command again to continue")}
 	case errors.As(runErr, &waiting) && c.Failed <= c.Transient:
-		return runExit{exitTransient, "waiting", fmt.Errorf("%d URL(s) not due before %s (Retry-After, a host's cooldown or retry backoff beyond --max-wait); they stay queued for the next run",
-			pending, waiting.Next.Local().Format(time.RFC3339))}
+		return runExit{exitTransient, "waiting", fmt.Errorf("%d URL(s) not due before %s (Retry-After, a host's cooldown or retry backoff beyond --max-wait); they stay queued for the next run%s",
+			pending, waiting.Next.Local().Format(time.RFC3339), also)}
 	case runErr != nil && waiting == nil:
 		return runExit{exitFatal, "fatal", runErr}
 	case c.Failed > c.Transient:
-		return runExit{exitFailed, "failed", fmt.Errorf("%d URL(s) failed", c.Failed)}
+		return runExit{exitFailed, "failed", fmt.Errorf("%d URL(s) failed%s", c.Failed, also)}
 	case c.Transient > 0:
-		return runExit{exitTransient, "transient", fmt.Errorf("%d URL(s) failed with transient errors; the next run retries them", c.Transient)}
+		return runExit{exitTransient, "transient", fmt.Errorf("%d URL(s) failed with transient errors; the next run retries them%s", c.Transient, also)}
+	case bad > 0:
+		return runExit{exitFailed, "failed", fmt.Errorf("%s skipped; the rest is done (see the log or the report's bad_input)", plural(bad, "bad input line"))}
 	}
 	return runExit{exitOK, "done", nil}
 }

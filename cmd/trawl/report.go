@@ -125,7 +125,7 @@ type report struct {
 	Start           time.Time            `json:"start"`
 	End             time.Time            `json:"end"`
 	DurationSeconds float64              `json:"duration_seconds"`
-	Outcome         string               `json:"outcome"` // done, failed, transient, waiting, interrupted, fatal
+	Outcome         string               `json:"outcome"` // done, failed, transient, waiting, interrupted, fatal, usage
 	ExitCode        int                  `json:"exit_code"`
 	Error           string               `json:"error,omitempty"`
 	Counts          runCounts            `json:"counts"`
@@ -133,7 +133,11 @@ type report struct {
 	Hosts           map[string]runCounts `json:"hosts"`
 	Job             jobCounts            `json:"job"`
 	Failures        []failure            `json:"failures"`
-	Waiting         []waiting            `json:"waiting,omitempty"` // a run ended by --max-wait: the URLs it left queued
+	// BadInputCount counts the list lines and arguments skipped as unusable, in this run or, for
+	// a list unchanged since, when it was read; BadInput lists up to 1,000 of them.
+	BadInputCount int64      `json:"bad_input_count"`
+	BadInput      []badInput `json:"bad_input"`
+	Waiting       []waiting  `json:"waiting,omitempty"` // a run ended by --max-wait: the URLs it left queued
 }
 
 // jobCounts are the whole job's records by state.
