@@ -195,10 +195,9 @@ const (
 )
 
 // lease fills h's buffer and, in the same transaction, those of the next hosts in the ready ring
-// that have none. Over many hosts each lease is a few jobs, and a transaction each, with its
-// fsync, held the dispatcher up. E2E scale run B (1,000 hosts, a million queued), two
-// interleaved pairs: 4,746 -> 6,025 and 3,763 -> 6,910 files/s. A host that gets nothing here
-// is marked drained, and goes idle when its turn comes.
+// that have none: over many hosts each lease is a few jobs, and a transaction (with its fsync) per
+// host would hold the dispatcher up. A host that gets nothing here is marked drained, and goes
+// idle when its turn comes.
 func (d *dispatcher) lease(h *hostState, now time.Time) error {
 	batch, names := []*hostState{h}, []string{h.name}
 	for i := 0; i < len(d.ready) && i < leaseLook && len(batch) < leaseHosts; i++ {

@@ -128,11 +128,10 @@ func openBolt(path string, o Options) (db *bolt.DB, err error) {
 		NoSync:   o.NoSync,
 		ReadOnly: o.ReadOnly,
 		// The array freelist, not the hashmap one: every commit writes the freelist, which the
-		// array keeps sorted while the hashmap sorts it anew each time (11% of the CPU of a
-		// download run over a million-URL state). The array scans for a run of free pages only
+		// array keeps sorted while the hashmap sorts it anew each time, a large part of a
+		// download run's CPU over a big state. The array scans for a run of free pages only
 		// when asked for more than one (the freelist page itself, large values); a node's page is
-		// taken from its front. E2E scale run B, 3 interleaved runs each: 2,227-2,963 files/s with
-		// the hashmap, 2,997-3,389 with the array; enqueue no slower.
+		// taken from its front.
 		FreelistType: bolt.FreelistArrayType,
 		// The freelist is synced (NoFreelistSync false): without it bbolt rebuilds the freelist
 		// at every Open by walking every page of the file, in a goroutine of its own where a
@@ -163,9 +162,8 @@ func openBolt(path string, o Options) (db *bolt.DB, err error) {
 	db, err = bolt.Open(path, 0o600, bo)
 	switch {
 	case err == nil:
-		// bbolt grows the file this much past what it needs. Its default, 16 MiB, is 16 bytes
-		// per URL of a million-URL job; the cost of 4 MiB is four times as many grows (a
-		// truncate and an fsync each), about 70 for that job.
+		// bbolt grows the file this much past what it needs: less slack per URL than its
+		// default, at the cost of more grows (a truncate and an fsync each).
 		db.AllocSize = allocSize
 		return db, nil
 	case errors.Is(err, berrors.ErrTimeout):
@@ -306,10 +304,8 @@ func (s *Store) update(fn func(w *wtx) error) error { return s.updateDrop(fn, fa
 // more) begins with no read transaction open. bbolt frees the pages a commit replaced when a
 // later write transaction begins, and only if no read transaction open since that commit (or
 // from before it) is open then: an enqueue of 25,000 URLs that begins under one cannot reuse the
-// ~5,000 pages the one before freed, and grows the file by as much. The dispatcher's scans
-// (PendingHosts) used to queue behind per-host lease transactions and so rarely met an
-// enqueue's start; leased in batches, they did, and E2E scale run A's state grew from 279 to
-// 305 bytes per URL.
+// pages the one before freed, and grows the file by as much. The dispatcher's scans
+// (PendingHosts) run while a list is enqueued, so they would often be open at such a start.
 func (s *Store) updateDrop(fn func(w *wtx) error, big bool) (err error) {
 	defer s.catch(&err)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -343,18 +339,11 @@ func (s *Store) updateDrop(fn func(w *wtx) error, big bool) (err error) {
 // The state file is mapped into memory, and every page a transaction reads stays resident in
 // trawl's address space, counted in its RSS. Commits never overwrite a live page: they write new
 // versions to pages from the freelist, which had been read (and mapped) as other pages before.
-// So without help, the resident part of the mapping grows to the whole file (a 1,000,000-URL
-// list over 1,000 hosts: 250 MiB), though a run touches a small part of it at a time. maybeDrop
-// gives the mapping back (dropMapped): after a big enqueue, which reads a few thousand pages
-// once, and otherwise at most every dropEvery, so that the pages a run keeps using (branches,
-// the heads of the queues) are faulted back in about once a second, not continually.
-//
-// E2E scale benchmark, two interleaved runs each way: peak RSS while the list is enqueued
-// 363-374 -> 230-236 MiB, at 71-88k against 73k URLs/s; downloading from 1,000 hosts with a
-// million queued, 251-283 -> 213-226 MiB at 3,220-3,667 against 3,510-3,702 files/s. Dropping
-// every 50 ms instead cost a quarter of the download rate: the working set was faulted back
-// twenty times a second. A 25,000-URL batch still maps about 80 MiB of the file (bbolt reads
-// ~5,400 of its pages, and the kernel maps neighbours of each fault with it).
+// So without help, the resident part of the mapping grows to the whole file, though a run touches
+// a small part of it at a time. maybeDrop gives the mapping back (dropMapped): after a big
+// enqueue, which reads a few thousand pages once, and otherwise at most every dropEvery, so that
+// the pages a run keeps using (branches, the heads of the queues) are faulted back in about once
+// a second, not continually — dropping much more often costs the download rate.
 const (
 	dropEvery = time.Second
 	dropBatch = 1000 // an Enqueue of this many URLs drops the mapping after its commit

@@ -56,8 +56,7 @@ func readableFormat(v []byte) bool {
 // the rare insert into a full page costs one split. Records keep a tenth free (a record grows when
 // it is done: sha256, validators, type), and so do reservations (a crawl reserves paths out of
 // order, where full pages split into nearly empty ones). Queue entries are only appended at a
-// host's next sequence and deleted, so their pages are packed full (store.BenchmarkEnqueueScale,
-// batches of 25,000, measured on format 3: 328 -> 320 bytes per URL).
+// host's next sequence and deleted, so their pages are packed full.
 const (
 	fillPercent      = 0.9
 	fillPercentQueue = 1.0
