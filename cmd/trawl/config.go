@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/trawl-dev/trawl/fetcher"
 	"github.com/trawl-dev/trawl/ratelimit"
@@ -102,9 +98,9 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "requests per second per host (0 = no limit)")
 	fs.StringVar(&cfg.LimitRate, "limit-rate", cfg.LimitRate, "global bandwidth cap in bytes per second, e.g. 500k, 10M (empty or 0 = no limit)")
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries per URL after the first attempt, for transient errors")
-	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "timeout for connecting and the TLS handshake")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a transfer with no bytes for this long is stalled and retried (there is no whole-download timeout)")
-	fs.DurationVar(&cfg.MaxWait, "max-wait", cfg.MaxWait, "end the run (exit 4) when all that is left waits longer than this for a Retry-After, a host's cooldown or a retry; those URLs stay queued for the next run (0 = never wait past what is due now)")
+	durationVar(fs, &cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "timeout for connecting and the TLS handshake")
+	durationVar(fs, &cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a transfer with no bytes for this long is stalled and retried (there is no whole-download timeout)")
+	durationVar(fs, &cfg.MaxWait, "max-wait", cfg.MaxWait, "end the run (exit 4) when all that is left waits longer than this for a Retry-After, a host's cooldown or a retry; those URLs stay queued for the next run (0 = never wait past what is due now)")
 	fs.StringVar(&cfg.CACert, "ca-cert", cfg.CACert, "trust the CA certificates in PEM `FILE`, besides the system's")
 	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
 	fs.StringVar(&cfg.ClientKey, "client-key", cfg.ClientKey, "TLS client key PEM `FILE`")
@@ -118,58 +114,10 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.BoolVarP(&cfg.Quiet, "quiet", "q", cfg.Quiet, "print nothing but errors")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log line format: text or json")
 	fs.BoolVar(&cfg.Refresh, "refresh", cfg.Refresh, "revalidate every URL already done with a conditional request (If-None-Match / If-Modified-Since); unchanged files are not downloaded again")
-	fs.DurationVar(&cfg.RefreshAfter, "refresh-after", cfg.RefreshAfter, "revalidate URLs done longer than `DURATION` ago, e.g. 20h (0 = never)")
+	durationVar(fs, &cfg.RefreshAfter, "refresh-after", cfg.RefreshAfter, "revalidate URLs done longer than `DURATION` ago, e.g. 20h or 7d (0 = never)")
 	fs.StringVar(&cfg.Report, "report", cfg.Report, "write a JSON report of the run to `FILE` when it ends (also when interrupted)")
 	fs.StringVar(&cfg.LogFile, "log-file", cfg.LogFile, "append log lines to `FILE` instead of stderr")
-	fs.DurationVar(&cfg.ProgressInterval, "progress-interval", cfg.ProgressInterval, "how often to log a progress line when stderr is not a terminal")
-}
-
-// loadConfigFile reads a YAML config file over cfg, then re-applies the flags given on the command
-// line so that they win. Unknown keys are an error: a typo must not silently do nothing.
-func loadConfigFile(path string, cfg *Config, fs *pflag.FlagSet) error {
-	type given struct {
-		flag *pflag.Flag
-		vals []string
-	}
-	var set []given
-	fs.Visit(func(f *pflag.Flag) {
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			set = append(set, given{f, sv.GetSlice()})
-		} else {
-			set = append(set, given{f, []string{f.Value.String()}})
-		}
-	})
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if err := decodeConfig(data, cfg); err != nil {
-		// yaml lists its errors on separate lines; the user gets one.
-		msg := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
-		msg = strings.Join(strings.Fields(strings.ReplaceAll(msg, "\n", "; ")), " ")
-		return fmt.Errorf("config %s: %s", path, msg)
-	}
-	for _, g := range set {
-		if sv, ok := g.flag.Value.(pflag.SliceValue); ok {
-			if err := sv.Replace(g.vals); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := g.flag.Value.Set(g.vals[0]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func decodeConfig(data []byte, cfg *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
+	durationVar(fs, &cfg.ProgressInterval, "progress-interval", cfg.ProgressInterval, "how often to log a progress line when stderr is not a terminal")
 }
 
 // validate checks what flags and YAML types cannot, before any work starts.

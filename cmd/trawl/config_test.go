@@ -18,7 +18,7 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg Config
-	if err := decodeConfig(data, &cfg); err != nil {
+	if err := decodeConfig("config.example.yaml", data, &cfg); err != nil {
 		t.Fatalf("config.example.yaml: %v", err)
 	}
 	if err := cfg.validate(); err != nil {
@@ -83,16 +83,30 @@ func TestConfigFileAndFlags(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
-		{"unknown key", "concurency: 3\n", "concurency"},
-		{"bad duration", "idle_timeout: soon\n", "line 1"},
-		{"bad type", "retries: 1\nconcurrency: many\n", "line 2"},
+		{"unknown key", "retries: 1\nconcurency: 3\n", "config c.yaml line 2: unknown key concurency (did you mean concurrency?)"},
+		{"key without underscore", "rate: 1\n\nperhost: 3\n", "config c.yaml line 3: unknown key perhost (did you mean per_host?)"},
+		{"flag name as key", "ca-cert: x.pem\n", "line 1: unknown key ca-cert (did you mean ca_cert?)"},
+		{"short flag as key", "c: 3\n", "line 1: unknown key c (did you mean concurrency?)"},
+		{"unknown key, nothing near", "colour: blue\n", "config c.yaml line 1: unknown key colour"},
+		{"number for a duration", "idle_timeout: 60\n", "config c.yaml line 1: idle_timeout: 60 is not a duration (try 60s)"},
+		{"word for a duration", "idle_timeout: soon\n", `line 1: idle_timeout: "soon" is not a duration (like 90s, 5m, 2h30m or 1d)`},
+		{"word for a number", "retries: 1\nconcurrency: many\n", `config c.yaml line 2: concurrency: "many" is not a whole number`},
+		{"fraction for a whole number", "retries: 2.5\n", `retries: "2.5" is not a whole number`},
+		{"word for a rate", "rate: fast\n", `rate: "fast" is not a number`},
+		{"word for a switch", "insecure: maybe\n", `insecure: "maybe" is not true or false`},
+		{"list for a value", "out: [a, b]\n", "line 1: out: want a single value"},
+		{"mapping for a list", "headers: {a: b}\n", "line 1: headers: want a list"},
+		{"set twice", "rate: 1\nrate: 2\n", "line 2: rate is set twice (first on line 1)"},
+		{"not key: value", "- concurrency: 3\n", "line 1: want settings as key: value lines"},
+		{"bad YAML", "concurrency: 3\n  rate: 2\n", "config c.yaml line 2: mapping values are not allowed"},
+		{"several problems", "perhost: 3\nidle_timeout: 60\n", "config c.yaml:\n  line 1: unknown key perhost (did you mean per_host?)\n  line 2: idle_timeout: 60 is not a duration (try 60s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := defaultConfig()
-			err := decodeConfig([]byte(tt.yaml), &cfg)
+			err := decodeConfig("c.yaml", []byte(tt.yaml), &cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("decodeConfig(%q) = %v, want an error naming %q", tt.yaml, err, tt.want)
+				t.Fatalf("decodeConfig(%q) = %v, want an error saying %q", tt.yaml, err, tt.want)
 			}
 		})
 	}
@@ -137,6 +151,62 @@ func TestBoundsFor(t *testing.T) {
 		cfg.Concurrency, cfg.PerHost = tc.concurrency, tc.per
 		if got := boundsFor(tc.command, &cfg); got != tc.want {
 			t.Errorf("%s -c %d --per-host %d: %+v, want %+v", tc.command, tc.concurrency, tc.per, got, tc.want)
+		}
+	}
+}
+
+// TestConfigValues: values the config file takes beyond what yaml would, and a list given as one
+// value.
+func TestConfigValues(t *testing.T) {
+	cfg := defaultConfig()
+	data := "refresh_after: 1d\nmax_wait: 1d12h\nidle_timeout: 90s\nsave: image/*\ninsecure: no\nrate: .5\nout: ~\n"
+	if err := decodeConfig("c.yaml", []byte(data), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RefreshAfter != 24*time.Hour || cfg.MaxWait != 36*time.Hour || cfg.IdleTimeout != 90*time.Second ||
+		!reflect.DeepEqual(cfg.Save, []string{"image/*"}) || cfg.Insecure || cfg.Rate != 0.5 || cfg.Out != "" {
+		t.Errorf("decoded %+v", cfg)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"90s", 90 * time.Second, ""},
+		{"0", 0, ""},
+		{"1d", 24 * time.Hour, ""},
+		{"1.5d", 36 * time.Hour, ""},
+		{"2d3h30m", 51*time.Hour + 30*time.Minute, ""},
+		{"-1d", -24 * time.Hour, ""},
+		{"60", 0, "60 is not a duration (try 60s)"},
+		{"d", 0, "is not a duration"},
+		{"1d-2h", 0, "is not a duration"},
+		{"1e9d", 0, "is not a duration"},
+		{"1x", 0, `"1x" is not a duration`},
+	} {
+		got, err := parseDuration(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseDuration(%q) = %v, %v; want an error saying %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"concurency", "concurrency", 1}, {"retires", "retries", 1}, {"abc", "xyz", 3}, {"", "ab", 2}} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/trawl-dev/trawl/fetcher"
 )
@@ -33,6 +35,9 @@ kill -9, a reboot) continues where it stopped when the same command is run again
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if ive, ok := errors.AsType[*pflag.InvalidValueError](err); ok {
+			err = flagValueError(ive)
+		}
 		return usageErr("%v (see %s --help)", err, c.CommandPath())
 	})
 	root.AddCommand(newGetCmd(stdin, stderr), newCrawlCmd(stderr), newStatusCmd(stdout), newRetryCmd(stdout))
