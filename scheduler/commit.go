@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // committer groups outcomes into batched store commits. One bbolt transaction (and its fsyncs) per
@@ -55,13 +55,13 @@ func newCommitter(q Queue, opts Options, stats *Stats) *committer {
 // pendingUpdate is an outcome waiting for its commit.
 type pendingUpdate struct {
 	kind Kind
-	u    store.Update
+	u    queue.Update
 }
 
 // add queues one outcome for the next commit. It wakes the committer only when the outcome begins
 // a batch (which starts the interval) or fills one: waking it for every outcome, as a channel send
 // did, cost as much as the commits (small files).
-func (c *committer) add(kind Kind, u store.Update) {
+func (c *committer) add(kind Kind, u queue.Update) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -169,7 +169,7 @@ func (c *committer) flush() {
 func (c *committer) commit(batch []pendingUpdate) error {
 	if c.opts.Flush != nil {
 		for _, p := range batch {
-			if p.u.Record.State == store.Done {
+			if p.u.Record.State == queue.Done {
 				if err := c.opts.Flush(); err != nil {
 					return err
 				}
@@ -177,7 +177,7 @@ func (c *committer) commit(batch []pendingUpdate) error {
 			}
 		}
 	}
-	updates := make([]store.Update, len(batch))
+	updates := make([]queue.Update, len(batch))
 	for i, p := range batch {
 		updates[i] = p.u
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // Crawl turns a run into a crawl: fetched HTML pages (and stylesheets) are parsed and the links
@@ -41,7 +41,7 @@ type RobotsFetcher interface {
 	Get(ctx context.Context, rawURL string, max int64) (status int, body []byte, err error)
 }
 
-// MetaStore keeps small named values. *store.Store implements it.
+// MetaStore keeps small named values. A queue.Backend (*store.Store) implements it.
 type MetaStore interface {
 	Meta(key string) (string, error)
 	SetMeta(key, value string) error
@@ -51,8 +51,8 @@ type MetaStore interface {
 const maxRobotsBytes = 500 << 10
 
 // Seeds returns the crawl's start URLs as queue records of depth 0.
-func (c *Crawl) Seeds(seeds []string) ([]store.NewURL, error) {
-	out := make([]store.NewURL, 0, len(seeds))
+func (c *Crawl) Seeds(seeds []string) ([]queue.NewURL, error) {
+	out := make([]queue.NewURL, 0, len(seeds))
 	for _, s := range seeds {
 		e, err := NormalizeURL(s)
 		if err != nil {
@@ -92,7 +92,7 @@ func parsedType(contentType string) bool { return parserFor(mediaType(contentTyp
 
 // expand parses a fetched file for links when it is a page (or a stylesheet) and decides for each
 // whether to queue it. It runs in the worker, so parsing is spread over the workers.
-func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.NewURL {
+func (s *Scheduler) expand(rec *queue.Record, resp *fetcher.Response) []queue.NewURL {
 	c := s.opts.Crawl
 	mt := mediaType(resp.ContentType)
 	parse := parserFor(mt)
@@ -129,9 +129,9 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 
 	// A page's links are one page deeper than it; its requisites start a chain of requisites at
 	// level 1, and a stylesheet's are one level further down its chain. A requisite has no page
-	// depth of its own: its Depth holds its level (store.RequisiteDepth).
+	// depth of its own: its Depth holds its level (queue.RequisiteDepth).
 	level := rec.RequisiteLevel()
-	out := make([]store.NewURL, 0, len(links))
+	out := make([]queue.NewURL, 0, len(links))
 	for _, l := range links {
 		if l.Kind != extract.Requisite && s.known.seen(l.URL) {
 			continue // the store knows it: queueing it again would add nothing
@@ -140,9 +140,9 @@ func (s *Scheduler) expand(rec *store.Record, resp *fetcher.Response) []store.Ne
 		if err != nil {
 			continue
 		}
-		nu := store.NewURL{URL: e.URL, Host: e.Host, Depth: rec.Depth + 1}
+		nu := queue.NewURL{URL: e.URL, Host: e.Host, Depth: rec.Depth + 1}
 		if l.Kind == extract.Requisite {
-			nu.Requisite, nu.Depth = true, store.RequisiteDepth(level+1)
+			nu.Requisite, nu.Depth = true, queue.RequisiteDepth(level+1)
 		}
 		if ok, reason := c.Scope.Decide(l, rec.Depth, level); !ok {
 			nu.Skip = reason

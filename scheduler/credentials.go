@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // Credentials hold the userinfo of listed URLs (https://user:pass@host/...) for the run, in
@@ -98,13 +98,13 @@ func (d *dispatcher) holdUncredentialed(h *hostState, now time.Time) {
 		}
 		kind := KindReleased
 		if d.feeding {
-			rec.State, rec.NextAttempt = store.Pending, now.Add(credentialsWait)
+			rec.State, rec.NextAttempt = queue.Pending, now.Add(credentialsWait)
 		} else {
 			kind = KindFailed
-			rec.State, rec.ErrorClass, rec.Updated = store.Failed, "credentials", now
+			rec.State, rec.ErrorClass, rec.Updated = queue.Failed, "credentials", now
 			rec.LastError = "the URL was listed with user:password, which this run was not given (run with the same list)"
 		}
-		d.cm.add(kind, store.Update{Record: rec})
+		d.cm.add(kind, queue.Update{Record: rec})
 		d.sent++
 	}
 	clear(h.buf[len(kept):])

@@ -10,8 +10,8 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
-	"github.com/trawl-dev/trawl/store"
 )
 
 // rescanEvery bounds how stale the dispatcher's view of the store's per-host queues may get.
@@ -28,7 +28,7 @@ const (
 
 type hostState struct {
 	name       string
-	buf        []store.Record // leased, not yet dispatched
+	buf        []queue.Record // leased, not yet dispatched
 	where      int
 	wake       time.Time
 	index      int // in the sleep heap
@@ -47,7 +47,7 @@ type hostState struct {
 // worker; a host that must wait sleeps in a heap while the workers serve the others.
 type dispatcher struct {
 	s       *Scheduler
-	jobs    chan<- store.Record
+	jobs    chan<- queue.Record
 	cm      *committer
 	hosts   map[string]*hostState
 	ready   []*hostState // FIFO ring: round-robin over hosts
@@ -64,7 +64,7 @@ type dispatcher struct {
 	feeding    bool              // the feed may still add URLs (and their credentials)
 }
 
-func newDispatcher(s *Scheduler, jobs chan<- store.Record, cm *committer) *dispatcher {
+func newDispatcher(s *Scheduler, jobs chan<- queue.Record, cm *committer) *dispatcher {
 	return &dispatcher{
 		s:      s,
 		jobs:   jobs,
@@ -228,7 +228,7 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // setBuf replaces h's buffer of leased jobs, keeping count of the hosts that hold one.
-func (d *dispatcher) setBuf(h *hostState, buf []store.Record) {
+func (d *dispatcher) setBuf(h *hostState, buf []queue.Record) {
 	switch had, has := len(h.buf) > 0, len(buf) > 0; {
 	case has && !had:
 		d.holding++
@@ -358,7 +358,7 @@ func (d *dispatcher) dispatch(now time.Time) error {
 			continue
 		}
 		rec := h.buf[0]
-		h.buf[0] = store.Record{}
+		h.buf[0] = queue.Record{}
 		d.setBuf(h, h.buf[1:])
 		h.inflight++
 		d.free--
@@ -382,7 +382,7 @@ func (d *dispatcher) finish(r outcome) {
 		d.pushReady(h)
 	}
 	kind, u := d.update(r, now)
-	var links []store.NewURL
+	var links []queue.NewURL
 	if kind == KindNew || kind == KindChanged || kind == KindUnchanged {
 		links = r.links
 		if r.notKept {
@@ -391,7 +391,7 @@ func (d *dispatcher) finish(r outcome) {
 			u.Bytes = 0
 		}
 	}
-	d.cm.add(kind, store.Update{Record: u, Links: links})
+	d.cm.add(kind, queue.Update{Record: u, Links: links})
 	d.sent++
 }
 
@@ -424,7 +424,7 @@ func (d *dispatcher) signal(h *hostState, r outcome) ratelimit.Signal {
 }
 
 // update turns an outcome into the record to commit, deciding retries.
-func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
+func (d *dispatcher) update(r outcome, now time.Time) (Kind, queue.Record) {
 	opts := &d.s.opts
 	rec := r.rec
 	rec.Updated = now
@@ -436,7 +436,7 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 				kind = KindUnchanged
 			}
 		}
-		rec.State = store.Done
+		rec.State = queue.Done
 		rec.Attempts++
 		rec.Status = r.resp.Status
 		if !r.resp.NotModified {
@@ -456,7 +456,7 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 	fe := fetcher.Classify(r.err)
 	if fe.Class == fetcher.ClassCanceled || errors.Is(r.err, context.Canceled) {
 		// Cut off by the shutdown, not the URL's fault: back to the queue as it was.
-		rec.State = store.Pending
+		rec.State = queue.Pending
 		return KindReleased, rec
 	}
 	rec.LastError = fe.Error()
@@ -466,7 +466,7 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 		if d.fatal == nil {
 			d.fatal = &FatalError{fe}
 		}
-		rec.State = store.Pending
+		rec.State = queue.Pending
 		return KindReleased, rec
 	}
 	rec.Attempts++
@@ -483,7 +483,7 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 		d.s.lim.Cooldown(rec.Host, now.Add(cool))
 	}
 	if !fe.Retryable || rec.Attempts > opts.Retries {
-		rec.State = store.Failed
+		rec.State = queue.Failed
 		// Out of retries on an error that may well go away: the next run tries again.
 		rec.Transient = fe.Retryable
 		return KindFailed, rec
@@ -492,7 +492,7 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 	if fe.RetryAfter > 0 {
 		delay = max(delay, cool)
 	}
-	rec.State = store.Pending
+	rec.State = queue.Pending
 	rec.NextAttempt = now.Add(delay)
 	d.s.stats.Retries.Add(1)
 	return KindRetry, rec
@@ -502,8 +502,8 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, store.Record) {
 func (d *dispatcher) releaseBuffered() {
 	for _, h := range d.hosts {
 		for _, rec := range h.buf {
-			rec.State = store.Pending
-			d.cm.add(KindReleased, store.Update{Record: rec})
+			rec.State = queue.Pending
+			d.cm.add(KindReleased, queue.Update{Record: rec})
 			d.sent++
 		}
 		d.setBuf(h, nil)

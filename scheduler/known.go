@@ -8,7 +8,7 @@ const (
 	knownMaxURL = 256
 )
 
-// knownLinks remembers page links this run has already passed to the store. Enqueue leaves a URL
+// knownLinks remembers page links this run has already passed to the queue. Enqueue leaves a URL
 // it knows as it is, unless the new link is a page requisite (which can upgrade a URL skipped as
 // a page), so a page link met again adds nothing to the queue: expand drops it before normalizing,
 // scoping and mapping it, and the store never looks it up. In a crawl most links lead to pages
@@ -46,7 +46,7 @@ func (k *knownLinks) seen(url string) bool {
 
 // fnv1a is the 64-bit FNV-1a hash of s, written out because hash/fnv takes bytes: a copy of every
 // link. A fixed hash keeps runs (and tests) repeatable; a page that makes its links collide only
-// sends them to the store.
+// sends them to the queue.
 func fnv1a(s string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(s); i++ {

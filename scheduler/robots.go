@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/extract"
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // robots.txt handling of a crawl: one fetch per host (off the workers), cached in the store for a
@@ -127,8 +127,8 @@ func (d *dispatcher) skipDisallowed(h *hostState, now time.Time) {
 			kept = append(kept, rec)
 			continue
 		}
-		rec.State, rec.LastError, rec.Updated = store.Skipped, "robots.txt", now
-		d.cm.add(KindSkipped, store.Update{Record: rec})
+		rec.State, rec.LastError, rec.Updated = queue.Skipped, "robots.txt", now
+		d.cm.add(KindSkipped, queue.Update{Record: rec})
 		d.sent++
 	}
 	clear(h.buf[len(kept):])
@@ -138,8 +138,8 @@ func (d *dispatcher) skipDisallowed(h *hostState, now time.Time) {
 // failBuffered records h's buffered jobs as failed (transiently) for reason.
 func (d *dispatcher) failBuffered(h *hostState, reason string, now time.Time) {
 	for _, rec := range h.buf {
-		rec.State, rec.LastError, rec.ErrorClass, rec.Transient, rec.Updated = store.Failed, reason, "robots", true, now
-		d.cm.add(KindFailed, store.Update{Record: rec})
+		rec.State, rec.LastError, rec.ErrorClass, rec.Transient, rec.Updated = queue.Failed, reason, "robots", true, now
+		d.cm.add(KindFailed, queue.Update{Record: rec})
 		d.sent++
 	}
 	clear(h.buf)

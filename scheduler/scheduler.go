@@ -9,19 +9,13 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
-	"github.com/trawl-dev/trawl/store"
 )
 
 // Queue is what the scheduler needs of the job store: lease/ack semantics with per-host queues.
-// *store.Store implements it; a distributed backend could too.
-type Queue interface {
-	Enqueue(urls []store.NewURL) (int, error)
-	PendingHosts() ([]store.HostQueue, error)
-	LeaseEach(hosts []string, n int, now time.Time) ([][]store.Record, error)
-	Commit(updates []store.Update) error
-	Counts() (store.Counts, error)
-}
+// Every backend implements it (*store.Store, the embedded default).
+type Queue = queue.Queue
 
 // Fetcher downloads one URL to one file. *fetcher.Fetcher implements it.
 type Fetcher interface {
@@ -45,7 +39,7 @@ var _ Limiter = (*ratelimit.Limiter)(nil)
 
 // Feed fills the queue while the run goes on (a URL list being streamed in). It returns when its
 // input is exhausted; Run does not finish before it has.
-type Feed func(ctx context.Context, enqueue func([]store.NewURL) error) error
+type Feed func(ctx context.Context, enqueue func([]queue.NewURL) error) error
 
 // Options tune a run. Zero fields take the default in their comment.
 type Options struct {
@@ -182,7 +176,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	})
 	defer stopGrace()
 
-	jobs := make(chan store.Record, s.opts.Workers)
+	jobs := make(chan queue.Record, s.opts.Workers)
 	results := make(chan outcome, s.opts.Workers)
 	var workers sync.WaitGroup
 	for range s.opts.Workers {
@@ -205,7 +199,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	feedClosed := false
 	if feed != nil {
 		go func() {
-			feedDone <- feed(feedCtx, func(urls []store.NewURL) error {
+			feedDone <- feed(feedCtx, func(urls []queue.NewURL) error {
 				feedMu.Lock()
 				defer feedMu.Unlock()
 				if feedClosed {
@@ -263,7 +257,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 
 // work is one worker: it fetches jobs until the channel closes. A job still waiting when the run
 // was cancelled is given back unstarted; one under way has the fetch context's grace period.
-func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan store.Record, results chan<- outcome) {
+func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, results chan<- outcome) {
 	for rec := range jobs {
 		if runCtx.Err() != nil || ctx.Err() != nil {
 			results <- outcome{rec: rec, err: context.Canceled}
@@ -305,10 +299,10 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan store.Record, 
 }
 
 type outcome struct {
-	rec     store.Record
+	rec     queue.Record
 	resp    fetcher.Response
 	err     error
-	links   []store.NewURL // crawl: links found in the file, to queue with its outcome
+	links   []queue.NewURL // crawl: links found in the file, to queue with its outcome
 	notKept bool           // crawl --save: the file was parsed and removed
 	took    time.Duration  // how long the fetch took
 }

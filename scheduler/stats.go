@@ -3,7 +3,7 @@ package scheduler
 import (
 	"sync/atomic"
 
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // Stats are the live counters of a run, for progress reporting. Done and Failed count durable
@@ -43,5 +43,5 @@ func (k Kind) String() string {
 // Outcome is one committed result of a job.
 type Outcome struct {
 	Kind   Kind
-	Record store.Record // as committed
+	Record queue.Record // as committed
 }

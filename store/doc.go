@@ -7,5 +7,6 @@
 // popped, and leases found at Open (left by a dead process) go back to their queue.
 //
 // Nothing outside this package sees a bbolt type; values are copied out of the memory map before
-// a transaction ends. The package imports no other trawl package.
+// a transaction ends. The package imports no other trawl package but queue, whose job types
+// (Record, NewURL, Update, Counts) it stores and whose conformance suite (queuetest) it passes.
 package store

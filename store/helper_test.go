@@ -91,7 +91,7 @@ func (s *Store) checkInvariants() error {
 				return fmt.Errorf("record %q: %v", k, err)
 			}
 			h := perHost[r.Host]
-			h = h.add(countOne(r))
+			h = addCounts(h, countOne(r))
 			perHost[r.Host] = h
 			switch r.State {
 			case Pending:

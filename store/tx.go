@@ -133,7 +133,7 @@ func (w *wtx) flush() error {
 			if err != nil {
 				return err
 			}
-			c = c.add(old)
+			c = addCounts(c, old)
 		}
 		var err error
 		if c == (Counts{}) {
@@ -148,7 +148,7 @@ func (w *wtx) flush() error {
 	return w.meta.Put(keyCounts, encodeCounts(w.counts))
 }
 
-func (c Counts) add(o Counts) Counts {
+func addCounts(c, o Counts) Counts {
 	return Counts{Pending: c.Pending + o.Pending, Leased: c.Leased + o.Leased, Done: c.Done + o.Done,
 		Failed: c.Failed + o.Failed, Skipped: c.Skipped + o.Skipped, Pages: c.Pages + o.Pages,
 		Bytes: c.Bytes + o.Bytes}
