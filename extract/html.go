@@ -101,6 +101,9 @@ var linkRels = map[string]Kind{
 	"apple-touch-icon": Requisite, "apple-touch-icon-precomposed": Requisite, "mask-icon": Requisite,
 	"preload": Requisite, "modulepreload": Requisite, "prefetch": Requisite, "manifest": Requisite,
 	"next": Page, "prev": Page, "previous": Page, "alternate": Page, "canonical": Page,
+	// Documents about the page, followed in scope as wget and wget2 do (an OpenSearch
+	// description, help, license and author pages).
+	"search": Page, "help": Page, "license": Page, "author": Page,
 }
 
 // collector resolves, normalizes and dedups the links of one document.

@@ -79,6 +79,8 @@ func TestHTML(t *testing.T) {
 		{"link prev", `<link rel=prev href=page0.html>`, []Link{P("page0.html")}},
 		{"link alternate", `<link rel=alternate hreflang=fr href=/fr/>`, []Link{P("/fr/")}},
 		{"link canonical", `<link rel=canonical href="https://example.org/gallery/">`, []Link{P("/gallery/")}},
+		{"link search help license author", `<link rel="search" type="application/opensearchdescription+xml" href="_static/opensearch.xml"><link rel=help href=help.html><link rel=license href=/license.html><link rel=author href=/about.html>`,
+			[]Link{P("_static/opensearch.xml"), P("help.html"), P("/license.html"), P("/about.html")}},
 		{"link ignored rels", `<link rel=dns-prefetch href=//cdn.example><link rel=preconnect href=https://cdn.example><link href=norel.css>`, nil},
 		{"script src", `<script src="app.js"></script><script>var x = "<img src=no.jpg>"</script>`, []Link{R("app.js")}},
 		{"iframe src", `<iframe src="embed.html"></iframe>`, []Link{P("embed.html")}},
