@@ -1,0 +1,160 @@
+package jsqueue
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
+	"github.com/trawl-dev/trawl/ratelimit"
+	"github.com/trawl-dev/trawl/scheduler"
+)
+
+// fleetFetcher records which worker fetched each URL; fetches of a URL in stop block until the
+// test lets them go (or their worker is cancelled).
+type fleetFetcher struct {
+	mu      sync.Mutex
+	by      map[string][]string // URL -> workers that fetched it to the end
+	started chan string
+	stop    map[string]bool
+}
+
+func (f *fleetFetcher) worker(name string) scheduler.Fetcher {
+	return fetchFunc(func(ctx context.Context, req fetcher.Request) (fetcher.Response, error) {
+		if f.stop[req.URL] {
+			f.started <- req.URL
+			<-ctx.Done()
+			return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassCanceled, Err: ctx.Err()}
+		}
+		f.mu.Lock()
+		f.by[req.URL] = append(f.by[req.URL], name)
+		f.mu.Unlock()
+		return fetcher.Response{Status: 200, Bytes: 1, SHA256: fmt.Sprintf("%064x", 1), Path: req.Path}, nil
+	})
+}
+
+type fetchFunc func(context.Context, fetcher.Request) (fetcher.Response, error)
+
+func (f fetchFunc) Fetch(ctx context.Context, _ *os.Root, req fetcher.Request) (fetcher.Response, error) {
+	return f(ctx, req)
+}
+
+func fleetURLs(hosts, per int) []queue.NewURL {
+	var out []queue.NewURL
+	for h := range hosts {
+		for i := range per {
+			host := fmt.Sprintf("h%d.test", h)
+			out = append(out, queue.NewURL{URL: fmt.Sprintf("https://%s/%d", host, i), Host: host, Path: fmt.Sprintf("%s/%d", host, i)})
+		}
+	}
+	return out
+}
+
+func runWorker(ctx context.Context, q *Queue, f scheduler.Fetcher) error {
+	lim := ratelimit.New(ratelimit.Options{PerHost: 2})
+	return scheduler.New(q, f, lim, nil, scheduler.Options{Workers: 4, PerHost: 2, CommitInterval: time.Millisecond,
+		BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Grace: 50 * time.Millisecond}).Run(ctx, nil)
+}
+
+// TestFleetWorkerDies: two workers share a job; one dies (its connection drops) holding leases,
+// one of them a URL it was fetching. The other finishes the job: every URL done, none lost, what
+// the dead worker recorded done not fetched again, and the rest — its leases, and outcomes it had
+// not yet recorded — fetched by the survivor.
+func TestFleetWorkerDies(t *testing.T) {
+	s := runServer(t)
+	const job = "fleet"
+	open := func() *Queue {
+		q, err := Open(context.Background(), connect(t, s), Options{Job: job, Partitions: 4, AckWait: testAckWait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	urls := fleetURLs(6, 5)
+	a := open()
+	if _, err := a.Enqueue(urls); err != nil {
+		t.Fatal(err)
+	}
+	f := &fleetFetcher{by: map[string][]string{}, started: make(chan string, 1), stop: map[string]bool{urls[7].URL: true}}
+
+	// Worker A takes work and blocks on one URL; it is killed there: its connection drops with the
+	// URL leased, as kill -9 would leave it.
+	ctxA, cancelA := context.WithCancel(context.Background())
+	doneA := make(chan error, 1)
+	go func() { doneA <- runWorker(ctxA, a, f.worker("a")) }()
+	select {
+	case <-f.started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("worker a never reached the blocking URL")
+	}
+	// Its other workers go on: let it record some of the job done first.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		c, err := a.Counts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Done >= 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker a recorded %d done in 20s", c.Done)
+		}
+	}
+	a.nc.Close()
+	cancelA()
+	<-doneA
+	delete(f.stop, urls[7].URL)
+
+	// Worker B, on its own connection, takes over once the dead worker's leases and pins lapse.
+	b := open()
+	defer b.Close()
+	doneBefore := map[string]bool{}
+	if err := b.ForEach(func(r queue.Record) error {
+		doneBefore[r.URL] = r.State == queue.Done
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		if err := runWorker(ctx, b, f.worker("b")); err != nil {
+			t.Fatal(err)
+		}
+		c, err := b.Counts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Done == len(urls) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("job not finished in 30s: %+v", c)
+		}
+	}
+	for _, u := range urls {
+		got := f.by[u.URL]
+		switch {
+		case doneBefore[u.URL] && len(got) != 1:
+			t.Errorf("%s, recorded done by a, was fetched again: by %v", u.URL, got)
+		case !doneBefore[u.URL] && (len(got) == 0 || got[len(got)-1] != "b"):
+			t.Errorf("%s, not recorded done by a, fetched by %v: b must fetch it", u.URL, got)
+		}
+	}
+	n := 0
+	for _, d := range doneBefore {
+		if d {
+			n++
+		}
+	}
+	if n == 0 || n == len(urls) {
+		t.Errorf("a recorded %d of %d done before it died: the test shows no takeover", n, len(urls))
+	}
+	if got := f.by[urls[7].URL]; len(got) != 1 || got[0] != "b" {
+		t.Errorf("the URL the dead worker held was fetched by %v, want b", got)
+	}
+}

@@ -1,0 +1,210 @@
+package jsqueue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/trawl-dev/trawl/queue"
+)
+
+// pullWait is how long one pull waits for a partition's messages. Pulls of every partition go
+// out together, so a call that finds nothing new costs about this once.
+const pullWait = 20 * time.Millisecond
+
+// fill pulls what the partitions this worker is pinned to have delivered, up to the buffer's
+// bound, and keeps the messages it holds alive. A message whose record is settled already (a
+// duplicate) is acknowledged and dropped; one whose record a crash kept from being created gets
+// it now.
+func (q *Queue) fill() error {
+	q.keepAlive()
+	q.mu.Lock()
+	room := q.opts.Buffer - len(q.held)
+	q.mu.Unlock()
+	if room <= 0 {
+		return nil
+	}
+	batch := max(1, min(room/len(q.consumers)+1, 256))
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		msgs []jetstream.Msg
+		errs []error
+	)
+	for _, c := range q.consumers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := c.Fetch(batch, jetstream.FetchMaxWait(pullWait), jetstream.FetchPriorityGroup(group))
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				return
+			}
+			var got []jetstream.Msg
+			for m := range b.Messages() {
+				got = append(got, m)
+			}
+			mu.Lock()
+			msgs = append(msgs, got...)
+			if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, err)
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	// Keep stream order: a host's URLs are fetched as they were queued.
+	sortBySequence(msgs)
+	ctx, cancel := q.ctx()
+	defer cancel()
+	for _, m := range msgs {
+		if err := q.take(ctx, m); err != nil {
+			return err
+		}
+	}
+	if len(errs) > 0 && len(msgs) == 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+func sortBySequence(msgs []jetstream.Msg) {
+	seq := func(m jetstream.Msg) uint64 {
+		if md, err := m.Metadata(); err == nil {
+			return md.Sequence.Stream
+		}
+		return 0
+	}
+	for i := 1; i < len(msgs); i++ {
+		for j := i; j > 0 && seq(msgs[j]) < seq(msgs[j-1]); j-- {
+			msgs[j], msgs[j-1] = msgs[j-1], msgs[j]
+		}
+	}
+}
+
+// take buffers one delivered message, or drops it when it is a duplicate.
+func (q *Queue) take(ctx context.Context, m jetstream.Msg) error {
+	var w work
+	if err := json.Unmarshal(m.Data(), &w); err != nil || w.URL == "" {
+		return m.Term() // not ours to read: never redeliver it
+	}
+	r, ok, err := q.getRecord(ctx, w.URL)
+	if err != nil {
+		_ = m.Nak()
+		return err
+	}
+	if !ok {
+		r = queue.Record{URL: w.URL, Host: w.Host, Path: w.Path, State: queue.Pending, Depth: w.Depth,
+			Requisite: w.Requisite, Auth: w.Auth}
+		if err := q.putRecord(ctx, r); err != nil {
+			_ = m.Nak()
+			return err
+		}
+	}
+	q.mu.Lock()
+	_, dup := q.held[r.URL]
+	if !dup && r.State == queue.Pending {
+		it := &item{rec: r, msg: m, touched: time.Now()}
+		q.held[r.URL] = it
+		q.buf = append(q.buf, it)
+	}
+	q.mu.Unlock()
+	if dup || r.State != queue.Pending {
+		return m.Ack()
+	}
+	return nil
+}
+
+// keepAlive tells the engine that the messages held for a while are still being worked on.
+func (q *Queue) keepAlive() {
+	now := time.Now()
+	q.mu.Lock()
+	var due []*item
+	for _, it := range q.held {
+		if now.Sub(it.touched) >= q.opts.AckWait/3 {
+			it.touched = now
+			due = append(due, it)
+		}
+	}
+	q.mu.Unlock()
+	for _, it := range due {
+		_ = it.msg.InProgress()
+	}
+}
+
+// PendingHosts pulls what is new and lists the hosts with buffered work, and when each is due.
+func (q *Queue) PendingHosts() ([]queue.HostQueue, error) {
+	if err := q.fill(); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	idx := map[string]int{}
+	var out []queue.HostQueue
+	for _, it := range q.buf {
+		i, ok := idx[it.rec.Host]
+		if !ok {
+			i = len(out)
+			idx[it.rec.Host] = i
+			out = append(out, queue.HostQueue{Host: it.rec.Host, Next: it.rec.NextAttempt})
+		}
+		out[i].Pending++
+		if it.rec.NextAttempt.Before(out[i].Next) {
+			out[i].Next = it.rec.NextAttempt
+		}
+	}
+	return out, nil
+}
+
+// LeaseEach hands out up to n buffered records of each host that are due at now, in the order
+// they were queued; it pulls first when the buffer holds nothing for a host asked for.
+func (q *Queue) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Record, error) {
+	q.mu.Lock()
+	missing := false
+	for _, h := range hosts {
+		missing = missing || !q.buffers(h)
+	}
+	q.mu.Unlock()
+	if missing {
+		if err := q.fill(); err != nil {
+			return nil, err
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([][]queue.Record, len(hosts))
+	want := map[string]int{}
+	for i, h := range hosts {
+		want[h] = i
+	}
+	keep := q.buf[:0]
+	for _, it := range q.buf {
+		i, asked := want[it.rec.Host]
+		if asked && len(out[i]) < n && !it.rec.NextAttempt.After(now) {
+			it.leased = true
+			it.rec.State = queue.Leased
+			out[i] = append(out[i], it.rec)
+			continue
+		}
+		keep = append(keep, it)
+	}
+	clear(q.buf[len(keep):])
+	q.buf = keep
+	return out, nil
+}
+
+// buffers reports whether the buffer holds work of host. Callers hold q.mu.
+func (q *Queue) buffers(host string) bool {
+	for _, it := range q.buf {
+		if it.rec.Host == host {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,360 @@
+// Package jsqueue is a queue.Backend on NATS JetStream, for a job shared by trawl workers on many
+// machines: one work-queue stream per job, its subjects partitioned by a hash of the host, one
+// durable consumer per partition with a pinned-client priority group (so one worker serves a
+// partition, and so a host, at a time, and another takes it over when that worker dies), and the
+// per-URL records — the job's seen set — in a key-value bucket keyed by a hash of the URL.
+//
+// A delivered message is a lease. It is kept alive (InProgress) while it waits in this worker's
+// buffer or is being fetched, acknowledged only once its outcome is recorded, and redelivered by
+// the engine when a worker dies. A URL is published before it is recorded as seen, so a crash can
+// duplicate work, never lose it; a message whose record is already settled is dropped. Retry
+// delays and Retry-After waits go through the engine (NakWithDelay): no worker sleeps on them.
+package jsqueue
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/trawl-dev/trawl/queue"
+)
+
+// Options configure Open. Zero fields take the default in their comment.
+type Options struct {
+	// Job names the job: every worker given the same name on the same NATS system shares it.
+	// Letters, digits, '-' and '_'.
+	Job string
+	// Partitions is how many subjects (and consumers) a job's hosts are spread over; a worker
+	// serves whole partitions. Fixed when the job is created. Default 16.
+	Partitions int
+	// AckWait is how long a lease lives without a keep-alive: a dead worker's URLs are redelivered
+	// after it. Default 30s.
+	AckWait time.Duration
+	// Buffer bounds the leased messages a worker holds, waiting or in flight. Default 4096.
+	Buffer int
+}
+
+func (o *Options) setDefaults() error {
+	if o.Job == "" || strings.Trim(o.Job, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+		return fmt.Errorf("jsqueue: job name %q: want letters, digits, '-' and '_'", o.Job)
+	}
+	if o.Partitions <= 0 {
+		o.Partitions = 16
+	}
+	if o.AckWait <= 0 {
+		o.AckWait = 30 * time.Second
+	}
+	if o.Buffer <= 0 {
+		o.Buffer = 4096
+	}
+	return nil
+}
+
+// holdMax is the longest retry delay a worker waits out holding the message; a longer one (a
+// Retry-After, a late backoff) goes back to the engine, which redelivers it when due.
+const holdMax = 5 * time.Minute
+
+// group is the priority group every worker pulls in.
+const group = "trawl"
+
+// Queue is one worker's handle on a job.
+type Queue struct {
+	opts      Options
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	stream    jetstream.Stream
+	consumers []jetstream.Consumer
+	records   jetstream.KeyValue // URL hash -> record
+	meta      jetstream.KeyValue // encoded key -> value; "pages" counts the job's pages
+	subject   string             // subject prefix: trawl.<job>.q.
+
+	mu        sync.Mutex
+	buf       []*item          // delivered, not yet leased, in arrival order
+	held      map[string]*item // URL -> buffered or leased item
+	pageLimit int
+}
+
+var _ queue.Backend = (*Queue)(nil)
+
+// item is a delivered message and the record it stands for.
+type item struct {
+	rec     queue.Record
+	msg     jetstream.Msg
+	leased  bool
+	touched time.Time // last keep-alive
+}
+
+// work is a message's body: the URL as it was enqueued, so a record lost to a crash between the
+// publish and the record's creation can be made again.
+type work struct {
+	URL       string `json:"u"`
+	Host      string `json:"h"`
+	Path      string `json:"p,omitempty"`
+	Depth     int    `json:"d,omitempty"`
+	Requisite bool   `json:"r,omitempty"`
+	Auth      bool   `json:"a,omitempty"`
+}
+
+// Open joins the job opts.Job on nc, creating its stream, consumers and buckets if it is new.
+func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jsqueue: %w", err)
+	}
+	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", held: map[string]*item{}}
+	name := "TRAWL_" + opts.Job
+	if q.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:      name,
+		Subjects:  []string{q.subject + "*"},
+		Retention: jetstream.WorkQueuePolicy,
+		Storage:   jetstream.FileStorage,
+	}); err != nil {
+		return nil, fmt.Errorf("jsqueue: stream %s: %w", name, err)
+	}
+	for p := range opts.Partitions {
+		c, err := q.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:        fmt.Sprintf("p%d", p),
+			FilterSubject:  fmt.Sprintf("%s%d", q.subject, p),
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        opts.AckWait,
+			MaxDeliver:     -1,
+			MaxAckPending:  -1,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{group},
+			PinnedTTL:      opts.AckWait,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("jsqueue: consumer p%d: %w", p, err)
+		}
+		q.consumers = append(q.consumers, c)
+	}
+	if q.records, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_urls", Storage: jetstream.FileStorage}); err != nil {
+		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
+	}
+	if q.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_meta", Storage: jetstream.FileStorage}); err != nil {
+		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
+	}
+	return q, nil
+}
+
+// ctx bounds one call to the engine.
+func (q *Queue) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Second)
+}
+
+// key is the record key of a URL: a hash, since KV keys allow few characters.
+func key(url string) string {
+	s := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(s[:16])
+}
+
+// partition is the subject a host's URLs go to.
+func (q *Queue) partition(host string) string {
+	h := fnv.New32a()
+	h.Write([]byte(host))
+	return fmt.Sprintf("%s%d", q.subject, h.Sum32()%uint32(q.opts.Partitions))
+}
+
+func (q *Queue) getRecord(ctx context.Context, url string) (queue.Record, bool, error) {
+	e, err := q.records.Get(ctx, key(url))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return queue.Record{}, false, nil
+	case err != nil:
+		return queue.Record{}, false, fmt.Errorf("jsqueue: get %.100q: %w", url, err)
+	}
+	var r queue.Record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return queue.Record{}, false, fmt.Errorf("jsqueue: record of %.100q: %w", url, err)
+	}
+	return r, true, nil
+}
+
+func (q *Queue) putRecord(ctx context.Context, r queue.Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if _, err := q.records.Put(ctx, key(r.URL), b); err != nil {
+		return fmt.Errorf("jsqueue: put %.100q: %w", r.URL, err)
+	}
+	return nil
+}
+
+// publish queues a message for r's URL on its host's partition.
+func (q *Queue) publish(ctx context.Context, r queue.Record) error {
+	b, err := json.Marshal(work{URL: r.URL, Host: r.Host, Path: r.Path, Depth: r.Depth, Requisite: r.Requisite, Auth: r.Auth})
+	if err != nil {
+		return err
+	}
+	if _, err := q.js.Publish(ctx, q.partition(r.Host), b); err != nil {
+		return fmt.Errorf("jsqueue: publish %.100q: %w", r.URL, err)
+	}
+	return nil
+}
+
+// Enqueue adds the URLs the job has not seen. Each is published before its record is created: a
+// crash in between leaves a message whose record the lease recreates, never a record without
+// work. A page beyond the page limit is recorded Skipped.
+func (q *Queue) Enqueue(urls []queue.NewURL) (int, error) {
+	ctx, cancel := q.ctx()
+	defer cancel()
+	added := 0
+	for _, u := range urls {
+		if u.URL == "" || u.Host == "" {
+			return added, fmt.Errorf("jsqueue: enqueue: empty URL or host")
+		}
+		if _, ok, err := q.getRecord(ctx, u.URL); err != nil {
+			return added, err
+		} else if ok {
+			continue
+		}
+		r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
+			Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip}
+		if u.Skip == "" && !u.Requisite {
+			ok, err := q.takePage(ctx)
+			if err != nil {
+				return added, err
+			}
+			if !ok {
+				r.LastError = "max-pages"
+			}
+		}
+		if r.LastError != "" {
+			r.State = queue.Skipped
+		} else if err := q.publish(ctx, r); err != nil {
+			return added, err
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return added, err
+		}
+		if _, err := q.records.Create(ctx, key(r.URL), b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return added, fmt.Errorf("jsqueue: create %.100q: %w", r.URL, err)
+		} else if err == nil && r.State == queue.Pending {
+			added++
+		}
+	}
+	return added, nil
+}
+
+// takePage counts one more page against the page limit, atomically over every worker, and says
+// whether it fits.
+func (q *Queue) takePage(ctx context.Context) (bool, error) {
+	q.mu.Lock()
+	limit := q.pageLimit
+	q.mu.Unlock()
+	if limit <= 0 {
+		return true, nil
+	}
+	for {
+		n, rev := 0, uint64(0)
+		e, err := q.meta.Get(ctx, "pages")
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return false, fmt.Errorf("jsqueue: page count: %w", err)
+		default:
+			fmt.Sscan(string(e.Value()), &n)
+			rev = e.Revision()
+		}
+		if n >= limit {
+			return false, nil
+		}
+		if rev == 0 {
+			_, err = q.meta.Create(ctx, "pages", []byte(fmt.Sprint(n+1)))
+		} else {
+			_, err = q.meta.Update(ctx, "pages", []byte(fmt.Sprint(n+1)), rev)
+		}
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return false, fmt.Errorf("jsqueue: page count: %w", err)
+		}
+	}
+}
+
+// isWrongSequence reports a lost compare-and-set race on a KV update.
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// Commit settles each update: its record is written, and its message acknowledged (Done, Failed,
+// Skipped), handed back for redelivery at once (a release), or after the retry's delay. A page's
+// links are enqueued before the page is settled, so a crash in between refetches the page rather
+// than losing its links. An update of a URL this worker does not hold writes the record, and a
+// Pending one is published again.
+func (q *Queue) Commit(updates []queue.Update) error {
+	ctx, cancel := q.ctx()
+	defer cancel()
+	for _, u := range updates {
+		r := u.Record
+		if r.URL == "" || r.State == queue.Leased || r.State < queue.Pending || r.State > queue.Skipped {
+			return fmt.Errorf("jsqueue: commit %.100q: state %v, want pending, done, failed or skipped", r.URL, r.State)
+		}
+		if len(u.Links) > 0 {
+			if _, err := q.Enqueue(u.Links); err != nil {
+				return err
+			}
+		}
+		if r.Host == "" {
+			old, ok, err := q.getRecord(ctx, r.URL)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("jsqueue: commit %.100q: empty host", r.URL)
+			}
+			r.Host = old.Host
+		}
+		if err := q.putRecord(ctx, r); err != nil {
+			return err
+		}
+		q.mu.Lock()
+		it := q.held[r.URL]
+		if it != nil && it.leased {
+			delete(q.held, r.URL)
+		} else {
+			it = nil
+		}
+		q.mu.Unlock()
+		var err error
+		switch {
+		case it == nil && r.State == queue.Pending:
+			err = q.publish(ctx, r)
+		case it == nil:
+		case r.State != queue.Pending:
+			err = it.msg.Ack()
+		case time.Until(r.NextAttempt) > holdMax:
+			err = it.msg.NakWithDelay(time.Until(r.NextAttempt))
+		case r.NextAttempt.After(time.Now()):
+			// A retry due soon: held here, kept alive, and offered again when due.
+			q.mu.Lock()
+			it.leased, it.rec = false, r
+			q.held[r.URL] = it
+			q.buf = append(q.buf, it)
+			q.mu.Unlock()
+		default:
+			err = it.msg.Nak() // given back: anyone may take it now
+		}
+		if err != nil {
+			return fmt.Errorf("jsqueue: settle %.100q: %w", r.URL, err)
+		}
+	}
+	return nil
+}
