@@ -108,7 +108,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	// Parsing the system's trusted roots costs ~15 ms of CPU before the first handshake can
 	// verify anything; do it while the state file is opened and the list read.
 	go x509.SystemCertPool()
-	prog := newProgress(stderr, cfg.Quiet, cfg.ProgressInterval)
+	prog := newProgress(stderr, cfg)
 	log, closeLog, err := newLogger(prog, cfg)
 	if err != nil {
 		return usageErr("%v", err)
@@ -133,7 +133,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 			return fatalErr("%v", err)
 		}
 	}
-	st, err := store.Open(statePath, &store.Options{Timeout: time.Second})
+	st, err := store.Open(statePath, &store.Options{Timeout: time.Second, Respell: scheduler.Respell})
 	if err != nil {
 		return fatalErr("%v", err)
 	}
@@ -163,8 +163,9 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	// A host's cooldown may last as long as a Retry-After the scheduler honours.
 	// A 5% margin on --rate and Crawl-delay: a host never sees more than the rate in any second.
 	b := boundsFor(command, cfg)
-	lim := ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: b.perHost, Adaptive: b.adaptive, Start: b.start,
-		MaxCooldown: time.Hour, Margin: 0.05})
+	lim := newLimiterWatch(ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: b.perHost, Adaptive: b.adaptive, Start: b.start,
+		MaxCooldown: time.Hour, Margin: 0.05}))
+	retryWait := newRetryWatch()
 	retries := cfg.Retries
 	if retries == 0 {
 		retries = -1 // the scheduler's zero means its default
@@ -191,6 +192,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		Flush:          func() error { return fetcher.Flush(root) },
 		OnOutcome: func(o scheduler.Outcome) {
 			t.add(o)
+			retryWait.add(o)
 			if o.Kind == scheduler.KindFailed {
 				r := o.Record
 				log.Error("failed", "url", redact(r.URL), "attempts", r.Attempts, "class", r.ErrorClass, "err", r.LastError)
@@ -198,7 +200,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		},
 	})
 
-	prog.start(s.Stats(), log)
+	prog.start(newMeter(s.Stats(), retryWait, lim, start), log)
 	stopPublish := publishEvery(st, t, 2*time.Second, log)
 	runErr := s.Run(ctx, feed(j))
 	stopPublish()

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-
-	"github.com/trawl-dev/trawl/scheduler"
 )
 
 // progress reports a run: a progress bar on a terminal, a plain line every interval otherwise,
@@ -20,7 +20,7 @@ import (
 type progress struct {
 	w        io.Writer
 	quiet    bool
-	tty      bool
+	tty      bool // stderr is a terminal
 	interval time.Duration
 
 	mu   sync.Mutex
@@ -28,8 +28,8 @@ type progress struct {
 	stop func()
 }
 
-func newProgress(w io.Writer, quiet bool, interval time.Duration) *progress {
-	p := &progress{w: w, quiet: quiet, interval: interval, stop: func() {}}
+func newProgress(w io.Writer, cfg *Config) *progress {
+	p := &progress{w: w, quiet: cfg.Quiet, interval: cfg.ProgressInterval, stop: func() {}}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 	}
@@ -46,80 +46,84 @@ func (p *progress) Write(b []byte) (int, error) {
 	return p.w.Write(b)
 }
 
-// newLogger logs to w, or to cfg.LogFile when set; the returned func closes the file.
-func newLogger(w io.Writer, cfg *Config) (*slog.Logger, func(), error) {
-	closeLog := func() {}
+// newLogger logs to p, or to cfg.LogFile when set; the returned func closes the file.
+func newLogger(p *progress, cfg *Config) (*slog.Logger, func(), error) {
+	level := slog.LevelInfo
+	if cfg.Quiet {
+		level = slog.LevelError
+	}
 	if cfg.LogFile != "" {
 		f, err := os.OpenFile(cfg.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--log-file: %w", err)
 		}
-		w, closeLog = f, func() { f.Close() }
+		return newSlog(f, cfg.LogFormat, level), func() { f.Close() }, nil
 	}
-	return newSlog(w, cfg), closeLog, nil
+	return newSlog(p, cfg.LogFormat, level), func() {}, nil
 }
 
-func newSlog(w io.Writer, cfg *Config) *slog.Logger {
-	level := slog.LevelInfo
-	if cfg.Quiet {
-		level = slog.LevelError
-	}
+func newSlog(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// start begins reporting stats until stop is called.
-func (p *progress) start(stats *scheduler.Stats, log *slog.Logger) {
+// start begins reporting m until stop is called.
+func (p *progress) start(m *meter, log *slog.Logger) {
 	if p.quiet {
 		return
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	began := time.Now()
 	if p.tty {
 		p.mu.Lock()
-		p.bar = progressbar.NewOptions64(max(stats.Total.Load(), 1),
+		// The bar counts per mille of the percent the meter computes; the description says what
+		// it is made of.
+		p.bar = progressbar.NewOptions64(1000,
 			progressbar.OptionSetWriter(p.w),
 			progressbar.OptionSetDescription("starting"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionFullWidth(),
+			progressbar.OptionShowDescriptionAtLineEnd(),
+			progressbar.OptionSetWidth(24),
+			progressbar.OptionSetElapsedTime(false),
+			progressbar.OptionSetPredictTime(false), // its ETA would count files at the run's average pace
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSpinnerType(14),
 		)
 		p.mu.Unlock()
 	}
-	tick := func() {
-		s := snapshot(stats, began)
-		if p.tty {
-			p.mu.Lock()
-			p.bar.ChangeMax64(max(s.total, 1))
-			p.bar.Describe(s.short())
-			p.bar.Set64(s.done + s.failed)
-			p.mu.Unlock()
-			return
-		}
-		log.Info("progress", s.attrs()...)
+	draw := func(v view) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.bar.Describe(v.line())
+		p.bar.Set64(int64(v.percent * 10))
 	}
-	interval := p.interval
+	// Samples are taken more often than a plain line is written, so that the rate it shows
+	// covers the recent window, not the last interval alone.
+	every := min(p.interval, 250*time.Millisecond)
 	if p.tty {
-		interval = 200 * time.Millisecond
+		every = 200 * time.Millisecond
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(interval)
+		t := time.NewTicker(every)
 		defer t.Stop()
+		lastLine := time.Now()
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
-				tick()
+			case now := <-t.C:
+				v := m.read(now)
+				switch {
+				case p.tty:
+					draw(v)
+				case now.Sub(lastLine) >= p.interval-every/2:
+					lastLine = now
+					log.Info("progress", v.attrs()...)
+				}
 			}
 		}
 	}()
@@ -127,11 +131,8 @@ func (p *progress) start(stats *scheduler.Stats, log *slog.Logger) {
 		close(done)
 		wg.Wait()
 		if p.tty {
-			s := snapshot(stats, began)
+			draw(m.read(time.Now()))
 			p.mu.Lock()
-			p.bar.ChangeMax64(max(s.total, 1))
-			p.bar.Describe(s.short())
-			p.bar.Set64(s.done + s.failed)
 			fmt.Fprintln(p.w)
 			p.bar = nil
 			p.mu.Unlock()
@@ -139,30 +140,51 @@ func (p *progress) start(stats *scheduler.Stats, log *slog.Logger) {
 	}
 }
 
-type statsSnapshot struct {
-	total, done, failed, retries, inflight, bytes int64
-	elapsed                                       time.Duration
-}
-
-func snapshot(s *scheduler.Stats, began time.Time) statsSnapshot {
-	return statsSnapshot{
-		total:    s.Total.Load(),
-		done:     s.Done.Load(),
-		failed:   s.Failed.Load(),
-		retries:  s.Retries.Load(),
-		inflight: s.InFlight.Load(),
-		bytes:    s.Bytes.Load(),
-		elapsed:  time.Since(began),
+// line is the progress bar's description: files, bytes, the recent rate, an ETA, and what the
+// run is waiting for.
+func (v view) line() string {
+	parts := []string{
+		fmt.Sprintf("%d/%d files", v.done+v.failed, v.total),
+		humanBytes(v.bytes),
+		humanBytes(v.rate) + "/s",
 	}
+	if v.failed > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed", v.failed))
+	}
+	if v.etaKnown && v.done+v.failed < v.total {
+		parts = append(parts, "ETA "+shortDuration(v.eta))
+	}
+	if v.retriesWaiting > 0 {
+		parts = append(parts, fmt.Sprintf("%s waiting (next in %s)", plural(int64(v.retriesWaiting), "retry"), shortDuration(v.nextRetry)))
+	}
+	if v.cooling > 0 {
+		parts = append(parts, fmt.Sprintf("%s cooling down (up to %s)", plural(int64(v.cooling), "host"), shortDuration(v.coolFor)))
+	}
+	return strings.Join(parts, " · ")
 }
 
-func (s statsSnapshot) short() string {
-	return fmt.Sprintf("%s %s/s, %d failed", humanBytes(s.bytes), humanBytes(rate(s.bytes, s.elapsed)), s.failed)
+// attrs are a plain progress line's fields.
+func (v view) attrs() []any {
+	eta := "unknown"
+	if v.etaKnown {
+		eta = shortDuration(v.eta)
+	}
+	return []any{"done", v.done, "total", v.total, "percent", strconv.FormatFloat(v.percent, 'f', 1, 64), "eta", eta,
+		"failed", v.failed, "retries", v.retries, "retries_waiting", v.retriesWaiting, "hosts_cooling", v.cooling, "in_flight", v.inflight,
+		"bytes", v.bytes, "rate", humanBytes(v.rate) + "/s"}
 }
 
-func (s statsSnapshot) attrs() []any {
-	return []any{"done", s.done, "total", s.total, "failed", s.failed, "retries", s.retries,
-		"in_flight", s.inflight, "bytes", s.bytes, "rate", humanRate(s.bytes, s.elapsed)}
+// shortDuration rounds d for a person: 2m10s, 1h5m, 450ms.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 }
 
 func rate(n int64, d time.Duration) int64 {
