@@ -9,18 +9,37 @@ import (
 	"unicode/utf8"
 )
 
-// MaxURLLength is the longest canonical URL, in bytes, that Normalize accepts. Calendar pages and
-// session ids grow URLs without bound; real pages rarely pass a few hundred bytes, and many
-// servers refuse more than 8 KiB of request line anyway.
-const MaxURLLength = 2048
+// MaxURLLength is the longest canonical URL, in bytes, that Normalize accepts. It is generous
+// because list URLs may legitimately be long (signed URLs can carry kilobytes of query) and it is
+// what common servers accept in a request line (Apache's and nginx's defaults are near 8 KiB). A
+// crawl keeps its links much shorter by a scope rule, ScopeOptions.MaxURLLength, not by another
+// normalizer.
+const MaxURLLength = 8 << 10
 
-// Normalize returns the canonical form of an absolute http(s) URL, so that spellings of the same
-// resource dedup to one queue entry: scheme and host lower-cased, default port dropped, fragment
-// dropped, empty path made "/", dot segments resolved, and percent-encoding normalized (escapes
-// of unreserved characters decoded, %41 → A; other escapes upper-cased, %2f → %2F; bytes that may
-// not appear raw, such as spaces and non-ASCII, escaped). IPv6 literals are written in their
-// compressed form; internationalized hosts are kept as given, lower-cased (punycode stays
-// punycode, Unicode stays Unicode — the HTTP client converts it).
+// Normalize returns the canonical form of an absolute http(s) URL. It is trawl's one normalizer:
+// list lines, seeds and links all go through it, and the state file keys records by its result,
+// so that every spelling of a resource is one record, fetched once. The rules, from RFC 3986
+// §6.2.2 and §6.2.3 and RFC 9110 §4.2.3:
+//
+//   - scheme and host lower-cased; IPv6 literals in their compressed form; internationalized
+//     hosts kept as given, lower-cased (punycode stays punycode, Unicode stays Unicode: the HTTP
+//     client converts it);
+//   - the scheme's default port dropped, a port's leading zeros dropped, an empty port dropped;
+//   - percent-encoding normalized in path and query: escapes of unreserved characters decoded
+//     (%7E → ~, %41 → A), and in a path those of ! ' ( ) * too (see pathDecoded); other escapes
+//     in upper-case hex (%2f → %2F, and never decoded: %2F in a path is not a "/"); a '%' that
+//     starts no escape and bytes that may not appear raw (space, non-ASCII, brackets in a query)
+//     escaped;
+//   - dot segments removed, after the escapes are decoded (/a/%2E%2E/b → /b), never above the
+//     root;
+//   - an empty path made "/";
+//   - an empty query ("?" alone) dropped: RFC 3986 does not license this for every scheme, but
+//     HTTP servers read /a? as /a, and keeping both spellings would fetch the page twice;
+//   - the fragment dropped: it never reaches the server;
+//   - userinfo kept, escaped as net/url writes it (the caller decides what to do with it).
+//
+// Left as they are, because they can name different resources: the query's order and its '+',
+// repeated slashes, a trailing dot in the host, the case of the path.
 //
 // It returns ErrNotHTTP for other schemes, ErrNoHost for URLs without a host, ErrBadHost for an
 // invalid host or port, ErrTooLong beyond MaxURLLength, or the url.Parse error.
@@ -65,13 +84,13 @@ func normalizeURL(u *url.URL) (string, error) {
 	b.WriteString(host)
 	// Percent-encoding is normalized before dot segments are removed (RFC 3986 §6.2.2), so
 	// that %2E%2E counts as ".." the way browsers and servers read it.
-	path := removeDotSegments(normalizeEscapes(rawPath(u), pathChar))
+	path := removeDotSegments(normalizeEscapes(rawPath(u), pathChar, pathDecoded))
 	if path == "" {
 		path = "/"
 	}
 	b.WriteString(path)
 	// An empty query ("?" alone) is dropped: no server tells it from no query.
-	if q := normalizeEscapes(u.RawQuery, queryChar); q != "" {
+	if q := normalizeEscapes(u.RawQuery, queryChar, unreserved); q != "" {
 		b.WriteByte('?')
 		b.WriteString(q)
 	}
@@ -162,11 +181,17 @@ func unreserved(c byte) bool {
 		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
-// normalizeEscapes rewrites one URL component into its canonical escaping: %XX of an unreserved
-// character becomes the character, other escapes get upper-case hex, a '%' that starts no
-// escape becomes %25, and bytes not allowed raw are escaped. Escapes of reserved characters stay
-// escaped: %2F in a path is not a "/".
-func normalizeEscapes(s string, allowed func(byte) bool) string {
+// pathDecoded reports the bytes whose escapes a path spells raw: the unreserved ones, and the
+// sub-delims ! ' ( ) *, which HTTP gives no role in a path. Browsers leave those five raw, while
+// net/url and Python's quote escape them: /a%20(1) and /a%20%281%29 are one file to servers, and
+// an older trawl keyed list URLs by net/url's spelling.
+func pathDecoded(c byte) bool { return unreserved(c) || strings.IndexByte("!'()*", c) >= 0 }
+
+// normalizeEscapes rewrites one URL component into its canonical escaping: %XX of a character
+// decoded reports becomes the character, other escapes get upper-case hex, a '%' that starts no
+// escape becomes %25, and bytes not allowed raw are escaped. Escapes of other reserved characters
+// stay escaped: %2F in a path is not a "/".
+func normalizeEscapes(s string, allowed, decoded func(byte) bool) string {
 	clean := true
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c == '%' || !allowed(c) {
@@ -184,7 +209,7 @@ func normalizeEscapes(s string, allowed func(byte) bool) string {
 		switch {
 		case c == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]):
 			v := unhex(s[i+1])<<4 | unhex(s[i+2])
-			if unreserved(v) {
+			if decoded(v) {
 				b.WriteByte(v)
 			} else {
 				writeEscaped(&b, v)

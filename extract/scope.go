@@ -38,6 +38,11 @@ const (
 	ReasonRequisiteDepth = "requisite-depth" // a requisite deeper in a chain than MaxRequisiteLevel
 )
 
+// MaxCrawlURLLength is the default ScopeOptions.MaxURLLength. Calendar pages and session ids grow
+// a crawl's URLs without bound, while real pages rarely pass a few hundred bytes: a link longer
+// than this is recorded skipped (ReasonTooLong), never fetched.
+const MaxCrawlURLLength = 2048
+
 // MaxRequisiteLevel is how far down a chain of requisites a crawl goes by default: a page's own
 // requisites are level 1, what a level-1 stylesheet imports or url()s is level 2, and so on. A
 // page's fonts and backgrounds sit a level or two down; without a limit, a server answering each
@@ -46,7 +51,7 @@ const (
 const MaxRequisiteLevel = 5
 
 // ScopeOptions configures a Scope. The zero value is a valid configuration: prefix scope,
-// unlimited depth, no filters, requisites from any host, MaxRequisiteLevel, MaxURLLength.
+// unlimited depth, no filters, requisites from any host, MaxRequisiteLevel, MaxCrawlURLLength.
 type ScopeOptions struct {
 	// Mode is ScopePrefix, ScopeHost or ScopeDomain; empty means ScopePrefix.
 	Mode ScopeMode
@@ -66,8 +71,9 @@ type ScopeOptions struct {
 	// domains in ScopeDomain mode, where the site's own CDN hosts belong to it); otherwise
 	// requisites may come from any host.
 	SameHostAssets bool
-	// MaxURLLength refuses longer URLs, to keep calendar and session-id traps finite; 0 means
-	// MaxURLLength, which is also the most Normalize ever returns.
+	// MaxURLLength refuses longer links, pages and requisites alike, to keep calendar and
+	// session-id traps finite; 0 means MaxCrawlURLLength. Normalize never returns more than
+	// MaxURLLength, so a larger value admits everything.
 	MaxURLLength int
 }
 
@@ -100,7 +106,7 @@ func NewScope(seeds []string, o ScopeOptions) (*Scope, error) {
 		o.MaxRequisiteLevel = MaxRequisiteLevel
 	}
 	if o.MaxURLLength == 0 {
-		o.MaxURLLength = MaxURLLength
+		o.MaxURLLength = MaxCrawlURLLength
 	}
 	s := &Scope{opt: o, hosts: make(map[string]struct{}), domains: make(map[string]struct{})}
 	for _, seed := range seeds {

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -19,9 +20,6 @@ import (
 // maxLineBytes bounds one line of a URL list; longer lines are reported and skipped rather than
 // read whole, so a hostile list can't make us hold an unbounded line in memory.
 const maxLineBytes = 64 << 10
-
-// maxURLBytes is the longest URL accepted (browsers and servers cap near here too).
-const maxURLBytes = 8 << 10
 
 // ListEntry is one usable line of a URL list.
 type ListEntry struct {
@@ -60,54 +58,67 @@ func ParseListLine(line string) (e ListEntry, ok bool, err error) {
 	return e, true, nil
 }
 
-// NormalizeURL checks that raw is an absolute http or https URL and returns it with the scheme and
-// host lower-cased, the default port and the fragment dropped, so the same resource is one job.
+// NormalizeURL checks that raw is an absolute http or https URL and returns its canonical form
+// (extract.Normalize: the one spelling every list line, seed and link of a resource shares) and
+// host, with the userinfo taken out of the URL into User.
 func NormalizeURL(raw string) (ListEntry, error) {
-	if len(raw) > maxURLBytes {
-		return ListEntry{}, fmt.Errorf("URL longer than %d bytes", maxURLBytes)
-	}
 	if !utf8.ValidString(raw) {
 		return ListEntry{}, fmt.Errorf("URL is not valid UTF-8")
 	}
-	u, err := url.Parse(raw)
+	n, err := extract.Normalize(raw)
 	if err != nil {
-		// url.Error repeats the URL; the caller reports the line already.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
+		return ListEntry{}, urlError(raw, err)
+	}
+	return entryOf(n), nil
+}
+
+// Respell gives a URL of a state file its canonical spelling and host, for store.Options.Respell:
+// an older trawl keyed records by another normalizer's spelling (it kept /%7Euser/, /a/../b and a
+// trailing "?"), which the store rekeys once so that a resource it knows is not fetched again.
+func Respell(raw string) (canonical, host string, err error) {
+	e, err := NormalizeURL(raw)
+	return e.URL, e.Host, err
+}
+
+// entryOf splits a canonical URL, "scheme://[userinfo@]host[:port]/path[?query]", into an entry:
+// the path always starts the first '/' after the scheme, and net/url escapes any '@' or '/' in
+// the userinfo.
+func entryOf(canonical string) ListEntry {
+	i := strings.Index(canonical, "://") + len("://")
+	j := i + strings.IndexByte(canonical[i:], '/')
+	authority := canonical[i:j]
+	at := strings.LastIndexByte(authority, '@')
+	if at < 0 {
+		return ListEntry{URL: canonical, Host: authority}
+	}
+	e := ListEntry{URL: canonical[:i] + canonical[i+at+1:], Host: authority[at+1:]}
+	if u, err := url.Parse(canonical); err == nil {
+		e.User = u.User
+	}
+	return e
+}
+
+// urlError says in a list's terms why extract.Normalize refused raw.
+func urlError(raw string, err error) error {
+	switch {
+	case errors.Is(err, extract.ErrTooLong):
+		return fmt.Errorf("URL longer than %d bytes", extract.MaxURLLength)
+	case errors.Is(err, extract.ErrNotHTTP):
+		if u, perr := url.Parse(raw); perr == nil && u.Scheme != "" {
+			return fmt.Errorf("unsupported scheme %q (only http and https)", u.Scheme)
 		}
-		return ListEntry{}, fmt.Errorf("%w: %v", errNotURL, err)
+		return fmt.Errorf("%w: no scheme (want http:// or https://)", errNotURL)
+	case errors.Is(err, extract.ErrNoHost):
+		return fmt.Errorf("%w: no host", errNotURL)
+	case errors.Is(err, extract.ErrBadHost):
+		return fmt.Errorf("%w: invalid host or port", errNotURL)
 	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		if u.Scheme == "" {
-			return ListEntry{}, fmt.Errorf("%w: no scheme (want http:// or https://)", errNotURL)
-		}
-		return ListEntry{}, fmt.Errorf("unsupported scheme %q (only http and https)", u.Scheme)
+	// url.Error repeats the URL; the caller reports the line already.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
 	}
-	if u.Host == "" || u.Hostname() == "" {
-		return ListEntry{}, fmt.Errorf("%w: no host", errNotURL)
-	}
-	u.Scheme = scheme
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		port = ""
-	}
-	if strings.Contains(host, ":") { // IPv6 literal
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	u.Host = host
-	u.Fragment, u.RawFragment = "", ""
-	if u.Path == "" {
-		u.Path = "/"
-	}
-	user := u.User
-	u.User = nil
-	return ListEntry{URL: u.String(), Host: host, User: user}, nil
+	return fmt.Errorf("%w: %v", errNotURL, err)
 }
 
 // BadLine is a list line that was skipped.

@@ -29,6 +29,12 @@ type Options struct {
 	// ReadOnly opens an existing file for reading only (trawl status): a shared lock, so any
 	// number of readers, but none while a run holds the file; leases are left as they are.
 	ReadOnly bool
+
+	// Respell, if set, is the normalizer the caller keys records by. The first writable Open
+	// given one rekeys every record stored under another spelling of its URL (an older trawl
+	// normalized differently), so that the resource is found under the spelling asked for now,
+	// and marks the file so that later opens skip the walk. Nil leaves the keys as they are.
+	Respell Respeller
 }
 
 const defaultTimeout = time.Second
@@ -83,9 +89,19 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		return s, nil
 	}
-	if err := s.init(); err != nil {
+	respell, err := s.init(o.Respell != nil)
+	if err != nil {
 		closeQuietly(db)
 		return nil, err
+	}
+	if respell {
+		if err := s.respell(o.Respell, respellBatch); err != nil {
+			closeQuietly(db)
+			if ce := (*corruptError)(nil); errors.As(err, &ce) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("state file %s: respelling URLs: %w", path, err)
+		}
 	}
 	if err := writeLockInfo(path); err != nil {
 		closeQuietly(db)
@@ -182,9 +198,10 @@ func openBolt(path string, o Options) (db *bolt.DB, err error) {
 }
 
 // init creates the buckets of a new file, or checks that an existing file is ours and readable,
-// then returns leases to their queues. Panics (bbolt's reaction to damaged pages) become
-// ErrCorrupt.
-func (s *Store) init() (err error) {
+// then returns leases to their queues. It reports whether the file's records want respelling:
+// never for a new file, which is marked respelled when a Respeller is given. Panics (bbolt's
+// reaction to damaged pages) become ErrCorrupt.
+func (s *Store) init(respeller bool) (respell bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = corrupt(s.path, "%v", r)
@@ -211,6 +228,11 @@ func (s *Store) init() (err error) {
 			if err := meta.Put(keyVersion, []byte(formatVersion)); err != nil {
 				return err
 			}
+			if respeller {
+				if err := meta.Put(keyRespelled, []byte("1")); err != nil {
+					return err
+				}
+			}
 			return meta.Put(keyCounts, encodeCounts(Counts{}))
 		}
 		meta := tx.Bucket(bucketMeta)
@@ -233,13 +255,14 @@ func (s *Store) init() (err error) {
 		if err := s.recoverLeases(w); err != nil {
 			return err
 		}
+		respell = respeller && meta.Get(keyRespelled) == nil
 		return w.flush()
 	})
 	var ce *corruptError
 	if err != nil && !errors.As(err, &ce) {
 		err = corrupt(s.path, "%v", err)
 	}
-	return err
+	return respell, err
 }
 
 // checkFormat checks, read-only, that the file is a trawl state file of this format.
