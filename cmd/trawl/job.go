@@ -194,8 +194,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 			t.add(o)
 			retryWait.add(o)
 			if o.Kind == scheduler.KindFailed {
-				r := o.Record
-				log.Error("failed", "url", redact(r.URL), "attempts", r.Attempts, "class", r.ErrorClass, "err", r.LastError)
+				prog.failed(o.Record, log)
 			}
 		},
 	})
@@ -222,11 +221,13 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if save != nil && exit.code != exitInterrupted && exit.code != exitFatal {
 		save.warn(log)
 	}
-	log.Info("summary",
-		"new", total.New, "changed", total.Changed, "unchanged", total.Unchanged, "failed", total.Failed,
-		"skipped", total.Skipped, "pending", c.Pending+c.Leased,
-		"bytes", s.Stats().Bytes.Load(), "elapsed", end.Sub(start).Round(time.Millisecond).String(),
-		"rate", humanRate(s.Stats().Bytes.Load(), end.Sub(start)))
+	if prog.scriptLog {
+		log.Info("summary",
+			"new", total.New, "changed", total.Changed, "unchanged", total.Unchanged, "failed", total.Failed,
+			"skipped", total.Skipped, "pending", c.Pending+c.Leased,
+			"bytes", s.Stats().Bytes.Load(), "elapsed", end.Sub(start).Round(time.Millisecond).String(),
+			"rate", humanRate(s.Stats().Bytes.Load(), end.Sub(start)))
+	}
 
 	// What the run leaves behind for scripts and `trawl status`. Failing to write it does not
 	// change a successful outcome into a failure, but it is reported.
@@ -256,6 +257,8 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 			}
 		}
 	}
+	prog.finish(runSummary{counts: total, pending: c.Pending + c.Leased, bad: nbad,
+		received: s.Stats().Bytes.Load(), elapsed: end.Sub(start)})
 	if exit.err == nil {
 		return nil
 	}

@@ -13,15 +13,26 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/trawl-dev/trawl/store"
 )
 
 // progress reports a run: a progress bar on a terminal, a plain line every interval otherwise,
 // nothing with --quiet. It is also the writer of log lines, so that they never tear the bar.
+//
+// On a terminal (unless the log is JSON on it) it speaks to a person: failures are grouped by
+// host and reason, and the run ends with a sentence. Elsewhere — a pipe, cron, --log-file — every
+// failure is a log line of its own, for scripts.
 type progress struct {
-	w        io.Writer
-	quiet    bool
-	tty      bool // stderr is a terminal
-	interval time.Duration
+	w     io.Writer
+	quiet bool
+	tty   bool // stderr is a terminal
+	human bool // a person reads stderr: bar, grouped failures, a sentence at the end
+	// scriptLog: the log is read by scripts (a file, a pipe, JSON), so every failure and the
+	// summary are log lines of their own.
+	scriptLog bool
+	interval  time.Duration
+	groups    *failureGroups
 
 	mu   sync.Mutex
 	bar  *progressbar.ProgressBar
@@ -29,10 +40,12 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, cfg *Config) *progress {
-	p := &progress{w: w, quiet: cfg.Quiet, interval: cfg.ProgressInterval, stop: func() {}}
+	p := &progress{w: w, quiet: cfg.Quiet, interval: cfg.ProgressInterval, stop: func() {}, groups: newFailureGroups()}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 	}
+	p.human = p.tty && (cfg.LogFile != "" || cfg.LogFormat == "text")
+	p.scriptLog = !p.human || cfg.LogFile != ""
 	return p
 }
 
@@ -44,6 +57,11 @@ func (p *progress) Write(b []byte) (int, error) {
 		p.bar.Clear()
 	}
 	return p.w.Write(b)
+}
+
+// say writes a line for the person at the terminal.
+func (p *progress) say(format string, a ...any) {
+	fmt.Fprintf(p, format+"\n", a...)
 }
 
 // newLogger logs to p, or to cfg.LogFile when set; the returned func closes the file.
@@ -59,6 +77,9 @@ func newLogger(p *progress, cfg *Config) (*slog.Logger, func(), error) {
 		}
 		return newSlog(f, cfg.LogFormat, level), func() { f.Close() }, nil
 	}
+	if p.human {
+		return slog.New(&humanHandler{w: p, level: level, mu: new(sync.Mutex)}), func() {}, nil
+	}
 	return newSlog(p, cfg.LogFormat, level), func() {}, nil
 }
 
@@ -68,6 +89,20 @@ func newSlog(w io.Writer, format string, level slog.Level) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// failed reports a URL that failed for good: a log line for scripts; for a person, the first
+// failure of each host and reason now, and how many there were at the end (summary).
+func (p *progress) failed(r store.Record, log *slog.Logger) {
+	if p.scriptLog {
+		log.Error("failed", "url", redact(r.URL), "attempts", r.Attempts, "class", r.ErrorClass, "err", r.LastError)
+	}
+	if !p.human {
+		return
+	}
+	if g, first := p.groups.add(r); first {
+		p.say("failed: %s: %s", g.url, g.example)
+	}
 }
 
 // start begins reporting m until stop is called.
@@ -137,6 +172,21 @@ func (p *progress) start(m *meter, log *slog.Logger) {
 			p.bar = nil
 			p.mu.Unlock()
 		}
+	}
+}
+
+// finish tells a person at a terminal how the run ended: a sentence (not with --quiet), then the
+// failures grouped. (A run that did not succeed then says why in one line, its error, also with
+// --quiet; one that did is silent with --quiet, so that cron mails only trouble.)
+func (p *progress) finish(s runSummary) {
+	if !p.human {
+		return
+	}
+	if !p.quiet {
+		p.say("%s", s.sentence())
+	}
+	for _, l := range p.groups.lines() {
+		p.say("  %s", l)
 	}
 }
 
