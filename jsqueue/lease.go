@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -207,4 +208,16 @@ func (q *Queue) buffers(host string) bool {
 		}
 	}
 	return false
+}
+
+// Outstanding counts the job's messages not yet acknowledged by any worker: queued, leased,
+// held for a retry, or delayed in the engine.
+func (q *Queue) Outstanding() (int, error) {
+	ctx, cancel := q.ctx()
+	defer cancel()
+	info, err := q.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("jsqueue: stream info: %w", err)
+	}
+	return int(info.State.Msgs), nil
 }

@@ -84,7 +84,10 @@ type Queue struct {
 	pageLimit int
 }
 
-var _ queue.Backend = (*Queue)(nil)
+var (
+	_ queue.Backend = (*Queue)(nil)
+	_ queue.Shared  = (*Queue)(nil)
+)
 
 // item is a delivered message and the record it stands for.
 type item struct {

@@ -162,3 +162,10 @@ type Backend interface {
 	SetPageLimit(n int)
 	Close() error
 }
+
+// Shared is implemented by a backend whose job other workers serve too. Outstanding counts the
+// job's work not yet settled anywhere — leased by any worker, or waiting for a retry — so that a
+// worker with nothing left of its own waits for the rest instead of ending its run.
+type Shared interface {
+	Outstanding() (int, error)
+}

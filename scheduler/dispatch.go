@@ -108,7 +108,13 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			scan, lastScan = false, now
 			settled := !d.feeding && d.inflight() == 0 && len(d.ready) == 0 && committed == d.sent
 			if settled && n == 0 && len(d.sleep) == 0 && d.holding == 0 {
-				return nil
+				others, err := d.othersWorking()
+				if err != nil {
+					return &FatalError{err}
+				}
+				if !others {
+					return nil
+				}
 			}
 			if settled && d.waitTooLong(now) {
 				return &WaitingError{Next: d.sleep[0].wake}
@@ -162,6 +168,18 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 }
 
 func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }
+
+// othersWorking reports whether other workers of a shared job still hold or will be given work
+// (leases that may come back, retries due later): a worker with nothing of its own then waits for
+// the rest, polling, rather than ending its run while the job is unfinished.
+func (d *dispatcher) othersWorking() (bool, error) {
+	sq, ok := d.s.q.(queue.Shared)
+	if !ok {
+		return false, nil
+	}
+	n, err := sq.Outstanding()
+	return n > 0, err
+}
 
 // waitTooLong reports whether, with nothing in flight or ready, every host left sleeps past
 // MaxWait: no robots.txt is being fetched, and the earliest wake-up is further away than allowed.
