@@ -40,7 +40,7 @@ kill -9, a reboot) continues where it stopped when the same command is run again
 		}
 		return usageErr("%v (see %s --help)", err, c.CommandPath())
 	})
-	root.AddCommand(newGetCmd(stdin, stderr), newCrawlCmd(stderr), newStatusCmd(stdout), newRetryCmd(stdout))
+	root.AddCommand(newGetCmd(stdin, stderr), newCrawlCmd(stderr), newStatusCmd(stdout), newListCmd(stdout), newRetryCmd(stdout))
 	// Profiling for developers; hidden from --help.
 	var cpuProfile string
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to `FILE`")

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trawl-dev/trawl/store"
+)
+
+// listedURL is one URL of `trawl list --json`: its state and what the state file knows of it.
+type listedURL struct {
+	URL      string     `json:"url"`
+	State    string     `json:"state"`              // done, failed, pending or skipped
+	Status   int        `json:"status,omitempty"`   // the last HTTP status
+	Class    string     `json:"class,omitempty"`    // failed, or pending a retry: the error's class
+	Attempts int        `json:"attempts,omitempty"` // fetch attempts made
+	Error    string     `json:"error,omitempty"`    // failed, or pending a retry: the last error
+	Due      *time.Time `json:"due,omitempty"`      // pending: not before this time
+	Reason   string     `json:"reason,omitempty"`   // skipped: why (off scope, robots.txt, depth...)
+	Bytes    int64      `json:"bytes,omitempty"`    // done: the file's size
+	Path     string     `json:"path,omitempty"`     // done: the file, under the output directory
+}
+
+func listedOf(r store.Record) listedURL {
+	l := listedURL{URL: redact(r.URL), Status: r.Status, Attempts: r.Attempts}
+	switch r.State {
+	case store.Done:
+		l.State, l.Bytes, l.Path = "done", r.Bytes, r.Path
+	case store.Failed:
+		l.State, l.Class, l.Error = "failed", r.ErrorClass, r.LastError
+	case store.Skipped:
+		l.State, l.Reason, l.Status, l.Attempts = "skipped", r.LastError, 0, 0
+	default: // pending, or leased by a run that died (it is pending again at the next open)
+		l.State, l.Class, l.Error = "pending", r.ErrorClass, r.LastError
+		if !r.NextAttempt.IsZero() {
+			due := r.NextAttempt.UTC()
+			l.Due = &due
+		}
+	}
+	return l
+}
+
+// text is the URL's line: tab-separated, the URL first (cut -f1 gives the URLs), its state, then
+// what the state says.
+func (l listedURL) text() string {
+	f := []string{l.URL, l.State}
+	switch l.State {
+	case "done":
+		f = append(f, strconv.FormatInt(l.Bytes, 10), l.Path)
+	case "failed":
+		status := "-"
+		if l.Status != 0 {
+			status = strconv.Itoa(l.Status)
+		}
+		f = append(f, status, l.Class, strconv.Itoa(l.Attempts), strings.TrimPrefix(l.Error, l.URL+": "))
+	case "skipped":
+		f = append(f, l.Reason)
+	case "pending":
+		due := "now"
+		if l.Due != nil {
+			due = l.Due.Format(time.RFC3339)
+		}
+		f = append(f, strconv.Itoa(l.Attempts), due, strings.TrimPrefix(l.Error, l.URL+": "))
+	}
+	for i, s := range f {
+		f[i] = strings.Map(func(r rune) rune {
+			if r == '\t' || r == '\n' || r == '\r' {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	return strings.TrimRight(strings.Join(f, "\t"), "\t")
+}
+
+func newListCmd(stdout io.Writer) *cobra.Command {
+	var out, state, host string
+	var done, failed, pending, skipped, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [-o DIR | --state FILE] [--failed] [--skipped] [--pending] [--done] [--host H] [--json]",
+		Short: "List a job's URLs by state: what failed and why, what was skipped and why, what is left",
+		Long: `List the job's URLs, one per line, tab-separated: the URL, its state, then
+  done     its size in bytes and its path under the output directory
+  failed   its HTTP status (- if none), error class, attempts and last error
+  skipped  the reason (off-scope, excluded, robots.txt, depth, max-pages...)
+  pending  attempts so far, when it is due (now, or a time), and its last error if any
+--failed, --skipped, --pending and --done choose states (any number of them; none: all), --host
+one host. --json prints one JSON object per line. The state file is read while no run holds it.`,
+		Example: `  trawl list --failed -o images/
+  trawl list --failed -o images/ | cut -f1 > again.txt
+  trawl list --skipped --json -o mirror/ | jq -r .reason | sort | uniq -c`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			want := map[store.State]bool{store.Done: done, store.Failed: failed, store.Pending: pending,
+				store.Leased: pending, store.Skipped: skipped}
+			all := !done && !failed && !pending && !skipped
+			path := statePathOf(out, state)
+			st, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				return usageErr("no trawl job at %s (give -o DIR or --state FILE)", path)
+			case errors.Is(err, store.ErrLocked):
+				return fatalErr("%v; list its URLs once the run ends (trawl status shows its progress now)", err)
+			case err != nil:
+				return fatalErr("%v", err)
+			}
+			defer st.Close()
+			w := bufio.NewWriter(stdout)
+			enc := json.NewEncoder(w)
+			err = st.ForEach(func(r store.Record) error {
+				if (!all && !want[r.State]) || (host != "" && r.Host != host) {
+					return nil
+				}
+				l := listedOf(r)
+				if asJSON {
+					return enc.Encode(l)
+				}
+				_, err := fmt.Fprintln(w, l.text())
+				return err
+			})
+			if err != nil {
+				return fatalErr("%v", err)
+			}
+			if err := w.Flush(); err != nil {
+				return fatalErr("%v", err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&out, "out", "o", ".", "the job's output `DIR`")
+	f.StringVar(&state, "state", "", "the job's state `FILE` (default <out>/.trawl/state.db)")
+	f.BoolVar(&failed, "failed", false, "URLs that failed, with status, class, attempts and error")
+	f.BoolVar(&skipped, "skipped", false, "URLs recorded but not fetched, with the reason")
+	f.BoolVar(&pending, "pending", false, "URLs still queued, with when they are due")
+	f.BoolVar(&done, "done", false, "URLs done, with size and path")
+	f.StringVar(&host, "host", "", "only URLs of host `H` (host[:port] as in trawl status)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	return cmd
+}
