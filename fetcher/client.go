@@ -43,6 +43,7 @@ type Fetcher struct {
 	dirs     dirCache     // open output directories
 	reserved atomic.Int64 // bytes preallocated for .parts in flight (see reserve)
 	first    firstRequests
+	seg      segmenter // segmented downloads' own HTTP/1.1 client, and hosts never segmented again (segment.go)
 }
 
 // New builds a Fetcher. It fails if a CA or client certificate file cannot be loaded.
@@ -134,6 +135,7 @@ func New(opts Options) (*Fetcher, error) {
 // Close closes idle connections. In-flight fetches are not interrupted.
 func (f *Fetcher) Close() {
 	f.transport.CloseIdleConnections()
+	f.seg.close()
 	if f.bulkTransport != nil {
 		f.bulkTransport.CloseIdleConnections()
 	}

@@ -71,6 +71,7 @@ type transfer struct {
 	cancel           context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
 	metaFound        bool                    // a sidecar exists on disk
 	multiplexed      bool                    // the host answered over HTTP/2
+	firstConn        connProbe               // the connection the answer came over, for the split policy (segment.go)
 }
 
 func (t *transfer) fail(class Class, retryable bool, err error) *Error {
@@ -101,6 +102,10 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		}
 		if t.f.dirs.mayHavePart(t.dir, t.part) {
 			offset, meta, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
+			if len(meta.Segments) > 0 {
+				// Written in place at offsets, not from byte 0: see segment.go.
+				return t.resumeSegments(parent, meta)
+			}
 		}
 	}
 	// Revalidate only a copy that is still there: a 304 for a deleted file would leave nothing.
@@ -111,6 +116,9 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	t.cancel = cancel
+	if t.req.MoreConns != nil {
+		ctx = t.firstConn.trace(ctx) // a file that may be segmented: see segment.go
+	}
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, t.req.URL, nil)
 	if err != nil {
 		return Response{}, t.fail(ClassURL, false, err)
@@ -185,6 +193,9 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		// A 200 to a Range request: the validator no longer matches (or the server
 		// ignores Range). Start over from zero with this body.
+		if t.segmentable(resp) {
+			return t.writeSegments(parent, ctx, resp) // over several connections: segment.go
+		}
 		return t.write(ctx, resp, 0)
 	default:
 		// Read a little of the error body so the connection can be reused, but not

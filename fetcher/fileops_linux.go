@@ -138,3 +138,11 @@ func freeSpace(f partFile) (int64, bool) {
 
 // trimPart gives back what f has reserved past size, its end.
 func trimPart(f partFile, size int64) { _ = unix.Ftruncate(int(f.Fd()), size) }
+
+// punchHole gives back the disk under [off, off+n) of f, keeping its size: the ranges of a kept
+// segmented .part that were reserved (see reserve) but never written.
+func punchHole(f partFile, off, n int64) {
+	if n > 0 {
+		_ = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+	}
+}

@@ -17,3 +17,5 @@ func preallocate(partFile, int64) bool { return false }
 func freeSpace(partFile) (int64, bool) { return 0, false }
 
 func trimPart(partFile, int64) {}
+
+func punchHole(partFile, int64, int64) {}

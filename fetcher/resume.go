@@ -13,6 +13,10 @@ import (
 // partMeta is the sidecar <path>.part.meta: which response the bytes in <path>.part came
 // from. A .part is resumed only with a validator that proves the server still has the
 // same representation (If-Range); without one, appending could splice two versions.
+//
+// Without Segments, the .part holds the body from byte 0, and its size is where a resume starts.
+// With them, it was written in place at offsets (segment.go), its size is the body's, and only the
+// ranges Segments says are written hold the body's bytes.
 type partMeta struct {
 	URL          string `json:"url"` // redacted; a .part left by another URL is not resumed
 	ETag         string `json:"etag,omitempty"`
@@ -21,6 +25,10 @@ type partMeta struct {
 	// (0: unknown, or a sidecar of an older trawl). A resume whose Content-Range names another
 	// total is of another body, whatever its validator says.
 	Size int64 `json:"size,omitempty"`
+	// Segments are the ranges of a .part written in segments, in order, covering [0, Size): each
+	// [start, next, end) has its bytes [start, next) written from an answer that was checked to be
+	// of this body; [next, end) is still to fetch. Absent: the .part is a prefix of the body.
+	Segments [][3]int64 `json:"segments,omitempty"`
 }
 
 // ifRange is the validator to send in If-Range: a strong ETag, else a strong Last-Modified.
@@ -82,11 +90,13 @@ func (f *Fetcher) reserve(file partFile, size int64) (release func(), ok bool) {
 
 // resumePoint reports how many bytes of <part> can be kept and the validator that must
 // guard the append (0: start from zero — no .part, no usable sidecar, or another URL's),
-// and whether a sidecar exists that a fresh start must replace or remove.
+// and whether a sidecar exists that a fresh start must replace or remove. For a .part written
+// in segments, the sidecar alone (m.Segments) says what is kept, and offset is 0: its size is not
+// a point to append at.
 //
 // Invariant that makes this safe: a sidecar never outlives the bytes it describes. It is
 // written only after its .part was truncated, and removed before its .part is discarded
-// or published.
+// or published; a segmented download records a range's progress only after writing it.
 func resumePoint(root *os.Root, dirfd int, part, meta, rawURL string) (offset int64, m partMeta, metaFound bool) {
 	fi, err := lstatIn(root, dirfd, part)
 	if err != nil || !fi.Mode().IsRegular() {
@@ -99,7 +109,31 @@ func resumePoint(root *os.Root, dirfd int, part, meta, rawURL string) (offset in
 	if fi.Size() == 0 || json.Unmarshal(b, &m) != nil || m.URL != redact(rawURL) || m.ifRange() == "" {
 		return 0, partMeta{}, true
 	}
+	if m.Segments != nil {
+		if !m.segmentsFit(fi.Size()) {
+			return 0, partMeta{}, true
+		}
+		return 0, m, true
+	}
 	return fi.Size(), m, true
+}
+
+// segmentsFit reports whether m.Segments describe a .part of partSize bytes sanely: ranges in
+// order, each start ≤ next ≤ end, covering [0, Size) without gaps, and no written byte past the
+// .part's end. Anything else is restarted from zero.
+func (m partMeta) segmentsFit(partSize int64) bool {
+	if m.Size <= 0 || partSize > m.Size || len(m.Segments) == 0 {
+		return false
+	}
+	at := int64(0)
+	for _, r := range m.Segments {
+		start, next, end := r[0], r[1], r[2]
+		if start != at || next < start || end < next || end == start || next > start && next > partSize {
+			return false
+		}
+		at = end
+	}
+	return at == m.Size
 }
 
 // writeMeta records the validators of a .part. It is called only after the .part was

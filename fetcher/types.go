@@ -27,6 +27,21 @@ type Options struct {
 	MaxRedirects    int           // default 10
 	Bandwidth       Limiter       // global bandwidth cap; nil = unlimited
 	MaxConnsPerHost int           // 0 = no cap (the scheduler caps per-host concurrency)
+
+	// SegmentMin is the smallest declared length of a file fetched in segments, over several
+	// connections, when the server allows ranges and the Request can have them (MoreConns; see
+	// segment.go): default 16 MiB, smaller files gain little. Negative: none is (a .part already
+	// written in segments is still finished).
+	SegmentMin int64
+	// MaxSegments caps the connections one file is fetched over, its first included: default 16.
+	MaxSegments int
+	// SplitAfter decides when a file is worth more connections: a range is split, its back half
+	// fetched over a new one, only if that half would take at least this long at the rate one
+	// connection has delivered so far (measured after a warm-up of a second), so a file arriving
+	// fast, as over loopback, stays one stream; so does one whose bytes wait in the socket for us
+	// (a busy CPU, the bandwidth cap). Default 1s. Negative: split whenever the file is big
+	// enough, whatever its rate (for tests).
+	SplitAfter time.Duration
 	// Protocol chooses HTTP/1.1, HTTP/2, or (the default) both: HTTP/2 where the server offers
 	// it, with big bodies over HTTP/1.1 connections of their own (see BulkBodySize).
 	Protocol Protocol
@@ -72,7 +87,8 @@ type Request struct {
 	// Validators of the copy already on disk, for a conditional request (refresh). Empty = unconditional.
 	ETag         string
 	LastModified string
-	// OnBytes, when set, is called with the count of body bytes as they arrive (progress).
+	// OnBytes, when set, is called with the count of body bytes as they arrive (progress). A
+	// segmented download calls it from several goroutines at once.
 	OnBytes func(n int)
 	// KeepBody, when set, is asked with the response's Content-Type whether to keep a copy of the
 	// body in Response.Body, for a caller that reads the file it has just fetched (a crawl parsing

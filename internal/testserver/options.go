@@ -38,6 +38,8 @@ type config struct {
 	clOverride    string // literal Content-Length header value
 	handler       http.HandlerFunc
 	raw           []byte
+	perRequest    func(n int, r *http.Request) []Option
+	acceptRanges  bool
 
 	// server level
 	http1Only  bool
@@ -86,6 +88,11 @@ func LastModified(t time.Time) Option {
 
 // NoValidators removes both ETag and Last-Modified: a .part of this body cannot be resumed.
 func NoValidators() Option { return func(c *config) { c.etag, c.noLastMod = "-", true } }
+
+// AcceptRanges sends Accept-Ranges: bytes, as a server that honours Range does (and one that does
+// not may claim, with IgnoreRange). A client may then fetch a big body in segments; without it,
+// trawl fetches every body over one stream.
+func AcceptRanges() Option { return func(c *config) { c.acceptRanges = true } }
 
 // IgnoreRange answers Range requests with 200 and the whole body.
 func IgnoreRange() Option { return func(c *config) { c.ignoreRange = true } }
@@ -140,6 +147,13 @@ func Chunked() Option { return func(c *config) { c.chunked = true } }
 // ContentLength sends this literal Content-Length value instead of the real one (for
 // absurd, negative or garbage lengths).
 func ContentLength(v string) Option { return func(c *config) { c.clOverride = v } }
+
+// PerRequest adds the options f returns for each request to the path, applied after all others:
+// n is the number of earlier requests to the path, r the request. E.g. a different ETag from the
+// second request on, or a fault for one range only.
+func PerRequest(f func(n int, r *http.Request) []Option) Option {
+	return func(c *config) { c.perRequest = f }
+}
 
 // HandlerFunc replaces the whole behaviour for the path with h (the request is still logged).
 func HandlerFunc(h http.HandlerFunc) Option { return func(c *config) { c.handler = h } }

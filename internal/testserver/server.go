@@ -28,6 +28,7 @@ type Request struct {
 	RawQuery string
 	Host     string
 	Proto    string // "HTTP/1.1", "HTTP/2.0"
+	Remote   string // the client's address: one per connection
 	Resumed  bool   // over a TLS connection that resumed an earlier session
 	Header   http.Header
 	Time     time.Time
@@ -269,7 +270,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.log = append(s.log, Request{
 		Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host,
-		Proto: r.Proto, Resumed: r.TLS != nil && r.TLS.DidResume, Header: r.Header.Clone(), Time: time.Now(),
+		Proto: r.Proto, Remote: r.RemoteAddr, Resumed: r.TLS != nil && r.TLS.DidResume, Header: r.Header.Clone(), Time: time.Now(),
 	})
 	close(s.notify)
 	s.notify = make(chan struct{})
@@ -278,6 +279,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	c := s.config(r.URL.Path)
+	if c.perRequest != nil {
+		for _, o := range c.perRequest(n, r) {
+			o(&c)
+		}
+	}
 	if c.handler != nil {
 		c.handler(w, r)
 		return
@@ -311,6 +317,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "application/octet-stream")
 	}
+	if c.acceptRanges && h.Get("Accept-Ranges") == "" {
+		h.Set("Accept-Ranges", "bytes")
+	}
 	etag := c.etagFor(body)
 	if etag != "" {
 		h.Set("ETag", etag)
@@ -325,9 +334,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	status, start := http.StatusOK, int64(0)
+	status, start, end := http.StatusOK, int64(0), int64(len(body))
 	if rs := r.Header.Get("Range"); rs != "" && !c.ignoreRange && (c.ignoreIfRange || ifRangeOK(r, etag, lm)) {
-		first, ok := parseRangeStart(rs)
+		first, last, ok := parseRange(rs)
 		if ok && first >= int64(len(body)) {
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", len(body)))
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
@@ -335,11 +344,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if ok {
 			start = min(max(first+c.rangeShift, 0), int64(len(body))-1)
+			if last >= 0 && last < end-1 {
+				end = max(last+c.rangeShift, start) + 1
+			}
 			status = http.StatusPartialContent
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, len(body)-1, len(body)))
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end-1, len(body)))
 		}
 	}
-	body = body[start:]
+	body = body[start:end]
 	switch {
 	case c.clOverride != "":
 		h.Set("Content-Length", c.clOverride)
@@ -439,16 +451,24 @@ func ifRangeOK(r *http.Request, etag, lm string) bool {
 	return ir == "" || (etag != "" && ir == etag) || (lm != "" && ir == lm)
 }
 
-// parseRangeStart reads the first byte position of "bytes=N-" or "bytes=N-M".
-func parseRangeStart(v string) (int64, bool) {
+// parseRange reads "bytes=N-" (last -1) or "bytes=N-M". A last position before the first is
+// not a range.
+func parseRange(v string) (first, last int64, ok bool) {
 	spec, ok := strings.CutPrefix(v, "bytes=")
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	first, _, ok := strings.Cut(spec, "-")
+	a, b, ok := strings.Cut(spec, "-")
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	n, err := strconv.ParseInt(first, 10, 64)
-	return n, err == nil && n >= 0
+	first, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || first < 0 {
+		return 0, 0, false
+	}
+	if b == "" {
+		return first, -1, true
+	}
+	last, err = strconv.ParseInt(b, 10, 64)
+	return first, last, err == nil && last >= first
 }

@@ -55,3 +55,43 @@ func TestServer(t *testing.T) {
 		t.Fatal("no CA PEM")
 	}
 }
+
+func TestRanges(t *testing.T) {
+	s := New(t, Size(1000))
+	s.Handle("/r", AcceptRanges(), PerRequest(func(n int, r *http.Request) []Option {
+		if r.Header.Get("X-Lie") != "" {
+			return []Option{IgnoreRange()}
+		}
+		return nil
+	}))
+	body := s.Body("/r")
+	for _, tc := range []struct {
+		name, rng, lie string
+		status         int
+		cr             string
+		want           []byte
+	}{
+		{"closed", "bytes=100-199", "", 206, "bytes 100-199/1000", body[100:200]},
+		{"open", "bytes=900-", "", 206, "bytes 900-999/1000", body[900:]},
+		{"past the end is cut", "bytes=900-2000", "", 206, "bytes 900-999/1000", body[900:]},
+		{"unsatisfiable", "bytes=1000-1001", "", 416, "bytes */1000", nil},
+		{"last before first is no range", "bytes=200-100", "", 200, "", body},
+		{"PerRequest", "bytes=100-199", "yes", 200, "", body},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, b := get(t, s, "/r", "Range", tc.rng, "X-Lie", tc.lie)
+			if resp.StatusCode != tc.status || resp.Header.Get("Content-Range") != tc.cr || !bytes.Equal(b, tc.want) {
+				t.Fatalf("%d %q, %d bytes", resp.StatusCode, resp.Header.Get("Content-Range"), len(b))
+			}
+			if resp.Header.Get("Accept-Ranges") != "bytes" && resp.StatusCode != 416 {
+				t.Fatal("no Accept-Ranges")
+			}
+		})
+	}
+	if resp, _ := get(t, s, "/other"); resp.Header.Get("Accept-Ranges") != "" {
+		t.Fatal("Accept-Ranges sent without AcceptRanges")
+	}
+	if r := s.RequestsFor("/r"); r[0].Remote == "" {
+		t.Fatal("no Remote in the log")
+	}
+}
