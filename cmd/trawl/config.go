@@ -38,6 +38,7 @@ type Config struct {
 	UserAgent      string        `yaml:"user_agent"`
 	Layout         string        `yaml:"layout"`
 	Quiet          bool          `yaml:"quiet"`
+	Verbose        bool          `yaml:"verbose"`
 	LogFormat      string        `yaml:"log_format"`
 	Refresh        bool          `yaml:"refresh"`
 	RefreshAfter   time.Duration `yaml:"refresh_after"`
@@ -112,6 +113,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.Layout, "layout", cfg.Layout, "output layout: mirror (host/path) or flat (file names only)")
 	fs.StringVar(configFile, "config", "", "read settings from YAML `FILE` (flags override it)")
 	fs.BoolVarP(&cfg.Quiet, "quiet", "q", cfg.Quiet, "print nothing but errors")
+	fs.BoolVarP(&cfg.Verbose, "verbose", "v", cfg.Verbose, "print a line for every file fetched: its URL, status, size and path")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log line format: text or json")
 	fs.BoolVar(&cfg.Refresh, "refresh", cfg.Refresh, "revalidate every URL already done with a conditional request (If-None-Match / If-Modified-Since); unchanged files are not downloaded again")
 	durationVar(fs, &cfg.RefreshAfter, "refresh-after", cfg.RefreshAfter, "revalidate URLs done longer than `DURATION` ago, e.g. 20h or 7d (0 = never)")
@@ -129,6 +131,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--per-host must be at least 1 (0: adaptive, the default), got %d", c.PerHost)
 	case c.HTTP2 && c.HTTP11:
 		return errors.New("--http2 and --http1.1 exclude each other")
+	case c.Quiet && c.Verbose:
+		return errors.New("--quiet and --verbose exclude each other")
 	case c.Rate < 0:
 		return fmt.Errorf("--rate must not be negative, got %g", c.Rate)
 	case c.Retries < 0:

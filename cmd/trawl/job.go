@@ -193,8 +193,13 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		OnOutcome: func(o scheduler.Outcome) {
 			t.add(o)
 			retryWait.add(o)
-			if o.Kind == scheduler.KindFailed {
+			switch o.Kind {
+			case scheduler.KindFailed:
 				prog.failed(o.Record, log)
+			case scheduler.KindNew, scheduler.KindChanged, scheduler.KindUnchanged:
+				if cfg.Verbose {
+					prog.fetched(o, log)
+				}
 			}
 		},
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/trawl-dev/trawl/scheduler"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -103,6 +104,23 @@ func (p *progress) failed(r store.Record, log *slog.Logger) {
 	if g, first := p.groups.add(r); first {
 		p.say("failed: %s: %s", g.url, g.example)
 	}
+}
+
+// fetched reports a file fetched (--verbose): a line for a person at a terminal, "12:04:05 200
+// https://host/a.jpg -> host/a.jpg (4.0 KiB)", or a log line with its fields.
+func (p *progress) fetched(o scheduler.Outcome, log *slog.Logger) {
+	r := o.Record
+	if p.scriptLog {
+		log.Info("fetched", "url", redact(r.URL), "status", r.Status, "bytes", r.Bytes, "path", r.Path, "result", o.Kind.String())
+	}
+	if !p.human {
+		return
+	}
+	what := humanBytes(r.Bytes)
+	if o.Kind != scheduler.KindNew {
+		what += ", " + o.Kind.String()
+	}
+	p.say("%s %d %s -> %s (%s)", time.Now().Format(time.TimeOnly), r.Status, redact(r.URL), r.Path, what)
 }
 
 // start begins reporting m until stop is called.
