@@ -41,6 +41,7 @@ type hostState struct {
 	fails      int             // failed robots.txt fetches in a row
 	gaveUp     string          // non-empty: robots.txt could not be had; its URLs fail for this reason
 	protoKnown bool            // an answer said whether the host speaks HTTP/2
+	answered   bool            // a request of the host has ended
 }
 
 // dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
@@ -362,6 +363,13 @@ func (d *dispatcher) dispatch(now time.Time) error {
 			d.pushReady(h) // lease more, or go idle
 			continue
 		}
+		if d.s.opts.HTTP1PerHost > 0 && !h.answered && h.inflight > 0 {
+			// A host's first request goes alone: its answer says whether the host speaks
+			// HTTP/2, and so how many requests it may have in flight (each a connection of
+			// its own over HTTP/1.1).
+			h.where = capped
+			continue
+		}
 		// Asked at the time the job goes out, not when the dispatch began: a scan or a lease
 		// since then (a write transaction, which may wait behind a commit's flush) would date
 		// the request early, and let the host's next one go out too soon after it.
@@ -395,6 +403,7 @@ func (d *dispatcher) finish(r outcome) {
 	d.free++
 	h := d.host(r.rec.Host)
 	h.inflight--
+	h.answered = true
 	d.s.lim.Done(h.name, d.signal(h, r))
 	if h.where == capped {
 		d.pushReady(h)

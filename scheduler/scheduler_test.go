@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -753,5 +754,44 @@ func TestLoadSignals(t *testing.T) {
 				t.Fatalf("SetHostMax %d, want %d", lim.maxs["h0.test"], want)
 			}
 		})
+	}
+}
+
+// TestFirstRequestAlone: with an adaptive cap that depends on the protocol (HTTP1PerHost), a
+// host's first request goes alone; once it has answered (over HTTP/1.1 here), the host gets up
+// to its HTTP/1.1 ceiling.
+func TestFirstRequestAlone(t *testing.T) {
+	st := openStore(t)
+	opts := fastOptions()
+	opts.HTTP1PerHost = 3
+	opts.setDefaults()
+	lim := ratelimit.New(ratelimit.Options{Adaptive: true, PerHost: 8, Start: 8})
+	s := &Scheduler{q: st, lim: lim, opts: opts}
+	jobs := make(chan queue.Record, opts.Workers)
+	cm := newCommitter(st, opts, &s.stats)
+	go cm.run()
+	defer cm.close()
+	d := newDispatcher(s, jobs, cm)
+	h := d.host("h0.test")
+	h.robotsOK = true
+	for i := range 6 {
+		h.buf = append(h.buf, queue.Record{URL: fmt.Sprintf("https://h0.test/%d", i), Host: "h0.test", State: queue.Leased})
+	}
+	d.holding = 1
+	d.pushReady(h)
+	now := time.Now()
+	if err := d.dispatch(now); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 1 {
+		t.Fatalf("%d requests sent before the host's first answer, want 1", len(jobs))
+	}
+	first := <-jobs
+	d.finish(outcome{rec: first, resp: fetcher.Response{Status: 200, Bytes: 10, Path: "x"}})
+	if err := d.dispatch(now); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 3 {
+		t.Fatalf("%d requests sent after an HTTP/1.1 answer, want the ceiling 3", len(jobs))
 	}
 }

@@ -373,7 +373,7 @@ type bounds struct {
 // connection, so that round trips overlap. A crawl visits sites that did not ask for it and stays
 // modest. Either way a host's cap adapts to how it answers, unless --per-host pins it.
 func boundsFor(command string, cfg *Config) bounds {
-	b := bounds{workers: 256, perHost: 128, start: 8, http1PerHost: 8}
+	b := bounds{workers: 256, perHost: 128, start: 16, http1PerHost: 8}
 	if command == "crawl" {
 		b = bounds{workers: 64, perHost: 16, start: 4, http1PerHost: 4}
 	}
