@@ -20,8 +20,9 @@ const (
 	Done
 	// Failed: failed permanently (or ran out of retries).
 	Failed
-	// Skipped: known but not to be fetched (off scope, robots.txt, over --max-pages or the
-	// requisite budget); LastError says why. Recording it keeps it from being offered again.
+	// Skipped: known but not to be fetched (off scope or excluded, deeper than --depth or a
+	// chain of requisites allows, over --max-pages or the requisite budget, robots.txt);
+	// LastError says why. Recording it keeps it from being offered again.
 	Skipped
 )
 

@@ -3,9 +3,13 @@ package scheduler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"mime"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,8 +25,14 @@ type Crawl struct {
 	Scope  *extract.Scope
 	Layout fetcher.Layout
 	// Save says whether a file of this media type is kept on disk (--save); nil keeps all.
-	// Pages that are not kept are still parsed for links.
+	// Pages that are not kept are still parsed for links. A run removes the directories that
+	// only files it did not keep were in.
 	Save func(mediaType string) bool
+	// MaxPages is the job's page limit (--max-pages, set on the queue), 0 for none. With one,
+	// every page link found reaches the queue, which ranks a page by the earliest page in crawl
+	// order that links it (a breadth-first store: see store's levels.go), so that the limit takes
+	// the same pages however fetches finish; a run does not drop links it met before (knownLinks).
+	MaxPages int
 	// Robots fetches robots.txt (nil: robots.txt is ignored). Agent is the product token the
 	// rules are read for.
 	Robots RobotsFetcher
@@ -133,7 +143,7 @@ func (s *Scheduler) expand(rec *queue.Record, resp *fetcher.Response) []queue.Ne
 	level := rec.RequisiteLevel()
 	out := make([]queue.NewURL, 0, len(links))
 	for _, l := range links {
-		if l.Kind != extract.Requisite && s.known.seen(l.URL) {
+		if l.Kind != extract.Requisite && s.known != nil && s.known.seen(l.URL) {
 			continue // the store knows it: queueing it again would add nothing
 		}
 		e, err := NormalizeURL(l.URL)
@@ -157,4 +167,20 @@ func (s *Scheduler) expand(rec *queue.Record, resp *fetcher.Response) []queue.Ne
 // keep says whether a fetched file stays on disk under --save.
 func (c *Crawl) keep(resp *fetcher.Response) bool {
 	return c.Save == nil || c.Save(mediaType(resp.ContentType))
+}
+
+// Unkept reports whether r was fetched without being kept (an earlier run's --save) and is a file
+// that keep, a run's --save test (nil keeps all), keeps: done, with nothing on disk at its path.
+// Such a URL is not done for that run, which queues it again as never fetched (store.Refetch).
+// The record says size 0 and still has the sha256 of what was fetched (dispatcher.finish); the
+// file's absence tells it from an empty file that was kept.
+func Unkept(root *os.Root, keep func(mediaType string) bool, r queue.Record) bool {
+	if r.State != queue.Done || r.Bytes != 0 || r.SHA256 == "" || r.Path == "" {
+		return false
+	}
+	if keep != nil && !keep(mediaType(r.ContentType)) {
+		return false
+	}
+	_, err := root.Lstat(filepath.FromSlash(r.Path))
+	return errors.Is(err, fs.ErrNotExist)
 }

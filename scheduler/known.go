@@ -18,7 +18,9 @@ const (
 // first is committed, and if that commit is lost (a crash, a failed commit) so is that outcome, and
 // its page, fetched again, brings the link again. What can change is which page's link a URL is
 // recorded from (its depth, its place in the queue): the first parsed, not the first committed.
-// Workers racing each other made either possible before.
+// Workers racing each other made either possible before. In a breadth-first job (store's
+// levels.go) the links a level meets are all one level deeper, so only the place can change,
+// which matters to a page limit alone: with one (Crawl.MaxPages) a run has no knownLinks.
 //
 // The table is direct-mapped and fixed in size, so memory does not grow with the crawl: a URL
 // that lost its slot to another, or is longer than knownMaxURL, is only passed to the store again.

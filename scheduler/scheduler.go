@@ -132,7 +132,8 @@ type Scheduler struct {
 	stats Stats
 
 	parseSem chan struct{} // bounds concurrent page parsing (crawl)
-	known    *knownLinks   // page links this run passed to the store (crawl)
+	known    *knownLinks   // page links this run passed to the store (crawl without MaxPages)
+	unkept   unkeptDirs    // directories of files fetched and not kept (crawl --save)
 }
 
 // New returns a scheduler that fetches q's jobs with f into root, paced by lim.
@@ -156,7 +157,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	s.stats.Total.Store(int64(c.Total()))
 	s.stats.Done.Store(int64(c.Done))
 	s.stats.Failed.Store(int64(c.Failed))
-	if s.opts.Crawl != nil {
+	if s.opts.Crawl != nil && s.opts.Crawl.MaxPages == 0 {
 		// One for each run: the pages of a run whose commit failed stay leased until the store
 		// is opened again, so their links must not be taken as known by a later run.
 		s.known = newKnownLinks()
@@ -242,6 +243,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	for r := range results {
 		d.finish(r)
 	}
+	s.unkept.prune(s.root) // no fetch is left that could be making a file in one
 	d.releaseBuffered()
 	if err := cm.close(); err != nil {
 		var fe *FatalError
@@ -290,6 +292,7 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 				// crash in between refetches it rather than leaving a file nobody wants.
 				if rerr := s.root.Remove(resp.Path); rerr == nil {
 					o.notKept = true
+					s.unkept.add(resp.Path)
 				}
 			}
 		}

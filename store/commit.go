@@ -12,7 +12,8 @@ import (
 // Enqueue would, so a page's outcome and the links found in it are durable together.
 //
 // Applying the same batch twice leaves the store as applying it once. A Record with an empty
-// Host keeps the stored host; a URL the store does not know is added as given.
+// Host keeps the stored host; a URL the store does not know is added as given. In a breadth-first
+// job, the commit that settles the last page of the open levels opens the next (levels.go).
 func (s *Store) Commit(updates []Update) error {
 	for _, u := range updates {
 		switch {
@@ -31,7 +32,7 @@ func (s *Store) Commit(updates []Update) error {
 				return err
 			}
 		}
-		return nil
+		return w.promote()
 	})
 }
 
@@ -41,6 +42,7 @@ func (w *wtx) commit(u *Update) error {
 	if err != nil {
 		return err
 	}
+	parent := seq // the page's queue position ranks its links (levels.go)
 	if known {
 		if err := w.detach(&old, seq); err != nil {
 			return err
@@ -50,7 +52,9 @@ func (w *wtx) commit(u *Update) error {
 		}
 		// Keep the queue position only where it still means the same thing: same host's
 		// sequence space and same due time (a lease given back, or this batch applied again).
-		if old.Host != r.Host || dueKey(old.NextAttempt) != dueKey(r.NextAttempt) {
+		// A breadth-first job keeps it through retries too: it ranks the page in its level, and
+		// one sequence for all hosts keeps it unique in the queue whatever the due time.
+		if old.Host != r.Host || w.level == nil && dueKey(old.NextAttempt) != dueKey(r.NextAttempt) {
 			seq = 0
 		}
 	}
@@ -60,7 +64,7 @@ func (w *wtx) commit(u *Update) error {
 	if err := w.insert(&r, seq); err != nil {
 		return err
 	}
-	_, err = w.enqueue(u.Links)
+	_, err = w.enqueue(u.Links, parent)
 	return err
 }
 
@@ -69,17 +73,25 @@ func (w *wtx) commit(u *Update) error {
 //
 // It reads every record, so it costs a scan of the file; it is a command, not a hot path.
 func (s *Store) Requeue(filter func(Record) bool) (int, error) {
-	return s.requeue(Failed, filter)
+	return s.requeue(Failed, filter, false)
 }
 
 // Revalidate puts Done records (those filter accepts; all if filter is nil) back to Pending with
 // Attempts 0, due now, keeping their validators, size and sha256, so that the next fetch is a
 // conditional request (a refresh run). Like Requeue it scans the file.
 func (s *Store) Revalidate(filter func(Record) bool) (int, error) {
-	return s.requeue(Done, filter)
+	return s.requeue(Done, filter, false)
 }
 
-func (s *Store) requeue(state State, filter func(Record) bool) (int, error) {
+// Refetch puts Done records (those filter accepts; all if filter is nil) back to Pending as if
+// never fetched: Attempts 0, due now, without validators, status, size or sha256, so that the next
+// fetch is a whole download and counts as new. For files a crawl recorded done without keeping
+// them (--save) that a later run keeps. Like Requeue it scans the file.
+func (s *Store) Refetch(filter func(Record) bool) (int, error) {
+	return s.requeue(Done, filter, true)
+}
+
+func (s *Store) requeue(state State, filter func(Record) bool, forget bool) (int, error) {
 	n := 0
 	err := s.update(func(w *wtx) error {
 		n = 0
@@ -122,6 +134,9 @@ func (s *Store) requeue(state State, filter func(Record) bool) (int, error) {
 					return err
 				}
 				h.r.State, h.r.Attempts, h.r.NextAttempt, h.r.Transient = Pending, 0, time.Time{}, false
+				if forget {
+					h.r.Status, h.r.Bytes, h.r.SHA256, h.r.ETag, h.r.LastModified = 0, 0, "", "", ""
+				}
 				if err := w.insert(&h.r, 0); err != nil {
 					return err
 				}

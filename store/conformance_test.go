@@ -11,7 +11,10 @@ var _ queue.Backend = (*Store)(nil)
 
 // TestConformance runs the queue backends' conformance suite against the bbolt store. A crash is
 // the file left as a killed process leaves it: its leases still recorded, opened again.
-func TestConformance(t *testing.T) {
+func TestConformance(t *testing.T) { runConformance(t, nil) }
+
+// runConformance runs the suite on stores that setup, if not nil, prepares.
+func runConformance(t *testing.T, setup func(*Store)) {
 	queuetest.Run(t, queuetest.Harness{
 		Open: func(t *testing.T) queue.Backend {
 			s, err := Open(t.TempDir()+"/state.db", &Options{NoSync: true})
@@ -19,6 +22,9 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
+			if setup != nil {
+				setup(s)
+			}
 			return s
 		},
 		Crash: func(t *testing.T, b queue.Backend) queue.Backend {

@@ -1,6 +1,7 @@
 // Package store owns trawl's state file: one bbolt database that holds every URL's record, the
 // per-host ready queues, the leases handed to workers, the output-path reservations that keep two
-// URLs from writing the same file, run metadata, and the counters the progress bar reads.
+// URLs from writing the same file, run metadata, the counters the progress bar and `trawl status`
+// read, and, for a breadth-first crawl, the links that wait for their level (levels.go).
 //
 // Everything that must survive a crash lives here, and every change is one bbolt transaction, so
 // an interrupted run resumes exactly where the last committed batch left it: a job is leased, not

@@ -13,14 +13,17 @@ import (
 // now (zero NextAttempt), all in one transaction, and returns how many were new. Known URLs are
 // left untouched, whatever their state. A non-empty Path is reserved for the URL, adjusted if
 // needed so that no two URLs write the same file (see reservePath). Call it with batches (thousands
-// of URLs): one transaction per URL would cost an fsync each.
+// of URLs): one transaction per URL would cost an fsync each. In a breadth-first job, a page
+// deeper than the open level is held instead, and not counted as added (see levels.go).
 func (s *Store) Enqueue(urls []NewURL) (added int, err error) {
 	if err := validateNew(urls); err != nil {
 		return 0, err
 	}
 	err = s.updateDrop(func(w *wtx) error {
-		added, err = w.enqueue(urls)
-		return err
+		if added, err = w.enqueue(urls, 0); err != nil {
+			return err
+		}
+		return w.promote()
 	}, len(urls) >= dropBatch)
 	if err != nil {
 		return 0, err
@@ -28,10 +31,16 @@ func (s *Store) Enqueue(urls []NewURL) (added int, err error) {
 	return added, nil
 }
 
-// enqueue adds urls in their order. Batches without page requisites (every list, and most of a
-// crawl's links) take the sorted path, enqueueSorted; the others, where a URL may upgrade one met
-// earlier, go one by one.
-func (w *wtx) enqueue(urls []NewURL) (added int, err error) {
+// enqueue adds urls in their order; parent is the queue position of the page they were found in
+// (0 for a list), which ranks the links a breadth-first job holds (hold). Batches without page
+// requisites (every list, and most of a crawl's links) take the sorted path, enqueueSorted; the
+// others, where a URL may upgrade one met earlier, go one by one.
+func (w *wtx) enqueue(urls []NewURL, parent uint64) (added int, err error) {
+	if w.level != nil {
+		if urls, err = w.hold(urls, parent); err != nil {
+			return 0, err
+		}
+	}
 	if slices.ContainsFunc(urls, func(u NewURL) bool { return u.Requisite }) {
 		return w.enqueueInOrder(urls)
 	}

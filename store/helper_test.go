@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"testing"
 	"time"
@@ -82,6 +83,7 @@ func (s *Store) checkInvariants() error {
 		}
 		records, queues := tx.Bucket(bucketRecords), tx.Bucket(bucketQueues)
 		var recount Counts
+		openPages, deepest, skips := 0, 0, map[string]int{}
 		perHost := map[string]Counts{}
 		leased := map[string]bool{}
 		queued := 0
@@ -113,10 +115,23 @@ func (s *Store) checkInvariants() error {
 			}
 			if !r.Requisite && r.State != Skipped {
 				recount.Pages++
+				deepest = max(deepest, r.Depth)
+			}
+			if !r.Requisite && (r.State == Pending || r.State == Leased) {
+				openPages++
+			}
+			if r.State == Skipped {
+				skips[skipReason(r.LastError)]++
 			}
 			return nil
 		})
 		if err != nil {
+			return err
+		}
+		if err := checkTally(tx, openPages, skips); err != nil {
+			return err
+		}
+		if err := checkLevels(s.path, tx, openPages, deepest); err != nil {
 			return err
 		}
 		got, err := readCounts(s.path, tx.Bucket(bucketMeta))
@@ -268,4 +283,74 @@ func countOne(r Record) (c Counts) {
 		c.Pages = 1
 	}
 	return c
+}
+
+// checkTally compares the open pages and the skips by reason with a recount.
+func checkTally(tx *bolt.Tx, openPages int, skips map[string]int) error {
+	meta := tx.Bucket(bucketMeta)
+	v := meta.Get(keyOpenPages)
+	if v == nil && meta.Get(keySkips) == nil && tx.Bucket(bucketRecords).Stats().KeyN == 0 {
+		return nil // a new file no write transaction has counted yet
+	}
+	if n, _ := binary.Uvarint(v); v == nil || int(n) != openPages {
+		return fmt.Errorf("open pages %d (stored %x), recount %d", n, v, openPages)
+	}
+	got, err := decodeSkips(meta.Get(keySkips))
+	if err != nil || meta.Get(keySkips) == nil {
+		return fmt.Errorf("skip counts %x: %v", meta.Get(keySkips), err)
+	}
+	if !maps.Equal(got, skips) {
+		return fmt.Errorf("skips %v, recount %v", got, skips)
+	}
+	return nil
+}
+
+// checkLevels checks a breadth-first job: held links and their index by URL agree, every held link
+// is deeper than the open level and every page record no deeper, and links are held only while
+// pages are left to fetch.
+func checkLevels(path string, tx *bolt.Tx, openPages, deepest int) error {
+	l, err := readLevel(path, tx.Bucket(bucketMeta))
+	if err != nil {
+		return err
+	}
+	held, byURL := tx.Bucket(bucketHeld), tx.Bucket(bucketHeldURL)
+	if (held == nil) != (byURL == nil) {
+		return fmt.Errorf("held bucket %v, by URL %v", held != nil, byURL != nil)
+	}
+	if l == nil {
+		if held != nil && held.Stats().KeyN > 0 {
+			return fmt.Errorf("links held in a job that is not breadth-first")
+		}
+		return nil
+	}
+	if deepest > l.open {
+		return fmt.Errorf("a page record of depth %d, open level %d", deepest, l.open)
+	}
+	if held == nil {
+		return nil
+	}
+	n := 0
+	if err := held.ForEach(func(k, v []byte) error {
+		n++
+		u, err := decodeHeld(k, v)
+		if err != nil {
+			return fmt.Errorf("held %q: %v", k, err)
+		}
+		if u.Depth <= l.open {
+			return fmt.Errorf("held %s at depth %d, open level %d", u.URL, u.Depth, l.open)
+		}
+		if p := byURL.Get([]byte(u.URL)); !bytes.Equal(p, k[:heldPrefix]) {
+			return fmt.Errorf("held %s under %x, indexed %x", u.URL, k[:heldPrefix], p)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if m := byURL.Stats().KeyN; m != n {
+		return fmt.Errorf("%d held links, %d indexed", n, m)
+	}
+	if n > 0 && openPages == 0 {
+		return fmt.Errorf("%d links held with no page left to fetch", n)
+	}
+	return nil
 }

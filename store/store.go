@@ -111,7 +111,12 @@ func Open(path string, opts *Options) (*Store, error) {
 }
 
 // SetPageLimit caps the pages (records neither requisite nor skipped) the store will queue: a new
-// page beyond n is recorded Skipped with reason "max-pages". Zero means no limit.
+// page beyond n is recorded Skipped with reason "max-pages", and a new requisite beyond
+// RequisitesPerPage×n with "requisite-budget". (The other reasons a record is Skipped are the
+// caller's, given as NewURL.Skip or with a committed record: off-scope, off-host-asset, excluded,
+// not-included, depth, requisite-depth, too-long, invalid, unmappable, robots.txt.) A
+// breadth-first job (BreadthFirst) counts pages level by level, in discovery order, so the limit
+// takes the shallowest. Zero means no limit.
 func (s *Store) SetPageLimit(n int) { s.pageLimit.Store(int64(n)) }
 
 // Path is the state file's path as given to Open.

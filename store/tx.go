@@ -19,6 +19,9 @@ var (
 	bucketPaths    = []byte("paths")    // reserved output path → URL (encodeReservation)
 	bucketPathNext = []byte("pathnext") // path → uvarint largest ~N handed out for it (collision hint)
 	bucketHostStat = []byte("hoststat") // host → encodeCounts of that host's records
+	// Made when first needed (a file without them has nothing held), so not in allBuckets.
+	bucketHeld    = []byte("held")    // heldKey(depth, parent, index, URL) → encodeHeld (levels.go)
+	bucketHeldURL = []byte("heldurl") // URL → the first heldPrefix bytes of its key in bucketHeld
 
 	allBuckets = [][]byte{bucketMeta, bucketRun, bucketRecords, bucketQueues, bucketHosts,
 		bucketLeased, bucketPaths, bucketPathNext, bucketHostStat}
@@ -26,25 +29,31 @@ var (
 
 // Keys in bucketMeta.
 var (
-	keyVersion = []byte("version")
-	keyCounts  = []byte("counts")
+	keyVersion   = []byte("version")
+	keyCounts    = []byte("counts")
+	keyOpenPages = []byte("openpages") // uvarint: page records Pending or Leased (tally.go)
+	keySkips     = []byte("skips")     // Skipped records by reason (tally.go)
+	keyLevel     = []byte("level")     // a breadth-first job's open level and sequence (levels.go)
 )
 
 // formatVersion is the layout of buckets and keys. A file with another value is refused, except
 // older ones that differ only in values this trawl still reads, which are marked formatVersion
-// when opened for writing: "3" (version 1 records, reservations always as deltas) and "4"
-// (Last-Modified and Content-Type always as strings). A trawl of the older format refuses a
-// file once it is marked, with its one-line message, rather than misread a value.
+// when opened for writing: "3" (version 1 records, reservations always as deltas), "4"
+// (Last-Modified and Content-Type always as strings) and "5" (no count of open pages or of skips
+// by reason, which the opening transaction makes: see tallyOnce; no breadth-first levels). A
+// trawl of an older format refuses a file once it is marked, with its one-line message, rather
+// than misread a value or write without keeping the counts that this one keeps.
 const (
-	formatVersion  = "5"
+	formatVersion  = "6"
 	formatVersion3 = "3"
 	formatVersion4 = "4"
+	formatVersion5 = "5"
 )
 
 // readableFormat reports whether v is a format version this trawl reads.
 func readableFormat(v []byte) bool {
 	switch string(v) {
-	case formatVersion, formatVersion3, formatVersion4:
+	case formatVersion, formatVersion3, formatVersion4, formatVersion5:
 		return true
 	}
 	return false
@@ -74,13 +83,16 @@ type wtx struct {
 	hostDelta                                             map[string]int
 	hostCounts                                            map[string]*Counts // per-host counter deltas
 	pageLimit                                             int                // see Store.SetPageLimit
+	openPages                                             int                // see keyOpenPages
+	skips                                                 map[string]int     // Skipped records by reason: deltas
+	level                                                 *levelState        // a breadth-first job's; nil otherwise
 	queueOf                                               map[string]*bolt.Bucket
 	recordsCur, pathsCur                                  *bolt.Cursor // for lookups; see has
 }
 
 func newWtx(path string, tx *bolt.Tx) (*wtx, error) {
 	w := &wtx{path: path, tx: tx, hostDelta: map[string]int{}, hostCounts: map[string]*Counts{},
-		queueOf: map[string]*bolt.Bucket{}}
+		skips: map[string]int{}, queueOf: map[string]*bolt.Bucket{}}
 	for _, b := range []struct {
 		dst  **bolt.Bucket
 		name []byte
@@ -95,8 +107,16 @@ func newWtx(path string, tx *bolt.Tx) (*wtx, error) {
 	w.records.FillPercent = fillPercent
 	w.paths.FillPercent = fillPercent
 	var err error
-	w.counts, err = readCounts(path, w.meta)
-	return w, err
+	if w.counts, err = readCounts(path, w.meta); err != nil {
+		return nil, err
+	}
+	if err := w.readTally(); err != nil {
+		return nil, err
+	}
+	if w.level, err = readLevel(path, w.meta); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // flush writes the counters and host summaries accumulated during the transaction.
@@ -145,6 +165,12 @@ func (w *wtx) flush() error {
 			return err
 		}
 	}
+	if err := w.flushTally(); err != nil {
+		return err
+	}
+	if err := w.level.flush(w.meta); err != nil {
+		return err
+	}
 	return w.meta.Put(keyCounts, encodeCounts(w.counts))
 }
 
@@ -180,6 +206,7 @@ func (w *wtx) count(r *Record, delta int) {
 			c.Pages += delta
 		}
 	}
+	w.tally(r, delta)
 }
 
 // queue returns host's queue bucket, creating it if create is set (nil if absent otherwise).
@@ -236,11 +263,17 @@ func (w *wtx) insert(r *Record, seq uint64) error {
 	return w.put(r, seq)
 }
 
-// nextSeq draws the next position in host's queue.
+// nextSeq draws the next position in host's queue. A breadth-first job draws from one sequence
+// for all hosts, so that a page's position also ranks it among the pages of its level (levels.go).
 func (w *wtx) nextSeq(host string) (uint64, error) {
 	q, err := w.queue(host, true)
 	if err != nil {
 		return 0, err
+	}
+	if w.level != nil {
+		w.level.seq++
+		w.level.dirty = true
+		return w.level.seq, nil
 	}
 	return q.NextSequence()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -22,9 +23,12 @@ func newCrawlCmd(stderr io.Writer) *cobra.Command {
 the page's requisites (images, stylesheets, scripts, icons) even when they are out of scope, on any
 host (--same-host-assets: only the seeds' hosts), without following them. A stylesheet's imports
 and url()s are fetched too, down to a chain of 5 requisites from the page; with --max-pages N, at
-most 100×N requisites are queued. robots.txt is fetched once per host and obeyed (its Crawl-delay
-becomes the host's request rate), unless --ignore-robots. Off-scope and disallowed links, and
-those beyond a limit, are recorded with the reason they were skipped.
+most 100×N requisites are queued. With --depth or --max-pages the crawl goes level by level, so
+that --depth counts the shortest path to a page and --max-pages keeps the shallowest pages, the
+same ones every run (each level waits for the slowest page of the one before). robots.txt is
+fetched once per host and obeyed (its Crawl-delay becomes the host's request rate), unless
+--ignore-robots. Off-scope and disallowed links, and those beyond a limit, are recorded with the
+reason they were skipped.
 
 Stop it at any moment (Ctrl-C, kill -9, a reboot) and run the same command again: it finishes the
 crawl with the files an uninterrupted crawl produces; only the pages that were in flight (or had
@@ -94,7 +98,8 @@ func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, *saveWatch, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &scheduler.Crawl{Scope: scope, Save: cfg.saveFilter(), Agent: extract.RobotsAgent(cfg.UserAgent)}
+	c := &scheduler.Crawl{Scope: scope, Save: cfg.saveFilter(), MaxPages: cfg.MaxPages,
+		Agent: extract.RobotsAgent(cfg.UserAgent)}
 	var w *saveWatch
 	if c.Save != nil {
 		w = newSaveWatch(cfg.Save)
@@ -102,4 +107,18 @@ func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, *saveWatch, error)
 	}
 	c.Layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
 	return c, w, nil
+}
+
+// prepareCrawl readies the job's state for a crawl run: the page limit; breadth-first order when a
+// depth or page limit makes the order matter (store.BreadthFirst: each page at its shortest depth,
+// the shallowest pages first), kept for the job's later runs; and the files earlier runs fetched
+// without keeping (--save) that this one keeps, queued again (widenSave).
+func prepareCrawl(st *store.Store, root *os.Root, cfg *Config) error {
+	st.SetPageLimit(cfg.MaxPages)
+	if cfg.Depth > 0 || cfg.MaxPages > 0 {
+		if err := st.BreadthFirst(); err != nil {
+			return err
+		}
+	}
+	return widenSave(st, root, cfg)
 }

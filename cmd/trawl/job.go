@@ -147,12 +147,17 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 
 	j.st = st
 	start := time.Now().UTC()
+	if crawl != nil {
+		// Before prepareRun: a file not kept must be refetched whole, not revalidated (--refresh).
+		if err := prepareCrawl(st, root, cfg); err != nil {
+			return fatalErr("%v", err)
+		}
+	}
 	if err := prepareRun(st, cfg, start); err != nil {
 		return fatalErr("%v", err)
 	}
 
 	if crawl != nil {
-		st.SetPageLimit(cfg.MaxPages)
 		if !cfg.IgnoreRobots {
 			crawl.Robots, crawl.Cache = f, st
 		}

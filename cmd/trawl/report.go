@@ -142,12 +142,16 @@ type report struct {
 
 // jobCounts are the whole job's records by state.
 type jobCounts struct {
-	Total   int   `json:"total"`
-	Done    int   `json:"done"`
-	Failed  int   `json:"failed"`
-	Pending int   `json:"pending"`
-	Skipped int   `json:"skipped"` // known but not fetched: off scope, robots.txt, --max-pages
-	Bytes   int64 `json:"bytes"`   // size of the done files
+	Total   int `json:"total"`
+	Done    int `json:"done"`
+	Failed  int `json:"failed"`
+	Pending int `json:"pending"`
+	// Skipped counts the URLs known but not fetched: off scope (off-scope, off-host-asset,
+	// excluded, not-included), beyond a limit (depth, requisite-depth, max-pages,
+	// requisite-budget, too-long), robots.txt, invalid or unmappable. `trawl status` counts them
+	// by reason.
+	Skipped int   `json:"skipped"`
+	Bytes   int64 `json:"bytes"` // size of the done files
 }
 
 func jobCountsOf(c store.Counts) jobCounts {

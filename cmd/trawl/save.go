@@ -4,10 +4,34 @@ import (
 	"cmp"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/trawl-dev/trawl/scheduler"
+	"github.com/trawl-dev/trawl/store"
 )
+
+// metaCrawlSave keeps the --save patterns of the job's last crawl run, so that the records are
+// looked through only when a run keeps other types than the last one.
+const metaCrawlSave = "crawl.save"
+
+// widenSave queues again, as never fetched, the files earlier runs of the crawl fetched without
+// keeping them (--save) that this run keeps: a URL done without its file is not done for a run
+// that wants the file. It reads every record, so only when the patterns changed since the last
+// run (or the job has none recorded: an older trawl's).
+func widenSave(st *store.Store, root *os.Root, cfg *Config) error {
+	patterns := "save:" + strings.Join(cfg.Save, "\n") // "save:" tells no patterns from no record
+	if last, err := st.Meta(metaCrawlSave); err != nil || last == patterns {
+		return err
+	}
+	keep := cfg.saveFilter()
+	if _, err := st.Refetch(func(r store.Record) bool { return scheduler.Unkept(root, keep, r) }); err != nil {
+		return err
+	}
+	return st.SetMeta(metaCrawlSave, patterns)
+}
 
 // saveWatch tells a crawl's --save patterns which media types the run fetched, so that a
 // pattern that matched none of them (a typo such as images/*, or a site without such files) is

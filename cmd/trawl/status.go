@@ -31,12 +31,18 @@ const (
 // statusReport is what `trawl status` shows. A running job writes it every few seconds next to
 // its state file (statusFile), because the state file itself is locked while a run holds it.
 type statusReport struct {
-	StateFile string               `json:"state_file"`
-	Running   bool                 `json:"running"`
-	Holder    string               `json:"holder,omitempty"` // "pid N since T" while running
-	Taken     time.Time            `json:"taken"`            // when these numbers were read
-	Job       jobCounts            `json:"job"`
-	Hosts     map[string]jobCounts `json:"hosts"`
+	StateFile string    `json:"state_file"`
+	Running   bool      `json:"running"`
+	Holder    string    `json:"holder,omitempty"` // "pid N since T" while running
+	Taken     time.Time `json:"taken"`            // when these numbers were read
+	Job       jobCounts `json:"job"`
+	// SkippedBy counts the skipped URLs (Job.Skipped) by reason: off-scope, depth, robots.txt,
+	// max-pages... (store.SkipReasons). Absent for a state file an older trawl wrote last.
+	SkippedBy map[string]int `json:"skipped_by,omitempty"`
+	// Hosts are the hosts with URLs to fetch; a host whose URLs were all skipped (a site a crawl
+	// links to but does not enter) is only counted, in HostsSkippedOnly.
+	Hosts            map[string]jobCounts `json:"hosts"`
+	HostsSkippedOnly int                  `json:"hosts_skipped_only,omitempty"`
 	// HostsOmitted counts hosts left out of a live snapshot, which keeps the busiest
 	// maxLiveHosts so that publishing every few seconds stays cheap with many hosts.
 	HostsOmitted int          `json:"hosts_omitted,omitempty"`
@@ -86,7 +92,16 @@ func readStatus(st *store.Store) (*statusReport, error) {
 	r := &statusReport{StateFile: st.Path(), Taken: time.Now().UTC(), Job: jobCountsOf(c),
 		Hosts: make(map[string]jobCounts, len(hc))}
 	for h, c := range hc {
+		if c.Total() == 0 {
+			r.HostsSkippedOnly++
+			continue
+		}
 		r.Hosts[h] = jobCountsOf(c)
+	}
+	if c.Skipped > 0 {
+		if r.SkippedBy, err = st.SkipReasons(); err != nil {
+			return nil, err
+		}
 	}
 	for key, dst := range map[string]*string{metaRunStart: &r.LastRun.Start, metaRunEnd: &r.LastRun.End,
 		metaRunOutcome: &r.LastRun.Outcome, metaRunExit: &r.LastRun.ExitCode, metaRunPID: &r.LastRun.PID} {
@@ -183,7 +198,7 @@ func printStatus(w io.Writer, r *statusReport) {
 	j := r.Job
 	fmt.Fprintf(w, "urls:       %d total, %d done, %d failed, %d pending\n", j.Total, j.Done, j.Failed, j.Pending)
 	if j.Skipped > 0 {
-		fmt.Fprintf(w, "skipped:    %d (off scope, robots.txt, --max-pages; not counted above)\n", j.Skipped)
+		fmt.Fprintf(w, "skipped:    %d, not counted above: %s\n", j.Skipped, skipReasons(r.SkippedBy))
 	}
 	fmt.Fprintf(w, "on disk:    %s in done files\n", humanBytes(j.Bytes))
 	lr := r.LastRun
@@ -217,12 +232,33 @@ func printStatus(w io.Writer, r *statusReport) {
 			fmt.Fprintf(w, "  (and %d more hosts)\n", r.HostsOmitted)
 		}
 	}
+	if r.HostsSkippedOnly > 0 {
+		fmt.Fprintf(w, "  (%s with skipped URLs only not shown)\n", plural(int64(r.HostsSkippedOnly), "host"))
+	}
 	if len(r.TopErrors) > 0 {
 		fmt.Fprintln(w, "\nmost common errors:")
 		for _, e := range r.TopErrors {
 			fmt.Fprintf(w, "  %6d  %s\n", e.Count, e.Error)
 		}
 	}
+}
+
+// skipReasons says why URLs were skipped: by reason, the commonest first, or, for a state file
+// without the counts, which reasons there are.
+func skipReasons(by map[string]int) string {
+	if len(by) == 0 {
+		return "off scope or excluded, too deep (--depth, chains of requisites), robots.txt, over --max-pages or the requisite budget"
+	}
+	reasons := make([]string, 0, len(by))
+	for reason := range by {
+		reasons = append(reasons, reason)
+	}
+	slices.SortFunc(reasons, func(a, b string) int { return cmp.Or(cmp.Compare(by[b], by[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(reasons))
+	for i, reason := range reasons {
+		parts[i] = fmt.Sprintf("%d %s", by[reason], cmp.Or(reason, "(no reason)"))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // publishStatus writes the job's status snapshot for `trawl status`: while it runs, and once more
