@@ -166,6 +166,9 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		return Response{}, t.netError(ctx, err)
 	}
 	t.multiplexed = resp.ProtoMajor == 2
+	if t.req.OnAnswer != nil {
+		t.req.OnAnswer(t.multiplexed)
+	}
 	if t.multiplexed && client != t.f.bulk && t.f.bulk != nil && resp.ContentLength >= BulkBodySize &&
 		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) {
 		// A big body: ask again over an HTTP/1.1 connection of its own (see ProtocolAuto). Only

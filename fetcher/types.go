@@ -102,6 +102,9 @@ type Request struct {
 	// fetched over one connection.
 	MoreConns func(n int) int
 	ConnDone  func()
+	// OnAnswer, when set, is called once the first response's headers have arrived, with whether
+	// the host answered over HTTP/2.
+	OnAnswer func(multiplexed bool)
 }
 
 // Response describes a completed fetch.

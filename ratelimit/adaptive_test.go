@@ -117,3 +117,24 @@ func TestSetHostMax(t *testing.T) {
 		t.Fatalf("a fixed cap changed by SetHostMax: %d", got)
 	}
 }
+
+func TestRaise(t *testing.T) {
+	l, _ := newTestLimiter(Options{Adaptive: true, PerHost: 20, Start: 4})
+	l.Raise("h", 16)
+	if got := l.Cap("h"); got != 16 {
+		t.Fatalf("cap %d after Raise(16), want 16", got)
+	}
+	l.Raise("h", 8)
+	if got := l.Cap("h"); got != 16 {
+		t.Fatalf("cap %d after Raise(8), want it left at 16", got)
+	}
+	l.Raise("h", 99)
+	if got := l.Cap("h"); got != 20 {
+		t.Fatalf("cap %d after Raise(99), want the ceiling 20", got)
+	}
+	fixed, _ := newTestLimiter(Options{PerHost: 3})
+	fixed.Raise("h", 10)
+	if got := fixed.Cap("h"); got != 3 {
+		t.Fatalf("a fixed cap raised to %d", got)
+	}
+}

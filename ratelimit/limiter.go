@@ -237,6 +237,16 @@ func (l *Limiter) SetHostMax(host string, n int) {
 	}
 }
 
+// Raise lifts an adaptive host's cap to at least n (within its ceiling): a host that answers over
+// HTTP/2 takes many requests as streams of one connection. It does nothing to a fixed cap.
+func (l *Limiter) Raise(host string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.state(host); h.ad != nil {
+		h.ad.limit = max(h.ad.limit, float64(min(n, h.ad.ceiling)))
+	}
+}
+
 // Cap reports host's current concurrency cap.
 func (l *Limiter) Cap(host string) int {
 	l.mu.Lock()

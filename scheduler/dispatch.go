@@ -27,21 +27,19 @@ const (
 )
 
 type hostState struct {
-	name       string
-	buf        []queue.Record // leased, not yet dispatched
-	where      int
-	wake       time.Time
-	index      int // in the sleep heap
-	inflight   int
-	robots     *extract.Robots // crawl: the host's rules, once known (nil allows everything)
-	robotsOK   bool            // robots is settled (fetched, cached, or not wanted)
-	unchecked  bool            // buf was leased and not yet checked against robots
-	drained    bool            // a lease for another host found none due for this one
-	fetching   bool            // its robots.txt is being fetched
-	fails      int             // failed robots.txt fetches in a row
-	gaveUp     string          // non-empty: robots.txt could not be had; its URLs fail for this reason
-	protoKnown bool            // an answer said whether the host speaks HTTP/2
-	answered   bool            // a request of the host has ended
+	name      string
+	buf       []queue.Record // leased, not yet dispatched
+	where     int
+	wake      time.Time
+	index     int // in the sleep heap
+	inflight  int
+	robots    *extract.Robots // crawl: the host's rules, once known (nil allows everything)
+	robotsOK  bool            // robots is settled (fetched, cached, or not wanted)
+	unchecked bool            // buf was leased and not yet checked against robots
+	drained   bool            // a lease for another host found none due for this one
+	fetching  bool            // its robots.txt is being fetched
+	fails     int             // failed robots.txt fetches in a row
+	gaveUp    string          // non-empty: robots.txt could not be had; its URLs fail for this reason
 }
 
 // dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
@@ -363,13 +361,6 @@ func (d *dispatcher) dispatch(now time.Time) error {
 			d.pushReady(h) // lease more, or go idle
 			continue
 		}
-		if d.s.opts.HTTP1PerHost > 0 && !h.answered && h.inflight > 0 {
-			// A host's first request goes alone: its answer says whether the host speaks
-			// HTTP/2, and so how many requests it may have in flight (each a connection of
-			// its own over HTTP/1.1).
-			h.where = capped
-			continue
-		}
 		// Asked at the time the job goes out, not when the dispatch began: a scan or a lease
 		// since then (a write transaction, which may wait behind a commit's flush) would date
 		// the request early, and let the host's next one go out too soon after it.
@@ -403,8 +394,7 @@ func (d *dispatcher) finish(r outcome) {
 	d.free++
 	h := d.host(r.rec.Host)
 	h.inflight--
-	h.answered = true
-	d.s.lim.Done(h.name, d.signal(h, r))
+	d.s.lim.Done(h.name, d.signal(r))
 	if h.where == capped {
 		d.pushReady(h)
 	}
@@ -426,16 +416,9 @@ func (d *dispatcher) finish(r outcome) {
 // is mostly its transfer.
 const latencyBody = 64 << 10
 
-// signal is what an outcome says about its host's load, for the host's adaptive cap. The first
-// answer also tells how the host serves requests: over HTTP/1.1 each one in flight is a connection.
-func (d *dispatcher) signal(h *hostState, r outcome) ratelimit.Signal {
+// signal is what an outcome says about its host's load, for the host's adaptive cap.
+func (d *dispatcher) signal(r outcome) ratelimit.Signal {
 	if r.err == nil {
-		if !h.protoKnown {
-			h.protoKnown = true
-			if n := d.s.opts.HTTP1PerHost; n > 0 && !r.resp.Multiplexed {
-				d.s.lim.SetHostMax(h.name, n)
-			}
-		}
 		if r.resp.Bytes <= latencyBody && !r.resp.Resumed {
 			return ratelimit.Signal{Latency: r.took}
 		}

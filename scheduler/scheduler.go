@@ -28,8 +28,10 @@ type Limiter interface {
 	Release(host string)
 	// Done is Release with what the request said about the host's load, for a cap that adapts.
 	Done(host string, s ratelimit.Signal)
-	// SetHostMax bounds an adaptive host's cap (hosts that answer over HTTP/1.1).
+	// SetHostMax bounds an adaptive host's cap (hosts that answer over HTTP/1.1); Raise lifts it
+	// to at least n (hosts that answer over HTTP/2).
 	SetHostMax(host string, n int)
+	Raise(host string, n int)
 	Cooldown(host string, until time.Time)
 	SetHostRate(host string, perSecond float64)
 	Forget(host string)
@@ -49,8 +51,11 @@ type Options struct {
 	Workers int
 	PerHost int // the most requests a host may have in flight, sizes lease windows; default 4
 	// HTTP1PerHost is the ceiling of the adaptive cap of a host that answers over HTTP/1.1,
-	// where every request in flight is a connection of its own; 0 = PerHost.
+	// where every request in flight is a connection of its own; 0 = PerHost. HTTP2Start is the
+	// cap a host's adaptive cap is raised to when it answers over HTTP/2, where requests are
+	// streams of one connection; 0 = no raise.
 	HTTP1PerHost int
+	HTTP2Start   int
 	Retries      int           // retries after the first attempt; default 5; negative = none
 	BackoffBase  time.Duration // first retry delay, doubled per attempt with jitter; default 1s
 	BackoffMax   time.Duration // cap on a retry delay; default 5m
@@ -281,6 +286,7 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 			req.ETag, req.LastModified = rec.ETag, rec.LastModified
 		}
 		s.segmentable(&req, rec.Host)
+		req.OnAnswer = s.learnProtocol(rec.Host)
 		began := time.Now()
 		resp, err := s.f.Fetch(ctx, s.root, req)
 		o := outcome{rec: rec, resp: resp, err: err, took: time.Since(began)}
@@ -308,6 +314,21 @@ type outcome struct {
 	links   []queue.NewURL // crawl: links found in the file, to queue with its outcome
 	notKept bool           // crawl --save: the file was parsed and removed
 	took    time.Duration  // how long the fetch took
+}
+
+// learnProtocol returns what to do when host's answer says how it serves requests: over HTTP/1.1
+// each request in flight is a connection of its own, and its cap keeps to HTTP1PerHost; over
+// HTTP/2 they are streams of one connection, and its cap starts at HTTP2Start. Told at the
+// response's headers, not when its body ends, so a big first file holds nothing back.
+func (s *Scheduler) learnProtocol(host string) func(multiplexed bool) {
+	return func(multiplexed bool) {
+		switch {
+		case multiplexed && s.opts.HTTP2Start > 0:
+			s.lim.Raise(host, s.opts.HTTP2Start)
+		case !multiplexed && s.opts.HTTP1PerHost > 0:
+			s.lim.SetHostMax(host, s.opts.HTTP1PerHost)
+		}
+	}
 }
 
 // segmentable lets the fetcher spread a big file of host over more connections, each one a

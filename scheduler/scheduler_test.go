@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
-	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -717,8 +716,7 @@ func (l *signals) SetHostMax(host string, n int) {
 }
 
 // TestLoadSignals: every finished request tells the limiter about its host's load — overloaded
-// on 429/503, timeouts, stalls and resets, a latency for a small body — and a host's first answer
-// over HTTP/1.1 bounds its adaptive cap at HTTP1PerHost.
+// on 429/503, timeouts, stalls and resets, a latency for a small body.
 func TestLoadSignals(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -749,49 +747,37 @@ func TestLoadSignals(t *testing.T) {
 			if len(got) != 1 || got[0].Overloaded != tc.overloaded || (got[0].Latency > 0) != tc.latency {
 				t.Fatalf("signals %+v, want one, overloaded %v, with a latency %v", got, tc.overloaded, tc.latency)
 			}
-			// The fake fetcher's answers are not multiplexed: an HTTP/1.1 host.
-			if want := map[bool]int{true: 3, false: 0}[tc.err == nil]; lim.maxs["h0.test"] != want {
-				t.Fatalf("SetHostMax %d, want %d", lim.maxs["h0.test"], want)
-			}
 		})
 	}
 }
 
-// TestFirstRequestAlone: with an adaptive cap that depends on the protocol (HTTP1PerHost), a
-// host's first request goes alone; once it has answered (over HTTP/1.1 here), the host gets up
-// to its HTTP/1.1 ceiling.
-func TestFirstRequestAlone(t *testing.T) {
-	st := openStore(t)
-	opts := fastOptions()
-	opts.HTTP1PerHost = 3
-	opts.setDefaults()
-	lim := ratelimit.New(ratelimit.Options{Adaptive: true, PerHost: 8, Start: 8})
-	s := &Scheduler{q: st, lim: lim, opts: opts}
-	jobs := make(chan queue.Record, opts.Workers)
-	cm := newCommitter(st, opts, &s.stats)
-	go cm.run()
-	defer cm.close()
-	d := newDispatcher(s, jobs, cm)
-	h := d.host("h0.test")
-	h.robotsOK = true
-	for i := range 6 {
-		h.buf = append(h.buf, queue.Record{URL: fmt.Sprintf("https://h0.test/%d", i), Host: "h0.test", State: queue.Leased})
-	}
-	d.holding = 1
-	d.pushReady(h)
-	now := time.Now()
-	if err := d.dispatch(now); err != nil {
-		t.Fatal(err)
-	}
-	if len(jobs) != 1 {
-		t.Fatalf("%d requests sent before the host's first answer, want 1", len(jobs))
-	}
-	first := <-jobs
-	d.finish(outcome{rec: first, resp: fetcher.Response{Status: 200, Bytes: 10, Path: "x"}})
-	if err := d.dispatch(now); err != nil {
-		t.Fatal(err)
-	}
-	if len(jobs) != 3 {
-		t.Fatalf("%d requests sent after an HTTP/1.1 answer, want the ceiling 3", len(jobs))
+// TestLearnProtocol: a host's answer over HTTP/1.1 bounds its adaptive cap at HTTP1PerHost; one
+// over HTTP/2 raises it to HTTP2Start, as soon as the headers are in (the fetcher's OnAnswer), not
+// when the body ends.
+func TestLearnProtocol(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		multiplexed bool
+		want        int
+	}{{"HTTP/1.1", false, 3}, {"HTTP/2", true, 12}} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t)
+			enqueueAll(t, st, urls(1, 1))
+			lim := ratelimit.New(ratelimit.Options{Adaptive: true, PerHost: 64, Start: 6})
+			var during int
+			f := &funcFetcher{fn: func(_ context.Context, req fetcher.Request) (fetcher.Response, error) {
+				req.OnAnswer(tc.multiplexed)
+				during = lim.Cap("h0.test") // the body has not ended yet
+				return fetcher.Response{Status: 200, Bytes: 1 << 20, Path: req.Path, Multiplexed: tc.multiplexed}, nil
+			}}
+			opts := fastOptions()
+			opts.HTTP1PerHost, opts.HTTP2Start = 3, 12
+			if err := run(t, st, f, lim, opts, nil); err != nil {
+				t.Fatal(err)
+			}
+			if during != tc.want {
+				t.Fatalf("cap %d once the host answered over %s, want %d", during, tc.name, tc.want)
+			}
+		})
 	}
 }

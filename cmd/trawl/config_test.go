@@ -141,10 +141,10 @@ func TestBoundsFor(t *testing.T) {
 		concurrency, per int
 		want             bounds
 	}{
-		{"get", 0, 0, bounds{workers: 256, perHost: 128, adaptive: true, start: 16, http1PerHost: 8}},
+		{"get", 0, 0, bounds{workers: 256, perHost: 128, adaptive: true, start: 8, http1PerHost: 8, http2Start: 16}},
 		{"crawl", 0, 0, bounds{workers: 64, perHost: 16, adaptive: true, start: 4, http1PerHost: 4}},
-		{"get", 32, 32, bounds{workers: 32, perHost: 32, start: 16}},
-		{"get", 16, 0, bounds{workers: 16, perHost: 16, adaptive: true, start: 16, http1PerHost: 8}},
+		{"get", 32, 32, bounds{workers: 32, perHost: 32, start: 8}},
+		{"get", 16, 0, bounds{workers: 16, perHost: 16, adaptive: true, start: 8, http1PerHost: 8, http2Start: 16}},
 		{"crawl", 0, 2, bounds{workers: 64, perHost: 2, start: 4}},
 	} {
 		cfg := defaultConfig()

@@ -191,6 +191,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		Workers:        b.workers,
 		PerHost:        b.perHost,
 		HTTP1PerHost:   b.http1PerHost,
+		HTTP2Start:     b.http2Start,
 		Retries:        retries,
 		Crawl:          crawl,
 		Credentials:    j.creds,
@@ -371,6 +372,7 @@ type bounds struct {
 	adaptive     bool // each host's cap adapts (no --per-host)
 	start        int  // an adaptive host's first cap
 	http1PerHost int  // the ceiling of an adaptive host that answers over HTTP/1.1
+	http2Start   int  // the cap an adaptive host is raised to when it answers over HTTP/2
 }
 
 // boundsFor gives the defaults of a command to what the user left unset. A get is the user's own
@@ -378,7 +380,7 @@ type bounds struct {
 // connection, so that round trips overlap. A crawl visits sites that did not ask for it and stays
 // modest. Either way a host's cap adapts to how it answers, unless --per-host pins it.
 func boundsFor(command string, cfg *Config) bounds {
-	b := bounds{workers: 256, perHost: 128, start: 16, http1PerHost: 8}
+	b := bounds{workers: 256, perHost: 128, start: 8, http1PerHost: 8, http2Start: 16}
 	if command == "crawl" {
 		b = bounds{workers: 64, perHost: 16, start: 4, http1PerHost: 4}
 	}
@@ -387,7 +389,7 @@ func boundsFor(command string, cfg *Config) bounds {
 	}
 	b.adaptive = cfg.PerHost == 0
 	if !b.adaptive {
-		b.perHost, b.http1PerHost = cfg.PerHost, 0
+		b.perHost, b.http1PerHost, b.http2Start = cfg.PerHost, 0, 0
 	}
 	b.perHost = min(b.perHost, b.workers)
 	return b
