@@ -161,13 +161,16 @@ func setField(f reflect.Value, n *yaml.Node) error {
 			return err
 		}
 		f.SetInt(int64(d))
-	case f.Kind() == reflect.Int:
+	case f.CanInt():
 		i, err := parseWhole(s)
 		if err != nil {
 			return err
 		}
+		if f.OverflowInt(int64(i)) {
+			return fmt.Errorf("%s is too large", s)
+		}
 		f.SetInt(int64(i))
-	case f.Kind() == reflect.Float64:
+	case f.CanFloat():
 		x, err := parseNumber(s)
 		if err != nil {
 			return err
@@ -182,7 +185,10 @@ func setField(f reflect.Value, n *yaml.Node) error {
 	case f.Kind() == reflect.String:
 		f.SetString(s)
 	default:
-		panic("config: no decoder for " + f.Type().String())
+		// A kind of setting these words don't cover yet: yaml's own decoding, told plainly.
+		if err := n.Decode(f.Addr().Interface()); err != nil {
+			return fmt.Errorf("%q is not a valid value", s)
+		}
 	}
 	return nil
 }
