@@ -28,6 +28,9 @@ type Config struct {
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`
 	MaxWait        time.Duration `yaml:"max_wait"`
+	Queue          string        `yaml:"queue"`
+	Job            string        `yaml:"job"`
+	LeaseTime      time.Duration `yaml:"lease_time"`
 	CACert         string        `yaml:"ca_cert"`
 	ClientCert     string        `yaml:"client_cert"`
 	ClientKey      string        `yaml:"client_key"`
@@ -64,6 +67,7 @@ func defaultConfig() Config {
 		ConnectTimeout:   30 * time.Second,
 		IdleTimeout:      60 * time.Second,
 		MaxWait:          5 * time.Minute,
+		LeaseTime:        30 * time.Second,
 		UserAgent:        "trawl/" + fetcher.Version,
 		Layout:           string(fetcher.Mirror),
 		LogFormat:        "text",
@@ -101,6 +105,9 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries per URL after the first attempt, for transient errors")
 	durationVar(fs, &cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "timeout for connecting and the TLS handshake")
 	durationVar(fs, &cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a transfer with no bytes for this long is stalled and retried (there is no whole-download timeout)")
+	fs.StringVar(&cfg.Queue, "queue", cfg.Queue, "share the job with other trawl workers on this NATS JetStream server (`nats://HOST:PORT`) instead of a state file; needs --job")
+	fs.StringVar(&cfg.Job, "job", cfg.Job, "the shared job's `NAME` (letters, digits, - and _): every worker given the same name works on the same queue")
+	durationVar(fs, &cfg.LeaseTime, "lease-time", cfg.LeaseTime, "with --queue: how long a worker's leases outlive it (a dead worker's URLs go to others after this)")
 	durationVar(fs, &cfg.MaxWait, "max-wait", cfg.MaxWait, "end the run (exit 4) when all that is left waits longer than this for a Retry-After, a host's cooldown or a retry; those URLs stay queued for the next run (0 = never wait past what is due now)")
 	fs.StringVar(&cfg.CACert, "ca-cert", cfg.CACert, "trust the CA certificates in PEM `FILE`, besides the system's")
 	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
@@ -139,6 +146,16 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--retries must not be negative, got %d", c.Retries)
 	case c.ConnectTimeout <= 0:
 		return fmt.Errorf("--connect-timeout must be positive, got %s", c.ConnectTimeout)
+	case c.Queue != "" && c.Job == "":
+		return errors.New("--queue needs --job NAME: the name every worker of the shared job is given")
+	case c.Queue == "" && c.Job != "":
+		return errors.New("--job names a job shared on --queue; give --queue nats://HOST:PORT too")
+	case c.Queue != "" && (c.Depth > 0 || c.MaxPages > 0):
+		return errors.New("--depth and --max-pages need a state file for now: a shared job (--queue) does not crawl level by level")
+	case c.Queue != "" && c.State != "":
+		return errors.New("--state and --queue exclude each other: a shared job lives in the queue, not in a state file")
+	case c.LeaseTime <= 0:
+		return fmt.Errorf("--lease-time must be positive, got %s", c.LeaseTime)
 	case c.MaxWait < 0:
 		return fmt.Errorf("--max-wait must not be negative, got %s", c.MaxWait)
 	case c.IdleTimeout <= 0:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/scheduler"
 	"github.com/trawl-dev/trawl/store"
@@ -28,7 +29,7 @@ type job struct {
 	bad    badInputs    // skipped input lines and arguments
 	usable atomic.Int64 // URLs of the arguments and list that were queued (or were, when the list is unchanged)
 	creds  *scheduler.Credentials
-	st     *store.Store // set once the state is open
+	st     queue.Backend // set once the state is open
 }
 
 // listFeed enqueues the URL arguments, then streams the list, reporting every skipped entry.
@@ -127,17 +128,18 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	defer f.Close()
 
 	// The state first: a run that finds another one holding it leaves without touching anything.
+	// On a shared queue (--queue) there is no state file: the job lives in the engine.
 	statePath := statePathOf(cfg.Out, cfg.State)
-	if cfg.State == "" {
+	if cfg.State == "" && cfg.Queue == "" {
 		if err := checkStateDir(cfg.Out); err != nil {
 			return fatalErr("%v", err)
 		}
 	}
-	st, err := store.Open(statePath, &store.Options{Timeout: time.Second, Respell: scheduler.Respell})
+	st, local, closeState, err := openBackend(ctx, cfg, statePath)
 	if err != nil {
 		return fatalErr("%v", err)
 	}
-	defer st.Close()
+	defer closeState()
 
 	root, err := openOutput(cfg.Out)
 	if err != nil {
@@ -147,11 +149,14 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 
 	j.st = st
 	start := time.Now().UTC()
-	if crawl != nil {
+	switch {
+	case crawl != nil && local != nil:
 		// Before prepareRun: a file not kept must be refetched whole, not revalidated (--refresh).
-		if err := prepareCrawl(st, root, cfg); err != nil {
+		if err := prepareCrawl(local, root, cfg); err != nil {
 			return fatalErr("%v", err)
 		}
+	case crawl != nil:
+		st.SetPageLimit(cfg.MaxPages)
 	}
 	if err := prepareRun(st, cfg, start); err != nil {
 		return fatalErr("%v", err)
@@ -211,7 +216,10 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	})
 
 	prog.start(newMeter(s.Stats(), retryWait, lim, start), log)
-	stopPublish := publishEvery(st, t, 2*time.Second, log)
+	stopPublish := func() {}
+	if local != nil {
+		stopPublish = publishEvery(local, t, 2*time.Second, log)
+	}
 	runErr := s.Run(ctx, feed(j))
 	stopPublish()
 	prog.stop()
@@ -246,7 +254,9 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		metaRunExit: strconv.Itoa(exit.code)}); err != nil {
 		log.Error("recording the run's end", "err", err)
 	}
-	if err := publishStatus(st, t, false); err != nil {
+	if local == nil {
+		// A shared job's status is the engine's; there is no snapshot file to keep.
+	} else if err := publishStatus(local, t, false); err != nil {
 		log.Error("writing status snapshot", "err", err)
 	}
 	if cfg.Report != "" {
@@ -314,7 +324,7 @@ func outcomeOf(runErr error, c runCounts, pending int, bad int64) runExit {
 }
 
 // prepareRun records the run's start and queues again what this run should retry or revalidate.
-func prepareRun(st *store.Store, cfg *Config, start time.Time) error {
+func prepareRun(st queue.Backend, cfg *Config, start time.Time) error {
 	if err := st.SetMetas(map[string]string{metaRunStart: start.Format(time.RFC3339), metaRunEnd: "",
 		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())}); err != nil {
 		return err
@@ -336,7 +346,7 @@ func prepareRun(st *store.Store, cfg *Config, start time.Time) error {
 		return err
 	case cfg.RefreshAfter > 0:
 		cutoff := start.Add(-cfg.RefreshAfter)
-		_, err := st.Revalidate(func(r store.Record) bool { return r.Updated.Before(cutoff) })
+		_, err := st.Revalidate(func(r queue.Record) bool { return r.Updated.Before(cutoff) })
 		return err
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/scheduler"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -182,7 +183,7 @@ const maxWaitingListed = 1000
 
 // leftovers lists every failed record of the job and, when listQueued, up to maxWaitingListed
 // records still queued.
-func leftovers(st *store.Store, listQueued bool) ([]failure, []waiting, error) {
+func leftovers(st queue.Backend, listQueued bool) ([]failure, []waiting, error) {
 	fails, waits := []failure{}, []waiting{}
 	err := st.ForEach(func(r store.Record) error {
 		switch {
