@@ -109,7 +109,16 @@ func (q *Queue) take(ctx context.Context, m jetstream.Msg) error {
 		}
 	}
 	q.mu.Lock()
-	_, dup := q.held[r.URL]
+	old, dup := q.held[r.URL]
+	if dup && r.State == queue.Pending && sameMessage(old.msg, m) {
+		// The engine redelivered a message this worker still holds: its lease lapsed (a keep-alive
+		// came late). It is the same work, not a duplicate. Acknowledging it would take it out of
+		// the stream while the worker still has it, and a retry or a release would then have
+		// nothing to hand back: the URL would never be fetched again.
+		old.msg, old.touched = m, time.Now()
+		q.mu.Unlock()
+		return nil
+	}
 	if !dup && r.State == queue.Pending {
 		it := &item{rec: r, msg: m, touched: time.Now()}
 		q.held[r.URL] = it
@@ -122,20 +131,27 @@ func (q *Queue) take(ctx context.Context, m jetstream.Msg) error {
 	return nil
 }
 
+// sameMessage reports whether a and b are deliveries of one stream message.
+func sameMessage(a, b jetstream.Msg) bool {
+	ma, errA := a.Metadata()
+	mb, errB := b.Metadata()
+	return errA == nil && errB == nil && ma.Sequence.Stream == mb.Sequence.Stream
+}
+
 // keepAlive tells the engine that the messages held for a while are still being worked on.
 func (q *Queue) keepAlive() {
 	now := time.Now()
 	q.mu.Lock()
-	var due []*item
+	var due []jetstream.Msg
 	for _, it := range q.held {
 		if now.Sub(it.touched) >= q.opts.AckWait/3 {
 			it.touched = now
-			due = append(due, it)
+			due = append(due, it.msg) // read under q.mu: take may replace it
 		}
 	}
 	q.mu.Unlock()
-	for _, it := range due {
-		_ = it.msg.InProgress()
+	for _, m := range due {
+		_ = m.InProgress()
 	}
 }
 

@@ -1,0 +1,82 @@
+package jsqueue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/trawl-dev/trawl/queue"
+)
+
+// TestRedeliveredLeaseKept: when a lease outlives AckWait (its keep-alive came late: a stalled
+// process) the engine redelivers the message to the worker that holds it. That is the same work,
+// not a duplicate: acknowledging it would take it out of the stream while the worker still has it,
+// so a release of the URL afterwards would hand back nothing, and the URL would never be fetched.
+func TestRedeliveredLeaseKept(t *testing.T) {
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "lapse", Partitions: 1, AckWait: testAckWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	u := queue.NewURL{URL: "https://a.test/1", Host: "a.test", Path: "a.test/1"}
+	if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.LeaseEach([]string{"a.test"}, 1, time.Now())
+	if err != nil || len(got[0]) != 1 {
+		t.Fatalf("LeaseEach: %v, %v", got, err)
+	}
+	// No keep-alive from here on: the lease lapses, and a pull brings the message back.
+	it := q.stallKeepAlive(u.URL)
+	for deadline := time.Now().Add(10 * time.Second); !q.redelivered(it); {
+		if _, err := q.PendingHosts(); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := q.Outstanding(); err != nil || n != 1 {
+			t.Fatalf("after the lease lapsed %d messages outstanding (%v), want the one still held", n, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lapsed lease was not redelivered in 10s")
+		}
+	}
+	// Given back (a shutdown): a lease must find it again.
+	r := got[0][0]
+	r.State = queue.Pending
+	if err := q.Commit([]queue.Update{{Record: r}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got, err := q.LeaseEach([]string{"a.test"}, 1, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[0]) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the released URL was not offered again in 10s")
+		}
+	}
+}
+
+// stallKeepAlive keeps the message held for url from being kept alive, as in a stalled worker,
+// and returns its item.
+func (q *Queue) stallKeepAlive(url string) *item {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	it := q.held[url]
+	it.touched = time.Now().Add(time.Hour)
+	return it
+}
+
+// redelivered reports whether it holds a later delivery of its message than the first.
+func (q *Queue) redelivered(it *item) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	md, err := it.msg.Metadata()
+	return err == nil && md.NumDelivered > 1
+}
