@@ -40,11 +40,15 @@ func (q *Queue) fill() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A lost pin (it lapsed while this worker pulled nothing, or another worker took the
+			// partition) is no failure: the client forgets the pin, and its next pull asks anew.
 			b, err := c.Fetch(batch, jetstream.FetchMaxWait(pullWait), jetstream.FetchPriorityGroup(group))
 			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+				if !errors.Is(err, jetstream.ErrPinIDMismatch) {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
 				return
 			}
 			var got []jetstream.Msg
@@ -53,7 +57,8 @@ func (q *Queue) fill() error {
 			}
 			mu.Lock()
 			msgs = append(msgs, got...)
-			if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) &&
+				!errors.Is(err, jetstream.ErrPinIDMismatch) {
 				errs = append(errs, err)
 			}
 			mu.Unlock()

@@ -80,3 +80,44 @@ func (q *Queue) redelivered(it *item) bool {
 	md, err := it.msg.Metadata()
 	return err == nil && md.NumDelivered > 1
 }
+
+// TestPinLostNotAnError: a worker whose pin on a partition has lapsed (it pulled nothing for a
+// while: a stalled dispatcher, a long commit) or was taken from it gets "pin ID mismatch" on its
+// next pull. That is no failure of the job: the run goes on, and the next pull pins it again.
+func TestPinLostNotAnError(t *testing.T) {
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "pin", Partitions: 1, AckWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.Enqueue([]queue.NewURL{{URL: "https://a.test/1", Host: "a.test", Path: "a.test/1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if hq, err := q.PendingHosts(); err != nil || len(hq) != 1 {
+		t.Fatalf("PendingHosts: %v, %v", hq, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.stream.UnpinConsumer(ctx, "p0", group); err != nil {
+		t.Fatal(err)
+	}
+	if hq, err := q.PendingHosts(); err != nil || len(hq) != 1 {
+		t.Fatalf("PendingHosts after the pin was lost: %v, %v; want a.test still buffered", hq, err)
+	}
+	if _, err := q.Enqueue([]queue.NewURL{{URL: "https://b.test/1", Host: "b.test", Path: "b.test/1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		hq, err := q.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hq) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("PendingHosts %v: the partition's new URL not pulled in 10s after the pin was lost", hq)
+		}
+	}
+}
