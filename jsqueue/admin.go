@@ -124,18 +124,22 @@ func (q *Queue) requeue(state queue.State, filter func(queue.Record) bool) (int,
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := q.ctx()
-	defer cancel()
 	for _, r := range hits {
 		r.State, r.Attempts, r.NextAttempt = queue.Pending, 0, time.Time{}
-		if err := q.publish(ctx, r); err != nil {
-			return 0, err
-		}
-		if err := q.putRecord(ctx, r); err != nil {
+		if err := q.requeueOne(r); err != nil {
 			return 0, err
 		}
 	}
 	return len(hits), nil
+}
+
+func (q *Queue) requeueOne(r queue.Record) error {
+	ctx, cancel := q.ctx()
+	defer cancel()
+	if err := q.publish(ctx, r); err != nil {
+		return err
+	}
+	return q.putRecord(ctx, r)
 }
 
 // metaKey encodes a metadata key for the bucket, which allows few characters.
@@ -162,10 +166,11 @@ func (q *Queue) SetMeta(key, value string) error {
 
 // SetMetas sets several keys, one write each (not atomically, unlike the bbolt store).
 func (q *Queue) SetMetas(kv map[string]string) error {
-	ctx, cancel := q.ctx()
-	defer cancel()
 	for k, v := range kv {
-		if _, err := q.meta.Put(ctx, metaKey(k), []byte(v)); err != nil {
+		ctx, cancel := q.ctx()
+		_, err := q.meta.Put(ctx, metaKey(k), []byte(v))
+		cancel()
+		if err != nil {
 			return fmt.Errorf("jsqueue: meta %q: %w", k, err)
 		}
 	}

@@ -67,10 +67,8 @@ func (q *Queue) fill() error {
 	wg.Wait()
 	// Keep stream order: a host's URLs are fetched as they were queued.
 	sortBySequence(msgs)
-	ctx, cancel := q.ctx()
-	defer cancel()
 	for _, m := range msgs {
-		if err := q.take(ctx, m); err != nil {
+		if err := q.take(m); err != nil {
 			return err
 		}
 	}
@@ -95,11 +93,13 @@ func sortBySequence(msgs []jetstream.Msg) {
 }
 
 // take buffers one delivered message, or drops it when it is a duplicate.
-func (q *Queue) take(ctx context.Context, m jetstream.Msg) error {
+func (q *Queue) take(m jetstream.Msg) error {
 	var w work
 	if err := json.Unmarshal(m.Data(), &w); err != nil || w.URL == "" {
 		return m.Term() // not ours to read: never redeliver it
 	}
+	ctx, cancel := q.ctx()
+	defer cancel()
 	r, ok, err := q.getRecord(ctx, w.URL)
 	if err != nil {
 		_ = m.Nak()

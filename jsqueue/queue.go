@@ -77,6 +77,7 @@ type Queue struct {
 	records   jetstream.KeyValue // URL hash -> record
 	meta      jetstream.KeyValue // encoded key -> value; "pages" counts the job's pages
 	subject   string             // subject prefix: trawl.<job>.q.
+	timeout   time.Duration      // bounds each call to the engine (see ctx)
 
 	mu        sync.Mutex
 	buf       []*item          // delivered, not yet leased, in arrival order
@@ -117,7 +118,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsqueue: %w", err)
 	}
-	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", held: map[string]*item{}}
+	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
+		held: map[string]*item{}}
 	name := "TRAWL_" + opts.Job
 	if q.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:      name,
@@ -153,9 +155,13 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// ctx bounds one call to the engine.
+// callTimeout bounds one call to the engine.
+const callTimeout = 10 * time.Second
+
+// ctx bounds one call to the engine: one record read or written, one publish, one URL enqueued.
+// Never a whole batch, whose length grows with the batch and the engine's round trip.
 func (q *Queue) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 10*time.Second)
+	return context.WithTimeout(context.Background(), q.timeout)
 }
 
 // key is the record key of a URL: a hash, since KV keys allow few characters.
@@ -213,45 +219,57 @@ func (q *Queue) publish(ctx context.Context, r queue.Record) error {
 // crash in between leaves a message whose record the lease recreates, never a record without
 // work. A page beyond the page limit is recorded Skipped.
 func (q *Queue) Enqueue(urls []queue.NewURL) (int, error) {
-	ctx, cancel := q.ctx()
-	defer cancel()
 	added := 0
 	for _, u := range urls {
-		if u.URL == "" || u.Host == "" {
-			return added, fmt.Errorf("jsqueue: enqueue: empty URL or host")
-		}
-		if _, ok, err := q.getRecord(ctx, u.URL); err != nil {
-			return added, err
-		} else if ok {
-			continue
-		}
-		r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
-			Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip}
-		if u.Skip == "" && !u.Requisite {
-			ok, err := q.takePage(ctx)
-			if err != nil {
-				return added, err
-			}
-			if !ok {
-				r.LastError = "max-pages"
-			}
-		}
-		if r.LastError != "" {
-			r.State = queue.Skipped
-		} else if err := q.publish(ctx, r); err != nil {
-			return added, err
-		}
-		b, err := json.Marshal(r)
+		ok, err := q.enqueue(u)
 		if err != nil {
 			return added, err
 		}
-		if _, err := q.records.Create(ctx, key(r.URL), b); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
-			return added, fmt.Errorf("jsqueue: create %.100q: %w", r.URL, err)
-		} else if err == nil && r.State == queue.Pending {
+		if ok {
 			added++
 		}
 	}
 	return added, nil
+}
+
+// enqueue adds one URL if the job has not seen it, and reports whether it was queued.
+func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
+	if u.URL == "" || u.Host == "" {
+		return false, fmt.Errorf("jsqueue: enqueue: empty URL or host")
+	}
+	ctx, cancel := q.ctx()
+	defer cancel()
+	if _, ok, err := q.getRecord(ctx, u.URL); err != nil || ok {
+		return false, err
+	}
+	r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
+		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip}
+	if u.Skip == "" && !u.Requisite {
+		ok, err := q.takePage(ctx)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			r.LastError = "max-pages"
+		}
+	}
+	if r.LastError != "" {
+		r.State = queue.Skipped
+	} else if err := q.publish(ctx, r); err != nil {
+		return false, err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return false, err
+	}
+	_, err = q.records.Create(ctx, key(r.URL), b)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return false, nil // another worker, or a lease of the message just published, made it
+	case err != nil:
+		return false, fmt.Errorf("jsqueue: create %.100q: %w", r.URL, err)
+	}
+	return r.State == queue.Pending, nil
 }
 
 // takePage counts one more page against the page limit, atomically over every worker, and says
@@ -303,61 +321,69 @@ func isWrongSequence(err error) bool {
 // than losing its links. An update of a URL this worker does not hold writes the record, and a
 // Pending one is published again.
 func (q *Queue) Commit(updates []queue.Update) error {
-	ctx, cancel := q.ctx()
-	defer cancel()
 	for _, u := range updates {
-		r := u.Record
-		if r.URL == "" || r.State == queue.Leased || r.State < queue.Pending || r.State > queue.Skipped {
-			return fmt.Errorf("jsqueue: commit %.100q: state %v, want pending, done, failed or skipped", r.URL, r.State)
-		}
-		if len(u.Links) > 0 {
-			if _, err := q.Enqueue(u.Links); err != nil {
-				return err
-			}
-		}
-		if r.Host == "" {
-			old, ok, err := q.getRecord(ctx, r.URL)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("jsqueue: commit %.100q: empty host", r.URL)
-			}
-			r.Host = old.Host
-		}
-		if err := q.putRecord(ctx, r); err != nil {
+		if err := q.settle(u); err != nil {
 			return err
 		}
-		q.mu.Lock()
-		it := q.held[r.URL]
-		if it != nil && it.leased {
-			delete(q.held, r.URL)
-		} else {
-			it = nil
+	}
+	return nil
+}
+
+// settle applies one update (see Commit).
+func (q *Queue) settle(u queue.Update) error {
+	r := u.Record
+	if r.URL == "" || r.State == queue.Leased || r.State < queue.Pending || r.State > queue.Skipped {
+		return fmt.Errorf("jsqueue: commit %.100q: state %v, want pending, done, failed or skipped", r.URL, r.State)
+	}
+	if len(u.Links) > 0 {
+		if _, err := q.Enqueue(u.Links); err != nil {
+			return err
 		}
-		q.mu.Unlock()
-		var err error
-		switch {
-		case it == nil && r.State == queue.Pending:
-			err = q.publish(ctx, r)
-		case it == nil:
-		case r.State != queue.Pending:
-			err = it.msg.Ack()
-		case time.Until(r.NextAttempt) > holdMax:
-			err = it.msg.NakWithDelay(time.Until(r.NextAttempt))
-		case r.NextAttempt.After(time.Now()):
-			// A retry due soon: held here, kept alive, and offered again when due.
-			q.mu.Lock()
-			it.leased, it.rec = false, r
-			q.held[r.URL] = it
-			q.buf = append(q.buf, it)
-			q.mu.Unlock()
-		default:
-			err = it.msg.Nak() // given back: anyone may take it now
-		}
+	}
+	ctx, cancel := q.ctx()
+	defer cancel()
+	if r.Host == "" {
+		old, ok, err := q.getRecord(ctx, r.URL)
 		if err != nil {
-			return fmt.Errorf("jsqueue: settle %.100q: %w", r.URL, err)
+			return err
 		}
+		if !ok {
+			return fmt.Errorf("jsqueue: commit %.100q: empty host", r.URL)
+		}
+		r.Host = old.Host
+	}
+	if err := q.putRecord(ctx, r); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	it := q.held[r.URL]
+	if it != nil && it.leased {
+		delete(q.held, r.URL)
+	} else {
+		it = nil
+	}
+	q.mu.Unlock()
+	var err error
+	switch {
+	case it == nil && r.State == queue.Pending:
+		err = q.publish(ctx, r)
+	case it == nil:
+	case r.State != queue.Pending:
+		err = it.msg.Ack()
+	case time.Until(r.NextAttempt) > holdMax:
+		err = it.msg.NakWithDelay(time.Until(r.NextAttempt))
+	case r.NextAttempt.After(time.Now()):
+		// A retry due soon: held here, kept alive, and offered again when due.
+		q.mu.Lock()
+		it.leased, it.rec = false, r
+		q.held[r.URL] = it
+		q.buf = append(q.buf, it)
+		q.mu.Unlock()
+	default:
+		err = it.msg.Nak() // given back: anyone may take it now
+	}
+	if err != nil {
+		return fmt.Errorf("jsqueue: settle %.100q: %w", r.URL, err)
 	}
 	return nil
 }

@@ -1,0 +1,106 @@
+package jsqueue
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/trawl-dev/trawl/queue"
+)
+
+// slowLink forwards connections to addr, holding each chunk from the server back by delay: an
+// engine a round trip of at least delay away.
+func slowLink(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go func() { _, _ = io.Copy(s, c) }()
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						time.Sleep(delay)
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "nats://" + ln.Addr().String()
+}
+
+// TestTimeoutPerCall: the engine's time limit bounds each call to it, not a whole batch. With
+// every round trip at least 5 ms and the limit at 100 ms, an Enqueue, a pull and a Commit of 40
+// URLs each take far longer than the limit, and must all succeed: a batch's time grows with its
+// size and the engine's distance, and a fleet's engine is often a network away.
+func TestTimeoutPerCall(t *testing.T) {
+	s := runServer(t)
+	nc, err := nats.Connect(slowLink(t, s.Addr().String(), 5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	q, err := Open(context.Background(), nc, Options{Job: "far", Partitions: 1, AckWait: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	q.timeout = 100 * time.Millisecond
+	var urls []queue.NewURL
+	for i := range 40 {
+		urls = append(urls, queue.NewURL{URL: fmt.Sprintf("https://a.test/%d", i), Host: "a.test", Path: fmt.Sprintf("a.test/%d", i)})
+	}
+	began := time.Now()
+	if n, err := q.Enqueue(urls); err != nil || n != len(urls) {
+		t.Fatalf("Enqueue: %d, %v", n, err)
+	}
+	if took := time.Since(began); took < 2*q.timeout {
+		t.Fatalf("Enqueue of %d URLs took %v: too fast to show anything against a limit of %v", len(urls), took, q.timeout)
+	}
+	var recs []queue.Record
+	for deadline := time.Now().Add(20 * time.Second); len(recs) < len(urls); {
+		got, err := q.LeaseEach([]string{"a.test"}, len(urls), time.Now())
+		if err != nil {
+			t.Fatalf("LeaseEach: %v", err)
+		}
+		recs = append(recs, got[0]...)
+		if time.Now().After(deadline) {
+			t.Fatalf("leased %d of %d URLs in 20s", len(recs), len(urls))
+		}
+	}
+	var done []queue.Update
+	for _, r := range recs {
+		r.State, r.Bytes = queue.Done, 1
+		done = append(done, queue.Update{Record: r})
+	}
+	if err := q.Commit(done); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+}
