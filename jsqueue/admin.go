@@ -184,9 +184,11 @@ func (q *Queue) SetPageLimit(n int) {
 	q.mu.Unlock()
 }
 
-// Close gives back every message this worker holds, for others to take at once, and leaves the
-// connection to its owner.
+// Close stops keeping leases alive, gives back every message this worker holds, for others to
+// take at once, and leaves the connection to its owner.
 func (q *Queue) Close() error {
+	q.closeOnce.Do(func() { close(q.closing) })
+	<-q.loopDone
 	q.mu.Lock()
 	held := q.held
 	q.held, q.buf = map[string]*item{}, nil

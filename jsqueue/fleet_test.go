@@ -72,6 +72,7 @@ func TestFleetWorkerDies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { q.Close() })
 		return q
 	}
 	urls := fleetURLs(6, 5)
@@ -111,7 +112,6 @@ func TestFleetWorkerDies(t *testing.T) {
 
 	// Worker B, on its own connection, takes over once the dead worker's leases and pins lapse.
 	b := open()
-	defer b.Close()
 	doneBefore := map[string]bool{}
 	if err := b.ForEach(func(r queue.Record) error {
 		doneBefore[r.URL] = r.State == queue.Done

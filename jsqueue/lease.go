@@ -143,13 +143,34 @@ func sameMessage(a, b jetstream.Msg) bool {
 	return errA == nil && errB == nil && ma.Sequence.Stream == mb.Sequence.Stream
 }
 
+// keepAliveEvery is how often the messages held are kept alive: often enough that none goes
+// AckWait without it, whatever the timer's slack.
+func (q *Queue) keepAliveEvery() time.Duration { return q.opts.AckWait / 4 }
+
+// keepAliveLoop keeps the leases alive until Close, whatever the caller does: a dispatcher held
+// up (behind a slow commit, between two runs, in a run's last downloads) calls nothing for a
+// while, and a lease must not lapse then, or the engine hands its URL to a second worker.
+func (q *Queue) keepAliveLoop() {
+	defer close(q.loopDone)
+	tick := time.NewTicker(q.keepAliveEvery())
+	defer tick.Stop()
+	for {
+		select {
+		case <-q.closing:
+			return
+		case <-tick.C:
+			q.keepAlive()
+		}
+	}
+}
+
 // keepAlive tells the engine that the messages held for a while are still being worked on.
 func (q *Queue) keepAlive() {
 	now := time.Now()
 	q.mu.Lock()
 	var due []jetstream.Msg
 	for _, it := range q.held {
-		if now.Sub(it.touched) >= q.opts.AckWait/3 {
+		if now.Sub(it.touched) >= q.keepAliveEvery() {
 			it.touched = now
 			due = append(due, it.msg) // read under q.mu: take may replace it
 		}

@@ -121,3 +121,36 @@ func TestPinLostNotAnError(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseKeptAliveWithoutCalls: a lease stays alive while its worker calls nothing (a
+// dispatcher held up behind a slow commit, a run's last long downloads, the time between two
+// runs): after several AckWaits without a call, the engine has not redelivered it.
+func TestLeaseKeptAliveWithoutCalls(t *testing.T) {
+	s := runServer(t)
+	const ackWait = time.Second
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "quiet", Partitions: 1, AckWait: ackWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	u := queue.NewURL{URL: "https://a.test/1", Host: "a.test", Path: "a.test/1"}
+	if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.LeaseEach([]string{"a.test"}, 1, time.Now()); err != nil || len(got[0]) != 1 {
+		t.Fatalf("LeaseEach: %v, %v", got, err)
+	}
+	q.mu.Lock()
+	it := q.held[u.URL]
+	q.mu.Unlock()
+	// Waits for the engine's clock: a lease left alone lapses after ackWait.
+	time.Sleep(5 * ackWait / 2)
+	for range 5 {
+		if _, err := q.PendingHosts(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q.redelivered(it) {
+		t.Fatalf("a lease held %v without calls was redelivered: AckWait is %v", 5*ackWait/2, ackWait)
+	}
+}

@@ -79,6 +79,10 @@ type Queue struct {
 	subject   string             // subject prefix: trawl.<job>.q.
 	timeout   time.Duration      // bounds each call to the engine (see ctx)
 
+	closing   chan struct{} // closed by Close: the keep-alive loop stops
+	loopDone  chan struct{} // closed when the keep-alive loop has stopped
+	closeOnce sync.Once
+
 	mu        sync.Mutex
 	buf       []*item          // delivered, not yet leased, in arrival order
 	held      map[string]*item // URL -> buffered or leased item
@@ -152,6 +156,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	if q.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_meta", Storage: jetstream.FileStorage}); err != nil {
 		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
 	}
+	q.closing, q.loopDone = make(chan struct{}), make(chan struct{})
+	go q.keepAliveLoop()
 	return q, nil
 }
 
