@@ -265,12 +265,16 @@ func (c *Config) header() (http.Header, error) {
 	return h, nil
 }
 
-// protocol is the HTTP version the flags ask for.
-func (c *Config) protocol() fetcher.Protocol {
+// protocol is the HTTP version the flags ask for, or the command's default: a get offers HTTP/2
+// (its many requests in flight to one host become streams of one connection); a crawl speaks
+// HTTP/1.1, as its modest per-host bound gains little from multiplexing, and parsing pages makes
+// it CPU-bound, where Go's HTTP/2 client, which reads every stream of a connection in one
+// goroutine, is slower.
+func (c *Config) protocol(command string) fetcher.Protocol {
 	switch {
 	case c.HTTP2:
 		return fetcher.ProtocolHTTP2
-	case c.HTTP11:
+	case c.HTTP11 || command == "crawl":
 		return fetcher.ProtocolHTTP1
 	}
 	return fetcher.ProtocolAuto

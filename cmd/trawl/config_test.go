@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/trawl-dev/trawl/fetcher"
 )
 
 // TestExampleConfig loads config.example.yaml: it must parse, validate, set every option, and
@@ -207,6 +209,27 @@ func TestEditDistance(t *testing.T) {
 	}{{"", "", 0}, {"concurency", "concurrency", 1}, {"retires", "retries", 1}, {"abc", "xyz", 3}, {"", "ab", 2}} {
 		if got := editDistance(tc.a, tc.b); got != tc.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// TestProtocolFor: a get offers HTTP/2, a crawl speaks HTTP/1.1; the flags force either.
+func TestProtocolFor(t *testing.T) {
+	for _, tc := range []struct {
+		command        string
+		http2, http1_1 bool
+		want           fetcher.Protocol
+	}{
+		{"get", false, false, fetcher.ProtocolAuto},
+		{"crawl", false, false, fetcher.ProtocolHTTP1},
+		{"get", true, false, fetcher.ProtocolHTTP2},
+		{"crawl", true, false, fetcher.ProtocolHTTP2},
+		{"get", false, true, fetcher.ProtocolHTTP1},
+	} {
+		cfg := defaultConfig()
+		cfg.HTTP2, cfg.HTTP11 = tc.http2, tc.http1_1
+		if got := cfg.protocol(tc.command); got != tc.want {
+			t.Errorf("%s --http2=%v --http1.1=%v: %q, want %q", tc.command, tc.http2, tc.http1_1, got, tc.want)
 		}
 	}
 }

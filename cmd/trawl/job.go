@@ -121,7 +121,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "trawl: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and alter these downloads")
 	}
-	f, err := newFetcher(cfg)
+	f, err := newFetcher(cfg, command)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -405,7 +405,7 @@ func boundsFor(command string, cfg *Config) bounds {
 	return b
 }
 
-func newFetcher(cfg *Config) (*fetcher.Fetcher, error) {
+func newFetcher(cfg *Config, command string) (*fetcher.Fetcher, error) {
 	header, _ := cfg.header() // validated already
 	bw, _ := cfg.bandwidth()  // validated already
 	fopts := fetcher.Options{
@@ -413,7 +413,7 @@ func newFetcher(cfg *Config) (*fetcher.Fetcher, error) {
 		ClientCertFile: cfg.ClientCert,
 		ClientKeyFile:  cfg.ClientKey,
 		Insecure:       cfg.Insecure,
-		Protocol:       cfg.protocol(),
+		Protocol:       cfg.protocol(command),
 		ConnectTimeout: cfg.ConnectTimeout,
 		IdleTimeout:    cfg.IdleTimeout,
 		Header:         header,
