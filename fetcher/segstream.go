@@ -21,6 +21,10 @@ func (s *segTransfer) streamFirst(ctx context.Context, g *segment, resp *http.Re
 	defer func() { s.events <- e }()
 	e.hash = sha256.New()
 	e.err = s.stream(ctx, func(err error) { s.t.cancel(err) }, g, resp, s.size, e.hash)
+	// Let the request go now: after a split took the back of its range, the rest of the body is
+	// other requests' to fetch, and left unread it would hold a connection (and a server worker)
+	// until the whole file is done, beyond what the host granted.
+	resp.Body.Close()
 	s.mu.Lock()
 	e.hashed = g.next // [0, next) went through the hash, in order
 	s.mu.Unlock()
