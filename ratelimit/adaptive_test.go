@@ -138,3 +138,18 @@ func TestRaise(t *testing.T) {
 		t.Fatalf("a fixed cap raised to %d", got)
 	}
 }
+
+// TestRaiseAfterOverload: the scheduler raises a host at every answer over HTTP/2 (OnAnswer comes
+// with each response's headers, a 503's too, before its Done); a cap the host's overload lowered
+// must stay lowered, halving once per round of 503s as without the raises.
+func TestRaiseAfterOverload(t *testing.T) {
+	l, c := newTestLimiter(Options{Adaptive: true, PerHost: 64, Start: 8})
+	l.Raise("h", 16) // the first answer
+	caps := rounds(l, c, "h", 3, 50*time.Millisecond, func(int, int) Signal {
+		l.Raise("h", 16)
+		return Signal{Overloaded: true}
+	})
+	if caps[0] != 8 || caps[1] != 4 || caps[2] != 2 {
+		t.Fatalf("cap 16, then by round of 503s over HTTP/2 %v: want 8, 4, 2", caps)
+	}
+}

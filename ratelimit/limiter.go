@@ -238,11 +238,13 @@ func (l *Limiter) SetHostMax(host string, n int) {
 }
 
 // Raise lifts an adaptive host's cap to at least n (within its ceiling): a host that answers over
-// HTTP/2 takes many requests as streams of one connection. It does nothing to a fixed cap.
+// HTTP/2 takes many requests as streams of one connection. It does nothing to a fixed cap, nor
+// to one the host has already lowered (an overload, rising latency): it is asked at every answer,
+// a 503's included, and must not undo what the answers said.
 func (l *Limiter) Raise(host string, n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if h := l.state(host); h.ad != nil {
+	if h := l.state(host); h.ad != nil && !h.ad.steady {
 		h.ad.limit = max(h.ad.limit, float64(min(n, h.ad.ceiling)))
 	}
 }
