@@ -28,8 +28,14 @@ func openBackend(ctx context.Context, cfg *Config, statePath string) (b queue.Ba
 	if err != nil || u.Scheme != "nats" && u.Scheme != "tls" || u.Host == "" {
 		return nil, nil, nil, fmt.Errorf("--queue %q: want nats://HOST:PORT", cfg.Queue)
 	}
-	nc, err := nats.Connect(cfg.Queue, nats.Name("trawl "+cfg.Job), nats.Timeout(cfg.ConnectTimeout),
-		nats.MaxReconnects(-1))
+	opts := []nats.Option{nats.Name("trawl " + cfg.Job), nats.Timeout(cfg.ConnectTimeout), nats.MaxReconnects(-1)}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSCA != "" {
+		opts = append(opts, nats.RootCAs(cfg.NATSCA))
+	}
+	nc, err := nats.Connect(cfg.Queue, opts...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("--queue %s: %w", redact(cfg.Queue), err)
 	}

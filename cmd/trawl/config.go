@@ -31,6 +31,8 @@ type Config struct {
 	Queue          string        `yaml:"queue"`
 	Job            string        `yaml:"job"`
 	LeaseTime      time.Duration `yaml:"lease_time"`
+	NATSCreds      string        `yaml:"nats_creds"`
+	NATSCA         string        `yaml:"nats_ca"`
 	CACert         string        `yaml:"ca_cert"`
 	ClientCert     string        `yaml:"client_cert"`
 	ClientKey      string        `yaml:"client_key"`
@@ -107,6 +109,8 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	durationVar(fs, &cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "a transfer with no bytes for this long is stalled and retried (there is no whole-download timeout)")
 	fs.StringVar(&cfg.Queue, "queue", cfg.Queue, "share the job with other trawl workers on this NATS JetStream server (`nats://HOST:PORT`) instead of a state file; needs --job")
 	fs.StringVar(&cfg.Job, "job", cfg.Job, "the shared job's `NAME` (letters, digits, - and _): every worker given the same name works on the same queue")
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "with --queue: the NATS user credentials `FILE` (JWT and NKey seed)")
+	fs.StringVar(&cfg.NATSCA, "nats-ca", cfg.NATSCA, "with --queue: trust the CA certificates in PEM `FILE` for the NATS server's TLS")
 	durationVar(fs, &cfg.LeaseTime, "lease-time", cfg.LeaseTime, "with --queue: how long a worker's leases outlive it (a dead worker's URLs go to others after this)")
 	durationVar(fs, &cfg.MaxWait, "max-wait", cfg.MaxWait, "end the run (exit 4) when all that is left waits longer than this for a Retry-After, a host's cooldown or a retry; those URLs stay queued for the next run (0 = never wait past what is due now)")
 	fs.StringVar(&cfg.CACert, "ca-cert", cfg.CACert, "trust the CA certificates in PEM `FILE`, besides the system's")
@@ -148,6 +152,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--connect-timeout must be positive, got %s", c.ConnectTimeout)
 	case c.Queue != "" && c.Job == "":
 		return errors.New("--queue needs --job NAME: the name every worker of the shared job is given")
+	case c.Queue == "" && (c.NATSCreds != "" || c.NATSCA != ""):
+		return errors.New("--nats-creds and --nats-ca are for a shared job: give --queue nats://HOST:PORT too")
 	case c.Queue == "" && c.Job != "":
 		return errors.New("--job names a job shared on --queue; give --queue nats://HOST:PORT too")
 	case c.Queue != "" && (c.Depth > 0 || c.MaxPages > 0):
