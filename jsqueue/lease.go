@@ -1,10 +1,12 @@
 package jsqueue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,17 +80,23 @@ func (q *Queue) fill() error {
 	return nil
 }
 
+// sortBySequence puts msgs in stream order. A message's sequence is read once: Metadata parses
+// its reply subject, too dear for every comparison.
 func sortBySequence(msgs []jetstream.Msg) {
-	seq := func(m jetstream.Msg) uint64 {
-		if md, err := m.Metadata(); err == nil {
-			return md.Sequence.Stream
-		}
-		return 0
+	type keyed struct {
+		seq uint64
+		m   jetstream.Msg
 	}
-	for i := 1; i < len(msgs); i++ {
-		for j := i; j > 0 && seq(msgs[j]) < seq(msgs[j-1]); j-- {
-			msgs[j], msgs[j-1] = msgs[j-1], msgs[j]
+	ks := make([]keyed, len(msgs))
+	for i, m := range msgs {
+		ks[i].m = m
+		if md, err := m.Metadata(); err == nil {
+			ks[i].seq = md.Sequence.Stream
 		}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return cmp.Compare(a.seq, b.seq) })
+	for i := range ks {
+		msgs[i] = ks[i].m
 	}
 }
 
