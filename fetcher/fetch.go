@@ -197,6 +197,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		// A 200 to a Range request: the validator no longer matches (or the server
 		// ignores Range). Start over from zero with this body.
 		if t.segmentable(resp) {
+			t.announce(resp.ContentLength, 0)
 			return t.writeSegments(parent, ctx, resp) // over several connections: segment.go
 		}
 		return t.write(ctx, resp, 0)
@@ -244,6 +245,9 @@ func checkResume(resp *http.Response, offset int64, m partMeta) error {
 // write streams the body into the .part (appending at offset, or from zero), verifies
 // its length, and publishes it by rename.
 func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64) (Response, error) {
+	if resp.ContentLength >= 0 {
+		t.announce(offset+resp.ContentLength, offset)
+	}
 	if t.root == nil {
 		e, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
 		if err != nil {
@@ -389,6 +393,13 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		r.Body = bytes.Clone(buf[:w.n])
 	}
 	return r, nil
+}
+
+// announce tells the caller the whole file's length, and how much of it is on disk already.
+func (t *transfer) announce(total, have int64) {
+	if t.req.OnLength != nil {
+		t.req.OnLength(total, have)
+	}
 }
 
 // netError classifies a failure of the request or of reading the body. A stall is

@@ -554,3 +554,29 @@ func TestFetchErrorBodyStall(t *testing.T) {
 		}
 	})
 }
+
+// TestFetchOnLength: the caller hears the whole file's length once the answer declares it, and
+// how much of it a resume keeps.
+func TestFetchOnLength(t *testing.T) {
+	const size, cut = 50_000, 20_000
+	srv := testserver.New(t, testserver.HTTP1Only(), testserver.Size(size))
+	f := newFetcher(t, srv)
+	root, dir := newRoot(t)
+	partial(t, srv, f, root, dir, "/f", "f", cut)
+	var got [][2]int64
+	req := Request{URL: srv.URL("/f"), Path: "f", OnLength: func(total, have int64) { got = append(got, [2]int64{total, have}) }}
+	if _, err := f.Fetch(context.Background(), root, req); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != [2]int64{size, cut} {
+		t.Fatalf("OnLength calls %v, want one with %d of which %d on disk", got, size, cut)
+	}
+	got = nil
+	req.Path = "g"
+	if _, err := f.Fetch(context.Background(), root, req); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != [2]int64{size, 0} {
+		t.Fatalf("OnLength calls %v, want one with %d of which none on disk", got, size)
+	}
+}

@@ -167,6 +167,7 @@ func (t *transfer) resumeSegments(parent context.Context, m partMeta) (Response,
 			s.reserved = true
 		}
 	}
+	t.announce(s.size, s.kept)
 	s.assign(time.Now())
 	return s.run()
 }

@@ -90,6 +90,9 @@ type Request struct {
 	// OnBytes, when set, is called with the count of body bytes as they arrive (progress). A
 	// segmented download calls it from several goroutines at once.
 	OnBytes func(n int)
+	// OnLength, when set, is called once the length of the whole file is known from the answer,
+	// before its body is read: total bytes, of which have are on disk already (a resume).
+	OnLength func(total, have int64)
 	// KeepBody, when set, is asked with the response's Content-Type whether to keep a copy of the
 	// body in Response.Body, for a caller that reads the file it has just fetched (a crawl parsing
 	// a page). The copy is made only when the whole file arrived in one transfer that fitted the

@@ -271,10 +271,15 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 			continue
 		}
 		s.stats.InFlight.Add(1)
+		share := &fileShare{stats: &s.stats}
 		req := fetcher.Request{
-			URL:     s.opts.Credentials.apply(rec.URL, rec.Host),
-			Path:    rec.Path,
-			OnBytes: func(n int) { s.stats.Bytes.Add(int64(n)) },
+			URL:  s.opts.Credentials.apply(rec.URL, rec.Host),
+			Path: rec.Path,
+			OnBytes: func(n int) {
+				s.stats.Bytes.Add(int64(n))
+				share.add(int64(n))
+			},
+			OnLength: share.length,
 		}
 		if s.opts.Crawl != nil && !rec.Requisite {
 			// A page is parsed from memory rather than opened again (requisites are not
@@ -289,6 +294,7 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 		req.OnAnswer = s.learnProtocol(rec.Host)
 		began := time.Now()
 		resp, err := s.f.Fetch(ctx, s.root, req)
+		share.done()
 		o := outcome{rec: rec, resp: resp, err: err, took: time.Since(began)}
 		if c := s.opts.Crawl; c != nil && err == nil {
 			o.links = s.expand(&rec, &resp)

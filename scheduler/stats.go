@@ -16,7 +16,39 @@ type Stats struct {
 	Retries  atomic.Int64 // retries scheduled in this run
 	Bytes    atomic.Int64 // body bytes received in this run
 	InFlight atomic.Int64
+	// Partial is how far the files in flight whose length is known have come, in millionths of a
+	// file: with it, progress shows a big file moving rather than a count stuck until it ends.
+	Partial atomic.Int64
 }
+
+// fileShare follows one transfer's part of Stats.Partial. It is safe for concurrent use (the
+// connections of a segmented download report together).
+type fileShare struct {
+	stats              *Stats
+	total, got, millis atomic.Int64
+}
+
+// length is the fetcher's word on the file's whole length, and on how much of it is on disk.
+func (f *fileShare) length(total, have int64) {
+	if total > 0 {
+		f.total.Store(total)
+		f.add(have)
+	}
+}
+
+// add counts n more bytes of the file.
+func (f *fileShare) add(n int64) {
+	t := f.total.Load()
+	if t <= 0 {
+		return
+	}
+	g := min(f.got.Add(n), t)
+	m := g * 1_000_000 / t
+	f.stats.Partial.Add(m - f.millis.Swap(m))
+}
+
+// done takes the transfer's share back: the file is counted as finished, or not at all.
+func (f *fileShare) done() { f.stats.Partial.Add(-f.millis.Swap(0)) }
 
 // Kind says what an outcome was.
 type Kind uint8

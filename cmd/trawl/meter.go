@@ -27,8 +27,9 @@ type meter struct {
 }
 
 type sample struct {
-	at           time.Time
-	bytes, files int64
+	at    time.Time
+	bytes int64
+	files float64 // finished, plus the parts of the files in flight whose length is known
 }
 
 func newMeter(stats *scheduler.Stats, retries *retryWatch, hosts *limiterWatch, began time.Time) *meter {
@@ -42,7 +43,7 @@ type view struct {
 	elapsed                              time.Duration
 	rate                                 int64   // bytes per second over the last rateWindow
 	filesRate                            float64 // files finished per second over the same window
-	percent                              float64 // of the files known to the job, finished or failed
+	percent                              float64 // of the files known to the job: finished or failed, and how far those in flight have come
 	eta                                  time.Duration
 	etaKnown                             bool
 	retriesWaiting                       int
@@ -63,8 +64,11 @@ func (m *meter) read(now time.Time) view {
 		elapsed:  now.Sub(m.began),
 	}
 	finished := v.done + v.failed
+	// A file in flight counts for the part of it that has arrived, where its length is known: a
+	// job of a few big files moves, rather than sitting at 0% until one ends.
+	progress := min(float64(finished)+float64(m.stats.Partial.Load())/1e6, float64(v.total))
 	m.mu.Lock()
-	m.samples = append(m.samples, sample{now, v.bytes, finished})
+	m.samples = append(m.samples, sample{now, v.bytes, progress})
 	cut := 0
 	for cut < len(m.samples)-2 && now.Sub(m.samples[cut+1].at) >= rateWindow {
 		cut++
@@ -74,19 +78,19 @@ func (m *meter) read(now time.Time) view {
 	m.mu.Unlock()
 	if span := now.Sub(first.at); span > 0 {
 		v.rate = int64(float64(v.bytes-first.bytes) / span.Seconds())
-		v.filesRate = float64(finished-first.files) / span.Seconds()
+		v.filesRate = (progress - first.files) / span.Seconds()
 	} else if v.elapsed > 0 {
 		v.rate = rate(v.bytes, v.elapsed)
 	}
 	if v.total > 0 {
-		v.percent = 100 * float64(min(finished, v.total)) / float64(v.total)
+		v.percent = 100 * progress / float64(v.total)
 	}
-	// The files left at the pace of the last few seconds: lengths are not known before a file
-	// ends, so this is only an estimate, and none is given while nothing finishes.
-	if left := v.total - finished; left <= 0 {
+	// The files left at the pace of the last few seconds: the lengths of files not started are
+	// not known, so this is only an estimate, and none is given while nothing moves.
+	if left := float64(v.total) - progress; left <= 0 {
 		v.etaKnown = true
 	} else if v.filesRate > 0 {
-		v.eta, v.etaKnown = time.Duration(float64(left)/v.filesRate*float64(time.Second)), true
+		v.eta, v.etaKnown = time.Duration(left/v.filesRate*float64(time.Second)), true
 	}
 	if m.retries != nil {
 		v.retriesWaiting, v.nextRetry = m.retries.waiting(now)
