@@ -370,20 +370,9 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 			return Response{}, t.local(err)
 		}
 	}
-	if err := t.publish(); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			// Our .part is gone: another process writing the same path of this output
-			// directory published or removed it. Its bytes were not ours to present; try again.
-			return Response{}, t.fail(ClassLocal, true, fmt.Errorf("%s.part vanished before it was published (another process writing to the same output directory?): %w", t.rel, err))
-		}
-		// The .part is complete but cannot be published; nothing will resume it.
-		discardPart(t.root, t.part, t.meta)
-		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
-			err = fmt.Errorf("%s: %w", t.rel, errIsDirectory)
-		}
-		return Response{}, t.local(err)
+	if err := t.publishPart(); err != nil {
+		return Response{}, err
 	}
-	t.f.dirs.notePart(t.dir, t.part, false)
 	if lmErr == nil && !mtimeSet {
 		_ = t.root.Chtimes(t.name, time.Time{}, lm)
 	}
@@ -393,6 +382,26 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		r.Body = bytes.Clone(buf[:w.n])
 	}
 	return r, nil
+}
+
+// publishPart renames the complete .part into place, or says why it could not.
+func (t *transfer) publishPart() *Error {
+	err := t.publish()
+	switch {
+	case err == nil:
+		t.f.dirs.notePart(t.dir, t.part, false)
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		// Our .part is gone: another process writing the same path of this output directory
+		// published or removed it. Its bytes were not ours to present; try again.
+		return t.fail(ClassLocal, true, fmt.Errorf("%s.part vanished before it was published (another process writing to the same output directory?): %w", t.rel, err))
+	}
+	// The .part is complete but cannot be published; nothing will resume it.
+	discardPart(t.root, t.part, t.meta)
+	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
+		err = fmt.Errorf("%s: %w", t.rel, errIsDirectory)
+	}
+	return t.local(err)
 }
 
 // announce tells the caller the whole file's length, and how much of it is on disk already.

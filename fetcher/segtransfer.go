@@ -9,12 +9,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -657,17 +655,9 @@ func (s *segTransfer) finish() (Response, error) {
 	if err := removeIfExists(t.root, t.meta); err != nil {
 		return Response{}, t.local(err)
 	}
-	if err := t.publish(); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return Response{}, t.fail(ClassLocal, true, fmt.Errorf("%s.part vanished before it was published (another process writing to the same output directory?): %w", t.rel, err))
-		}
-		discardPart(t.root, t.part, t.meta)
-		if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
-			err = fmt.Errorf("%s: %w", t.rel, errIsDirectory)
-		}
-		return Response{}, t.local(err)
+	if err := t.publishPart(); err != nil {
+		return Response{}, err
 	}
-	t.f.dirs.notePart(t.dir, t.part, false)
 	if haveLM && !mtimeSet {
 		_ = t.root.Chtimes(t.name, time.Time{}, lm)
 	}

@@ -7,27 +7,9 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-
+	"github.com/trawl-dev/trawl/internal/natstest"
 	"github.com/trawl-dev/trawl/internal/testserver"
 )
-
-// natsServer starts an embedded JetStream server on a loopback port, its store in a temporary
-// directory, and returns its URL.
-func natsServer(t *testing.T) string {
-	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready in 10s")
-	}
-	t.Cleanup(s.Shutdown)
-	return s.ClientURL()
-}
 
 // TestFleetKill9: two trawl workers share one job on JetStream, each saving to its own disk, as
 // two machines would. One is killed with SIGKILL in the middle of a slow file; the other
@@ -35,7 +17,7 @@ func natsServer(t *testing.T) string {
 // worker had finished is not fetched again.
 func TestFleetKill9(t *testing.T) {
 	t.Parallel()
-	nats := natsServer(t)
+	nats := natstest.Server(t).ClientURL()
 	ss, ca := servers(t, 4)
 	var lines []string
 	for h, s := range ss {

@@ -766,19 +766,25 @@ func TestNightlyLockedOut(t *testing.T) {
 	wantExit(t, runTrawl(t, nightly...), exitOK)
 }
 
-// interruptedRun is a run stopped by sig while one URL waits out a one-hour Retry-After (so no
-// transfer is in flight) and five others are done.
-func interruptedRun(t *testing.T, sig os.Signal) (r result, report, out string, sinceSignal time.Duration) {
+// laterJob serves five files on one host and, on another, /later.bin answering with fail and
+// Retry-After: 3600; lines lists the six URLs.
+func laterJob(t *testing.T, fail testserver.Option) (ss []*testserver.Server, ca string, lines []string) {
 	t.Helper()
-	ss, ca := servers(t, 2)
-	var lines []string
+	ss, ca = servers(t, 2)
 	for i := range 5 {
 		p := fmt.Sprintf("/done/%d.bin", i)
 		ss[0].Handle(p, testserver.Size(int64(10<<10+i)))
 		lines = append(lines, ss[0].URL(p))
 	}
-	ss[1].Handle("/later.bin", testserver.Statuses(503), testserver.RetryAfter("3600"))
-	lines = append(lines, ss[1].URL("/later.bin"))
+	ss[1].Handle("/later.bin", fail, testserver.RetryAfter("3600"))
+	return ss, ca, append(lines, ss[1].URL("/later.bin"))
+}
+
+// interruptedRun is a run stopped by sig while one URL waits out a one-hour Retry-After (so no
+// transfer is in flight) and five others are done.
+func interruptedRun(t *testing.T, sig os.Signal) (r result, report, out string, sinceSignal time.Duration) {
+	t.Helper()
+	_, ca, lines := laterJob(t, testserver.Statuses(503))
 	out = t.TempDir()
 	report = filepath.Join(t.TempDir(), "report.json")
 	p := start(t, trawlCmd("get", "-i", writeList(t, lines...), "-o", out, "--ca-cert", ca,
@@ -798,15 +804,7 @@ func interruptedRun(t *testing.T, sig os.Signal) (r result, report, out string, 
 // with its due time, and the next run does not ask that host before it is due.
 func TestNightlyMaxWait(t *testing.T) {
 	t.Parallel()
-	ss, ca := servers(t, 2)
-	var lines []string
-	for i := range 5 {
-		p := fmt.Sprintf("/done/%d.bin", i)
-		ss[0].Handle(p, testserver.Size(int64(10<<10+i)))
-		lines = append(lines, ss[0].URL(p))
-	}
-	ss[1].Handle("/later.bin", testserver.Statuses(429, 429), testserver.RetryAfter("3600"))
-	lines = append(lines, ss[1].URL("/later.bin"))
+	ss, ca, lines := laterJob(t, testserver.Statuses(429, 429))
 	out, report := t.TempDir(), filepath.Join(t.TempDir(), "report.json")
 	args := []string{"get", "-i", writeList(t, lines...), "-o", out, "--ca-cert", ca, "--report", report}
 	for run := range 2 {

@@ -10,26 +10,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/trawl-dev/trawl/internal/natstest"
 	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/queue/queuetest"
 )
 
-// runServer starts an embedded JetStream server on a loopback port, its store in a temporary
-// directory, shut down at the test's end.
-func runServer(t testing.TB) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready in 10s")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
+// runServer starts an embedded JetStream server for the test.
+func runServer(t testing.TB) *server.Server { return natstest.Server(t) }
 
 func connect(t testing.TB, s *server.Server) *nats.Conn {
 	t.Helper()
