@@ -40,6 +40,8 @@ type hostState struct {
 	fetching  bool            // its robots.txt is being fetched
 	fails     int             // failed robots.txt fetches in a row
 	gaveUp    string          // non-empty: robots.txt could not be had; its URLs fail for this reason
+	coolUntil time.Time       // the end of the latest cooldown the run gave it (Retry-After, 429, 503)
+	paced     bool            // sleeping only for its next request's turn (rate, Crawl-delay): its work is due
 }
 
 // dispatcher is the run loop's single owner of scheduling state: hosts never wait inside a
@@ -181,14 +183,16 @@ func (d *dispatcher) othersWorking() (bool, error) {
 }
 
 // waitTooLong reports whether, with nothing in flight or ready, every host left sleeps past
-// MaxWait: no robots.txt is being fetched, and the earliest wake-up is further away than allowed.
+// MaxWait: no robots.txt is being fetched, no host holds due work that only waits for its turn
+// under the host's rate (spacing the requests is the run, not a wait for the work to come due),
+// and the earliest wake-up is further away than allowed.
 func (d *dispatcher) waitTooLong(now time.Time) bool {
 	limit := d.s.opts.MaxWait
 	if limit == 0 || len(d.sleep) == 0 {
 		return false
 	}
 	for _, h := range d.hosts {
-		if h.fetching || h.where == awaiting {
+		if h.fetching || h.where == awaiting || h.where == sleeping && h.paced {
 			return false
 		}
 	}
@@ -313,6 +317,7 @@ func (d *dispatcher) pushReady(h *hostState) {
 func (d *dispatcher) sleepUntil(h *hostState, t time.Time) {
 	h.where = sleeping
 	h.wake = t
+	h.paced = false
 	heap.Push(&d.sleep, h)
 }
 
@@ -369,6 +374,7 @@ func (d *dispatcher) dispatch(now time.Time) error {
 		if !ok {
 			if wait > 0 {
 				d.sleepUntil(h, at.Add(wait))
+				h.paced = !at.Before(h.coolUntil) // no cooldown of ours: the rate's spacing
 			} else {
 				h.where = capped
 			}
@@ -491,6 +497,8 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, queue.Record) {
 	}
 	if cool > 0 {
 		d.s.lim.Cooldown(rec.Host, now.Add(cool))
+		h := d.host(rec.Host)
+		h.coolUntil = maxTime(h.coolUntil, now.Add(cool))
 	}
 	if !fe.Retryable || rec.Attempts > opts.Retries {
 		rec.State = queue.Failed
