@@ -196,5 +196,9 @@ func (q *Queue) Close() error {
 	for _, it := range held {
 		_ = it.msg.Nak()
 	}
+	// Leave the deal of partitions: the others take this worker's share once its pins lapse.
+	ctx, cancel := q.ctx()
+	defer cancel()
+	_ = q.workers.Delete(ctx, q.id)
 	return nil
 }

@@ -158,3 +158,47 @@ func TestFleetWorkerDies(t *testing.T) {
 		t.Errorf("the URL the dead worker held was fetched by %v, want b", got)
 	}
 }
+
+// TestFleetShares: two live workers deal the partitions out between them: each serves its own
+// hosts, no host is served by both, and together they serve them all.
+func TestFleetShares(t *testing.T) {
+	s := runServer(t)
+	open := func() *Queue {
+		q, err := Open(context.Background(), connect(t, s), Options{Job: "share", Partitions: 8, AckWait: testAckWait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		return q
+	}
+	a, b := open(), open()
+	urls := fleetURLs(16, 2)
+	if _, err := a.Enqueue(urls); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for deadline := time.Now().Add(10 * time.Second); len(seen) < 16; {
+		for name, q := range map[string]*Queue{"a": a, "b": b} {
+			hq, err := q.PendingHosts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hq {
+				if other, ok := seen[h.Host]; ok && other != name {
+					t.Fatalf("%s is served by both workers", h.Host)
+				}
+				seen[h.Host] = name
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("in 10s the workers were dealt %d of 16 hosts: %v", len(seen), seen)
+		}
+	}
+	count := map[string]int{}
+	for _, w := range seen {
+		count[w]++
+	}
+	if count["a"] == 0 || count["b"] == 0 {
+		t.Fatalf("hosts per worker %v: both must serve some", count)
+	}
+}

@@ -31,14 +31,23 @@ func (q *Queue) fill() error {
 	if room <= 0 {
 		return nil
 	}
-	batch := max(1, min(room/len(q.consumers)+1, 256))
+	mine, err := q.partitions()
+	if err != nil {
+		return err
+	}
+	q.giveBackOthers(mine)
+	if len(mine) == 0 {
+		return nil
+	}
+	batch := max(1, min(room/len(mine)+1, 256))
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		msgs []jetstream.Msg
 		errs []error
 	)
-	for _, c := range q.consumers {
+	for _, p := range mine {
+		c := q.consumers[p]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -78,6 +87,73 @@ func (q *Queue) fill() error {
 		return errs[0]
 	}
 	return nil
+}
+
+// heartbeat tells the other workers this one is alive: its entry in the workers bucket lapses
+// AckWait after the last beat.
+func (q *Queue) heartbeat() error {
+	ctx, cancel := q.ctx()
+	defer cancel()
+	if _, err := q.workers.Put(ctx, q.id, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("jsqueue: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// partitions are the partitions this worker pulls: the live workers, in the order of their IDs,
+// deal the partitions out in turn, so that every worker serves its share and each partition (and
+// so each host) has one worker. When a worker joins or dies the deal changes; a partition's pin
+// moves to its new worker once the old one stops pulling it (PinnedTTL).
+func (q *Queue) partitions() ([]int, error) {
+	ctx, cancel := q.ctx()
+	defer cancel()
+	ids := []string{q.id}
+	keys, err := q.workers.ListKeys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, fmt.Errorf("jsqueue: workers: %w", err)
+	}
+	if err == nil {
+		for k := range keys.Keys() {
+			if k != q.id {
+				ids = append(ids, k)
+			}
+		}
+	}
+	slices.Sort(ids)
+	me := slices.Index(ids, q.id)
+	var mine []int
+	for p := range q.consumers {
+		if p%len(ids) == me {
+			mine = append(mine, p)
+		}
+	}
+	return mine, nil
+}
+
+// giveBackOthers hands back, for their new worker, the messages buffered here (not leased) of
+// partitions this worker no longer serves: a host is served by one worker at a time.
+func (q *Queue) giveBackOthers(mine []int) {
+	keep := make(map[string]bool, len(mine))
+	for _, p := range mine {
+		keep[fmt.Sprintf("%s%d", q.subject, p)] = true
+	}
+	q.mu.Lock()
+	var back []*item
+	kept := q.buf[:0]
+	for _, it := range q.buf {
+		if keep[q.partition(it.rec.Host)] {
+			kept = append(kept, it)
+			continue
+		}
+		back = append(back, it)
+		delete(q.held, it.rec.URL)
+	}
+	clear(q.buf[len(kept):])
+	q.buf = kept
+	q.mu.Unlock()
+	for _, it := range back {
+		_ = it.msg.Nak()
+	}
 }
 
 // sortBySequence puts msgs in stream order. A message's sequence is read once: Metadata parses
@@ -168,6 +244,7 @@ func (q *Queue) keepAliveLoop() {
 			return
 		case <-tick.C:
 			q.keepAlive()
+			_ = q.heartbeat() // a missed beat is retried on the next tick, well within AckWait
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/trawl-dev/trawl/queue"
 )
@@ -79,8 +80,10 @@ type Queue struct {
 	subject   string             // subject prefix: trawl.<job>.q.
 	timeout   time.Duration      // bounds each call to the engine (see ctx)
 
-	closing   chan struct{} // closed by Close: the keep-alive loop stops
-	loopDone  chan struct{} // closed when the keep-alive loop has stopped
+	workers   jetstream.KeyValue // worker ID -> heartbeat; an entry lapses AckWait after its worker died
+	id        string             // this worker's entry in workers
+	closing   chan struct{}      // closed by Close: the keep-alive loop stops
+	loopDone  chan struct{}      // closed when the keep-alive loop has stopped
 	closeOnce sync.Once
 
 	mu        sync.Mutex
@@ -155,6 +158,14 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	}
 	if q.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_meta", Storage: jetstream.FileStorage}); err != nil {
 		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
+	}
+	if q.workers, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_workers",
+		Storage: jetstream.FileStorage, TTL: opts.AckWait}); err != nil {
+		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
+	}
+	q.id = nuid.Next()
+	if err := q.heartbeat(); err != nil {
+		return nil, err
 	}
 	q.closing, q.loopDone = make(chan struct{}), make(chan struct{})
 	go q.keepAliveLoop()
