@@ -158,6 +158,8 @@ func (c *Config) validate() error {
 		return errors.New("--job names a job shared on --queue; give --queue nats://HOST:PORT too")
 	case c.Queue != "" && (c.Depth > 0 || c.MaxPages > 0):
 		return errors.New("--depth and --max-pages need a state file for now: a shared job (--queue) does not crawl level by level")
+	case c.Queue != "" && c.Layout == "flat":
+		return errors.New("--layout flat and --queue exclude each other for now: a shared job does not yet keep two URLs from one file name")
 	case c.Queue != "" && c.State != "":
 		return errors.New("--state and --queue exclude each other: a shared job lives in the queue, not in a state file")
 	case c.LeaseTime <= 0:
