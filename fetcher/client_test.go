@@ -323,3 +323,35 @@ func TestBulkResume(t *testing.T) {
 		t.Fatalf("requests %q, want %q", got, want)
 	}
 }
+
+// TestBulkAskAgainPolite: asking a big body again over HTTP/1.1 is a second request to the host,
+// so it is made only when the host's politeness grants one (Request.MoreConns); refused, the body
+// stays on its HTTP/2 stream.
+func TestBulkAskAgainPolite(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		grant int
+		want  []string
+	}{{"granted", 1, []string{"HTTP/2.0", "HTTP/1.1"}}, {"refused", 0, []string{"HTTP/2.0"}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testserver.New(t, testserver.Size(BulkBodySize))
+			f := newFetcher(t, srv, func(o *Options) { o.Protocol = ProtocolAuto })
+			root, dir := newRoot(t)
+			asked, given := 0, 0
+			req := Request{URL: srv.URL("/f"), Path: "f",
+				MoreConns: func(n int) int { asked++; return min(n, tc.grant) },
+				ConnDone:  func() { given++ }}
+			resp, err := f.Fetch(context.Background(), root, req)
+			if err != nil || !bytes.Equal(readFile(t, dir, "f"), srv.Body("/f")) {
+				t.Fatalf("%+v %v", resp, err)
+			}
+			var got []string
+			for _, r := range srv.RequestsFor("/f") {
+				got = append(got, r.Proto)
+			}
+			if !slices.Equal(got, tc.want) || given != tc.grant || asked == 0 {
+				t.Fatalf("requests %v (want %v); asked %d, given back %d", got, tc.want, asked, given)
+			}
+		})
+	}
+}

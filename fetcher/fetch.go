@@ -170,7 +170,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		t.req.OnAnswer(t.multiplexed)
 	}
 	if t.multiplexed && client != t.f.bulk && t.f.bulk != nil && resp.ContentLength >= BulkBodySize &&
-		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) {
+		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) && t.askAgainAllowed() {
 		// A big body: ask again over an HTTP/1.1 connection of its own (see ProtocolAuto). Only
 		// what the server sent before the stream's reset is wasted.
 		resp.Body.Close()
@@ -402,6 +402,20 @@ func (t *transfer) publishPart() *Error {
 		err = fmt.Errorf("%s: %w", t.rel, errIsDirectory)
 	}
 	return t.local(err)
+}
+
+// askAgainAllowed says whether the host's politeness allows the second request a big body's
+// move to HTTP/1.1 costs: it takes a request of the host's rate and concurrency (MoreConns),
+// given back at once, as the first is over. Without one the body stays on its HTTP/2 stream.
+func (t *transfer) askAgainAllowed() bool {
+	if t.req.MoreConns == nil {
+		return true
+	}
+	if t.req.MoreConns(1) != 1 {
+		return false
+	}
+	t.req.ConnDone()
+	return true
 }
 
 // announce tells the caller the whole file's length, and how much of it is on disk already.
