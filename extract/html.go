@@ -1,18 +1,19 @@
 package extract
 
 import (
+	"bytes"
 	"io"
+	"io/fs"
 	"net/url"
 	"strings"
+	"sync"
 
-	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 )
 
-// MaxParseBytes caps how much of a document HTML and CSS read. A parsed DOM costs several
-// times its source in memory, and a crawl parses pages concurrently; 4 MiB holds every link of
-// any ordinary page. Larger files are saved whole by the fetcher, but only their first
+// MaxParseBytes caps how much of a document HTML and CSS read. 4 MiB holds every link of any
+// ordinary page; larger files are saved whole by the fetcher, but only their first
 // MaxParseBytes are searched for links.
 const MaxParseBytes = 4 << 20
 
@@ -23,28 +24,66 @@ const MaxParseBytes = 4 << 20
 // document order; a URL used both ways (<a href=x.jpg><img src=x.jpg>) appears once per Kind so
 // that Scope.Decide can judge each use.
 //
-// Content inside <noscript> is parsed as markup, because lazy-loading galleries put their only
-// plain <img> there. An error is returned only for a bad base or a failing reader.
+// The page is read as a stream of tags (see scan), not built into a tree: tags are split as an
+// HTML5 parser splits them, and SVG and MathML content is recognised as the parser recognises
+// it, but elements the parser's error recovery would drop or merge — a <frame> outside a
+// <frameset>, a table cell outside a table, the attributes of a second <body> — still yield
+// their links. Content inside <noscript> is read as markup, because lazy-loading galleries put
+// their only plain <img> there. An error is returned only for a bad base or a failing reader.
 func HTML(r io.Reader, base *url.URL) ([]Link, error) {
 	if !absHTTP(base) {
 		return nil, ErrNoBase
 	}
-	root, err := html.ParseWithOptions(io.LimitReader(r, MaxParseBytes), html.ParseOptionEnableScripting(false))
+	buf := docBufs.Get().(*[]byte)
+	defer docBufs.Put(buf)
+	doc, err := readDoc(r, (*buf)[:0])
+	*buf = doc
 	if err != nil {
 		return nil, err
 	}
-	doc := goquery.NewDocumentFromNode(root)
-	c := newCollector(documentBase(doc, base))
-	for _, n := range doc.Find("*").Nodes {
-		c.element(n)
+	s := newScan(doc)
+	s.run()
+	return s.c.links(documentBase(s.base, s.haveBase, base)), nil
+}
+
+// docBufs holds the buffers pages are read into: a crawl reads thousands of pages, each up to
+// MaxParseBytes, and growing a fresh buffer for each would dominate the garbage.
+var docBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// readDoc reads at most MaxParseBytes of r into buf, sized at once when r says its length.
+func readDoc(r io.Reader, buf []byte) ([]byte, error) {
+	want := 0
+	switch r := r.(type) {
+	case interface{ Len() int }: // *bytes.Reader, *strings.Reader, *bytes.Buffer
+		want = r.Len()
+	case interface{ Stat() (fs.FileInfo, error) }: // *os.File
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			want = int(min(fi.Size(), MaxParseBytes))
+		}
 	}
-	return c.links, nil
+	// One byte more than the length, so the read that finds the end needs no room of its own.
+	if want = min(want, MaxParseBytes) + 1; cap(buf) < want {
+		buf = make([]byte, 0, want)
+	}
+	lr := io.LimitedReader{R: r, N: MaxParseBytes}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // documentBase returns the URL relative links resolve against: the first <base href>, itself
 // resolved against the page URL, wherever it appears (as in browsers), else the page URL.
-func documentBase(doc *goquery.Document, page *url.URL) *url.URL {
-	href, ok := doc.Find("base[href]").First().Attr("href")
+func documentBase(href string, ok bool, page *url.URL) *url.URL {
 	if !ok {
 		return page
 	}
@@ -94,6 +133,17 @@ var htmlAttrs = map[atom.Atom]map[string]role{
 	atom.Th:     {"background": requisite},
 }
 
+// urlAttrs returns htmlAttrs[a]: most elements have none, and a switch says so faster than
+// a map.
+func urlAttrs(a atom.Atom) map[string]role {
+	switch a {
+	case atom.A, atom.Area, atom.Iframe, atom.Frame, atom.Img, atom.Source, atom.Script, atom.Video,
+		atom.Audio, atom.Track, atom.Embed, atom.Object, atom.Input, atom.Body, atom.Table, atom.Td, atom.Th:
+		return htmlAttrs[a]
+	}
+	return nil
+}
+
 // linkRels classifies <link rel> tokens. Other rels (dns-prefetch, preconnect, pingback, …)
 // name origins or services, not resources, and are ignored.
 var linkRels = map[string]Kind{
@@ -106,131 +156,8 @@ var linkRels = map[string]Kind{
 	"search": Page, "help": Page, "license": Page, "author": Page,
 }
 
-// collector resolves, normalizes and dedups the links of one document.
-type collector struct {
-	base  *url.URL
-	seen  map[Link]struct{}
-	links []Link
-}
-
-func newCollector(base *url.URL) *collector {
-	return &collector{base: base, seen: make(map[Link]struct{})}
-}
-
-func (c *collector) add(ref string, k Kind) {
-	s, ok := Resolve(c.base, ref)
-	if !ok {
-		return
-	}
-	l := Link{URL: s, Kind: k}
-	if _, dup := c.seen[l]; dup {
-		return
-	}
-	c.seen[l] = struct{}{}
-	c.links = append(c.links, l)
-}
-
-func (c *collector) addRole(val string, r role) {
-	if !r.srcset {
-		c.add(val, r.kind)
-		return
-	}
-	for _, u := range parseSrcset(val) {
-		c.add(u, r.kind)
-	}
-}
-
-// css adds the references of a stylesheet, <style> element or style attribute. In HTML they
-// resolve against the document's base, not against any stylesheet.
-func (c *collector) css(text string) {
-	for _, ref := range cssRefs(text) {
-		c.add(ref, Requisite)
-	}
-}
-
-// element adds the links of one element, attributes in source order.
-func (c *collector) element(n *html.Node) {
-	if n.Data == "style" { // HTML and SVG alike
-		c.css(text(n))
-	}
-	switch n.Namespace {
-	case "":
-		c.htmlElement(n)
-	case "svg":
-		c.svgElement(n)
-	}
-	if v, ok := attr(n, "style"); ok {
-		c.css(v)
-	}
-}
-
-func (c *collector) htmlElement(n *html.Node) {
-	switch n.DataAtom {
-	case atom.Link:
-		c.link(n)
-		return
-	case atom.Meta:
-		if v, _ := attr(n, "http-equiv"); strings.EqualFold(strings.TrimSpace(v), "refresh") {
-			content, _ := attr(n, "content")
-			if ref, ok := refreshURL(content); ok {
-				c.add(ref, Page)
-			}
-		}
-		return
-	}
-	roles := htmlAttrs[n.DataAtom]
-	if roles == nil {
-		return
-	}
-	for _, a := range n.Attr {
-		if r, ok := roles[a.Key]; ok && a.Namespace == "" {
-			c.addRole(a.Val, r)
-		}
-	}
-}
-
-// link handles <link>: rel decides the Kind; a rel naming both (rel="alternate stylesheet")
-// is a requisite, since the page uses it.
-func (c *collector) link(n *html.Node) {
-	rel, _ := attr(n, "rel")
-	kind := Kind(0)
-	for _, tok := range strings.Fields(strings.ToLower(rel)) {
-		if k := linkRels[tok]; k == Requisite || (k == Page && kind == 0) {
-			kind = k
-		}
-	}
-	if kind == 0 {
-		return
-	}
-	for _, a := range n.Attr {
-		switch {
-		case a.Namespace != "":
-		case a.Key == "href":
-			c.add(a.Val, kind)
-		case a.Key == "imagesrcset": // <link rel=preload as=image imagesrcset=…>
-			c.addRole(a.Val, role{kind: kind, srcset: true})
-		}
-	}
-}
-
-// svgElement handles the SVG elements that reference other files, by href or the older
-// xlink:href.
-func (c *collector) svgElement(n *html.Node) {
-	var kind Kind
-	switch n.Data {
-	case "a":
-		kind = Page
-	case "image", "use", "feImage":
-		kind = Requisite
-	default:
-		return
-	}
-	for _, a := range n.Attr {
-		if a.Key == "href" && (a.Namespace == "" || a.Namespace == "xlink") {
-			c.add(a.Val, kind)
-		}
-	}
-}
+// svgKinds are the SVG elements that reference other files, by href or the older xlink:href.
+var svgKinds = map[string]Kind{"a": Page, "image": Requisite, "use": Requisite, "feimage": Requisite}
 
 // refreshURL extracts the URL of a <meta http-equiv=refresh> content value: "5; url=/next",
 // "0;URL='/next'", "3, /next". It follows the HTML standard's algorithm loosely, also accepting
@@ -259,28 +186,101 @@ func refreshURL(content string) (string, bool) {
 	return s, s != ""
 }
 
-// attr returns the value of n's attribute key in no namespace.
-func attr(n *html.Node, key string) (string, bool) {
-	for _, a := range n.Attr {
-		if a.Key == key && a.Namespace == "" {
-			return a.Val, true
-		}
+// unescapeText decodes the character references of text outside attributes.
+func unescapeText(s string) string {
+	if strings.IndexByte(s, '&') < 0 {
+		return s
 	}
-	return "", false
+	return html.UnescapeString(s)
 }
 
-// text returns the concatenated text children of n (the body of a <style>).
-func text(n *html.Node) string {
-	if f := n.FirstChild; f != nil && f.NextSibling == nil && f.Type == html.TextNode {
-		return f.Data
+// unescapeAttr decodes the character references of an attribute value (b, as quoted by quote,
+// or unquoted if quote is 0) by the rules for attributes: "&amp;" and numeric references to
+// printable ASCII, which are most of what links hold, here; anything else by x/net's
+// tokenizer, whose entity table and rules (a reference without ";" before "=" stays as written)
+// are the parser's.
+func unescapeAttr(b []byte, quote byte) []byte {
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c != '&' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		r, n := simpleEntity(b[i:])
+		if n == 0 {
+			return unescapeAttrSlow(b, quote)
+		}
+		out = append(out, r)
+		i += n
 	}
-	var b strings.Builder
-	for ch := n.FirstChild; ch != nil; ch = ch.NextSibling {
-		if ch.Type == html.TextNode {
-			b.WriteString(ch.Data)
+	return out
+}
+
+// simpleEntity decodes the reference at the start of b if it is one of the common forms whose
+// decoding no rule of the standard changes, returning its byte and length, or n == 0.
+func simpleEntity(b []byte) (byte, int) {
+	for _, e := range [...]struct {
+		name string
+		r    byte
+	}{{"&amp;", '&'}, {"&quot;", '"'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&apos;", '\''}} {
+		if bytes.HasPrefix(b, []byte(e.name)) {
+			return e.r, len(e.name)
 		}
 	}
-	return b.String()
+	if len(b) < 4 || b[1] != '#' {
+		return 0, 0
+	}
+	i, base := 2, 10
+	if b[2] == 'x' || b[2] == 'X' {
+		i, base = 3, 16
+	}
+	start, x := i, 0
+	for i < len(b) && i-start < 4 {
+		d := digit(b[i], base)
+		if d < 0 {
+			break
+		}
+		x = x*base + d
+		i++
+	}
+	if i == start || i >= len(b) || b[i] != ';' || x < 0x20 || x > 0x7e {
+		return 0, 0
+	}
+	return byte(x), i + 1
+}
+
+// digit returns the value of c as a digit in base 10 or 16, or -1.
+func digit(c byte, base int) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case base == 16 && 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case base == 16 && 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// unescapeAttrSlow decodes an attribute value by tokenizing it, in its own quotes, as the
+// only attribute of a tag.
+func unescapeAttrSlow(b []byte, quote byte) []byte {
+	tag := make([]byte, 0, len(b)+8)
+	tag = append(tag, "<a x="...)
+	if quote != 0 {
+		tag = append(tag, quote)
+	}
+	tag = append(tag, b...)
+	if quote != 0 {
+		tag = append(tag, quote)
+	}
+	tag = append(tag, '>')
+	z := html.NewTokenizer(bytes.NewReader(tag))
+	z.Next()
+	_, val, _ := z.TagAttr()
+	return bytes.Clone(val)
 }
 
 // absHTTP reports whether u can serve as a base: absolute, http(s), with a host.
