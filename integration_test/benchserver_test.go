@@ -49,15 +49,16 @@ func init() {
 
 // serveSpec says what a bench server process serves.
 type serveSpec struct {
-	Corpus string // "small", "large", "crawl" or "tiny" (any path: a small body)
+	Corpus string // "small", "large", "crawl", "docs" or "tiny" (any path: a small body)
 	Hosts  int    // listeners on 127.0.0.1, each a distinct host:port for trawl's politeness
 	Dir    string // where the CA certificate and the request log are written
 	Mode   string // initial mode: "ok" (serve the corpus) or "503" (Retry-After: 3600 on every path)
 
-	SmallFiles, SmallKiB int // corpus small
-	LargeFiles, LargeMiB int // corpus large
-	Pages                int // corpus crawl
-	TinyBytes            int // corpus tiny
+	SmallFiles, SmallKiB int    // corpus small
+	LargeFiles, LargeMiB int    // corpus large
+	Pages                int    // corpus crawl; corpus docs, generated
+	DocsDir              string // corpus docs: serve this directory under /docs/ instead
+	TinyBytes            int    // corpus tiny
 }
 
 // serveReady is the child's "ready" line.
@@ -247,6 +248,8 @@ func newCorpus(spec serveSpec) (corpus, error) {
 			}
 			return bytesFile(benchCtype(p), b), true
 		}, nil
+	case "docs":
+		return docsCorpus(spec)
 	case "tiny":
 		body := testserver.Content(3, int64(spec.TinyBytes))
 		return func(string) (benchFile, bool) { return bytesFile("application/octet-stream", body), true }, nil
