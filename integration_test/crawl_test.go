@@ -793,3 +793,33 @@ func crawlStatus(t testing.TB, out string) struct{ Job crawlJobCounts } {
 	}
 	return st
 }
+
+// TestCrawlFollowSelect: --follow and --select keep only the page links and requisites carried by
+// elements matching their CSS selectors; the others are never requested.
+func TestCrawlFollowSelect(t *testing.T) {
+	t.Parallel()
+	s := newCrawlSite(t)
+	s.page("/g/", `<a class="next" href="p2.html">next</a> <a href="ads.html">ads</a>
+		<img class="photo" src="a.png"> <img src="logo.png">`)
+	s.page("/g/p2.html", `<a class="next" href="p3.html">next</a> <img class="photo" src="b.png">`)
+	s.page("/g/p3.html", `no more`)
+	s.page("/g/ads.html", `<img class="photo" src="ad.png">`)
+	for _, p := range []string{"/g/a.png", "/g/b.png", "/g/logo.png", "/g/ad.png"} {
+		s.bin(p, 100)
+	}
+	out := t.TempDir()
+	r := runTrawl(t, "crawl", "-o", out, "--ca-cert", s.CAFile(t), "-q", "--follow", "a.next", "--select", "img.photo", s.URL("/g/"))
+	wantExit(t, r, exitOK)
+	wantSaved(t, out, []siteRes{{s, "/g/", false}, {s, "/g/p2.html", false}, {s, "/g/p3.html", false},
+		{s, "/g/a.png", true}, {s, "/g/b.png", true}})
+	for _, p := range []string{"/g/ads.html", "/g/logo.png", "/g/ad.png"} {
+		if n := len(s.RequestsFor(p)); n != 0 {
+			t.Errorf("%s requested %d times: no selected element carries it", s.URL(p), n)
+		}
+	}
+	r = runTrawl(t, "crawl", "-o", t.TempDir(), "--follow", "a[", s.URL("/g/"))
+	wantExit(t, r, exitUsage)
+	if !strings.Contains(r.stderr, "--follow") {
+		t.Errorf("a bad selector's error does not name the flag: %s", tail(r.stderr))
+	}
+}

@@ -44,6 +44,10 @@ type Crawl struct {
 	// Rate is the user's per-host request rate (0 = none): a Crawl-delay never speeds a host
 	// beyond it.
 	Rate float64
+	// Follow and Select, when set, keep only the page links (Follow) and the requisites (Select)
+	// of an HTML page that elements matching their CSS selectors carry; the others are recorded
+	// skipped (ReasonNotSelected). A stylesheet's links are kept as before.
+	Follow, Select *extract.Selectors
 }
 
 // RobotsFetcher fetches a small resource into memory. *fetcher.Fetcher implements it.
@@ -131,9 +135,15 @@ func (s *Scheduler) expand(rec *queue.Record, resp *fetcher.Response) []queue.Ne
 		defer f.Close()
 		body = f
 	}
-	// Parsing a large page builds a tree of up to ~10x its size: bound how many are parsed at
-	// once so memory does not grow with the worker count. Parsing is CPU work anyway.
+	// Parsing is CPU work, and a page chosen from by selectors builds a tree of several times its
+	// size: bound how many are parsed at once.
 	s.parseSem <- struct{}{}
+	var follow, pick map[string]bool
+	if (c.Follow != nil || c.Select != nil) && mt != "text/css" {
+		data, _ := io.ReadAll(io.LimitReader(body, extract.MaxParseBytes))
+		body = bytes.NewReader(data)
+		follow, pick = c.selected(data, bu)
+	}
 	links, _ := parse(body, bu) // a parse error keeps the links found before it
 	<-s.parseSem
 
@@ -156,12 +166,42 @@ func (s *Scheduler) expand(rec *queue.Record, resp *fetcher.Response) []queue.Ne
 		}
 		if ok, reason := c.Scope.Decide(l, rec.Depth, level); !ok {
 			nu.Skip = reason
+		} else if !chosen(l, follow, pick) {
+			nu.Skip = ReasonNotSelected
 		} else if nu.Path, err = fetcher.MapPath(e.URL, c.Layout); err != nil {
 			nu.Skip = "unmappable"
 		}
 		out = append(out, nu)
 	}
 	return out
+}
+
+// ReasonNotSelected is why a link of a page is skipped when no element matching --follow (a page
+// link) or --select (a requisite) carries it.
+const ReasonNotSelected = "not-selected"
+
+// selected returns the links of the page data that the Follow and Select selectors choose (nil:
+// no such selectors, everything is chosen).
+func (c *Crawl) selected(data []byte, base *url.URL) (follow, pick map[string]bool) {
+	choose := func(s *extract.Selectors) map[string]bool {
+		if s == nil {
+			return nil
+		}
+		m, err := s.Selected(bytes.NewReader(data), base)
+		if err != nil {
+			return map[string]bool{}
+		}
+		return m
+	}
+	return choose(c.Follow), choose(c.Select)
+}
+
+// chosen says whether link l is one the selectors keep.
+func chosen(l extract.Link, follow, pick map[string]bool) bool {
+	if l.Kind == extract.Requisite {
+		return pick == nil || pick[l.URL]
+	}
+	return follow == nil || follow[l.URL]
 }
 
 // keep says whether a fetched file stays on disk under --save.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
 	"github.com/trawl-dev/trawl/ratelimit"
 )
@@ -58,6 +59,8 @@ type Config struct {
 	SameHostAssets bool     `yaml:"same_host_assets"`
 	Save           []string `yaml:"save"`
 	IgnoreRobots   bool     `yaml:"ignore_robots"`
+	Follow         []string `yaml:"follow"`
+	Select         []string `yaml:"select"`
 	// ProgressInterval is how often a plain progress line is written when stderr is not a terminal.
 	ProgressInterval time.Duration `yaml:"progress_interval"`
 }
@@ -94,6 +97,8 @@ func addCrawlFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.BoolVar(&cfg.SameHostAssets, "same-host-assets", cfg.SameHostAssets, "fetch page requisites (images, styles, scripts) only from the seeds' hosts, not from any host")
 	fs.StringSliceVar(&cfg.Save, "save", cfg.Save, "keep only files of these media `TYPES` on disk, e.g. 'image/*' (pages are still fetched and parsed)")
 	fs.BoolVar(&cfg.IgnoreRobots, "ignore-robots", cfg.IgnoreRobots, "do not fetch or obey robots.txt")
+	fs.StringArrayVar(&cfg.Follow, "follow", cfg.Follow, "follow only the page links of elements matching CSS `SELECTOR`, e.g. 'a.next' (repeatable: any may match)")
+	fs.StringArrayVar(&cfg.Select, "select", cfg.Select, "fetch only the requisites (images, styles...) of elements matching CSS `SELECTOR`, e.g. 'img.gallery' (repeatable)")
 	addCommonFlags(fs, cfg, configFile)
 }
 
@@ -196,6 +201,11 @@ func (c *Config) validate() error {
 	}
 	if _, _, err := c.regexps(); err != nil {
 		return err
+	}
+	for flag, exprs := range map[string][]string{"--follow": c.Follow, "--select": c.Select} {
+		if _, err := extract.CompileSelectors(exprs); err != nil {
+			return fmt.Errorf("%s: %v", flag, err)
+		}
 	}
 	for _, t := range c.Save {
 		if !validMediaPattern(t) {

@@ -105,7 +105,9 @@ func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, *saveWatch, error)
 		w = newSaveWatch(cfg.Save)
 		c.Save = w.filter(c.Save)
 	}
-	c.Layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
+	c.Layout, _ = fetcher.ParseLayout(cfg.Layout)      // validated already
+	c.Follow, _ = extract.CompileSelectors(cfg.Follow) // validated already
+	c.Select, _ = extract.CompileSelectors(cfg.Select)
 	return c, w, nil
 }
 
