@@ -32,7 +32,6 @@ package integration_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -46,7 +45,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -125,7 +123,7 @@ func benchDocs(b *testing.B, srv *benchServer, wantFiles int, wantBytes int64) {
 		for i := range tools {
 			t := tools[(i+round)%len(tools)]
 			out, tmp := benchOutDir(b), b.TempDir()
-			r, code, output := runDocsTool(b, t.bin, t.args(out, tmp)...)
+			r, code, output := runTool(b, 10*time.Minute, t.bin, t.args(out, tmp)...)
 			if !t.ok(code) {
 				b.Fatalf("%s exited %d:\n%s", t.name, code, tail(output))
 			}
@@ -167,43 +165,6 @@ func benchDocs(b *testing.B, srv *benchServer, wantFiles int, wantBytes int64) {
 		b.ReportMetric(med("trawl", cpu)/med("wget2", cpu), "cpu/wget2")
 	}
 	b.Log(strings.Join(line, "\n"))
-}
-
-// runDocsTool runs bin with args to its exit, bounded by 10 minutes, and returns what it cost,
-// its exit code and its output.
-func runDocsTool(b *testing.B, bin string, args ...string) (wanResult, int, string) {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = wanEnv(b)
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	cmd.WaitDelay = 5 * time.Second
-	begin := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("starting %s: %v", bin, err)
-	}
-	stop := make(chan struct{})
-	peak := sampleHWM(cmd.Process.Pid, stop)
-	err := cmd.Wait()
-	wall := time.Since(begin)
-	close(stop)
-	if ctx.Err() != nil {
-		b.Fatalf("%s %s: still running after 10m", bin, strings.Join(args, " "))
-	}
-	code := 0
-	if err != nil {
-		code = -1
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-	}
-	r := wanResult{wall: wall, rssMiB: float64(<-peak) / 1024}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	return r, code, output.String()
 }
 
 // savedFiles counts the files under out and their bytes, leaving out trawl's state and

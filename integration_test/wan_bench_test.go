@@ -272,6 +272,17 @@ type wanResult struct {
 // unless it exits 0.
 func runWANTool(b *testing.B, timeout time.Duration, bin string, args ...string) wanResult {
 	b.Helper()
+	r, code, output := runTool(b, timeout, bin, args...)
+	if code != 0 {
+		b.Fatalf("%s %s: exit %d; output:\n%s", bin, strings.Join(args, " "), code, tail(output))
+	}
+	return r
+}
+
+// runTool runs bin with args to its exit, bounded by timeout, and returns what it cost (wall,
+// CPU from its rusage, peak RSS from sampleHWM), its exit code and its output.
+func runTool(b *testing.B, timeout time.Duration, bin string, args ...string) (wanResult, int, string) {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -291,14 +302,18 @@ func runWANTool(b *testing.B, timeout time.Duration, bin string, args ...string)
 	if ctx.Err() != nil {
 		b.Fatalf("%s %s: still running after %s, killed; output:\n%s", bin, strings.Join(args, " "), timeout, tail(output.String()))
 	}
+	code := 0
 	if err != nil {
-		b.Fatalf("%s %s: %v; output:\n%s", bin, strings.Join(args, " "), err, tail(output.String()))
+		code = -1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
 	}
 	r := wanResult{wall: wall, rssMiB: float64(<-peak) / 1024}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	return r
+	return r, code, output.String()
 }
 
 // sampleHWM follows the peak resident set (VmHWM, KiB) of process pid every 10 ms until stop is
