@@ -255,7 +255,7 @@ func TestProtocols(t *testing.T) {
 		http1Only  bool
 		wantSmall  []string // protocols of the requests for the small file, in order
 		wantBig    []string
-		multiplex  bool // Response.Multiplexed
+		multiplex  bool // what Request.OnAnswer is told
 		wantFailed bool
 	}{
 		{"auto", ProtocolAuto, false, []string{"HTTP/2.0"}, []string{"HTTP/2.0", "HTTP/1.1"}, true, false},
@@ -278,7 +278,11 @@ func TestProtocols(t *testing.T) {
 				path string
 				want []string
 			}{{"/small", tc.wantSmall}, {"/big", tc.wantBig}} {
-				resp, err := fetch(t, f, root, srv.URL(p.path), p.path[1:])
+				var answered []bool
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				resp, err := f.Fetch(ctx, root, Request{URL: srv.URL(p.path), Path: p.path[1:],
+					OnAnswer: func(m bool) { answered = append(answered, m) }})
+				cancel()
 				if tc.wantFailed {
 					if err == nil {
 						t.Fatalf("%s: fetched over forced HTTP/2 from a server without it", p.path)
@@ -288,8 +292,8 @@ func TestProtocols(t *testing.T) {
 				if err != nil || resp.SHA256 != srv.SHA256(p.path) || !bytes.Equal(readFile(t, dir, p.path[1:]), srv.Body(p.path)) {
 					t.Fatalf("%s: %+v %v", p.path, resp, err)
 				}
-				if resp.Multiplexed != tc.multiplex {
-					t.Errorf("%s: Multiplexed %v, want %v", p.path, resp.Multiplexed, tc.multiplex)
+				if len(answered) != 1 || answered[0] != tc.multiplex {
+					t.Errorf("%s: OnAnswer told %v, want once %v", p.path, answered, tc.multiplex)
 				}
 				var got []string
 				for _, r := range srv.RequestsFor(p.path) {

@@ -449,7 +449,6 @@ func (t *transfer) response(resp *http.Response, size int64, sum string, resumed
 		Resumed:      resumed,
 		Offset:       offset,
 		NotModified:  resp.StatusCode == http.StatusNotModified,
-		Multiplexed:  t.multiplexed,
 	}
 	if r.NotModified {
 		// A 304 may omit validators; the copy on disk still has the ones we sent.

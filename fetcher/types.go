@@ -123,6 +123,5 @@ type Response struct {
 	Resumed      bool   // the body was appended to an existing .part from Offset
 	Offset       int64  // bytes kept from the .part when Resumed
 	NotModified  bool   // 304 to a conditional request: nothing written
-	Multiplexed  bool   // the host answered over HTTP/2 (even if this body then came over HTTP/1.1)
 	Body         []byte // the file's content, when Request.KeepBody and it fitted; else nil
 }

@@ -768,7 +768,7 @@ func TestLearnProtocol(t *testing.T) {
 			f := &funcFetcher{fn: func(_ context.Context, req fetcher.Request) (fetcher.Response, error) {
 				req.OnAnswer(tc.multiplexed)
 				during = lim.Cap("h0.test") // the body has not ended yet
-				return fetcher.Response{Status: 200, Bytes: 1 << 20, Path: req.Path, Multiplexed: tc.multiplexed}, nil
+				return fetcher.Response{Status: 200, Bytes: 1 << 20, Path: req.Path}, nil
 			}}
 			opts := fastOptions()
 			opts.HTTP1PerHost, opts.HTTP2Start = 3, 12
