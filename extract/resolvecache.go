@@ -8,9 +8,8 @@ import (
 
 // resolved remembers, across the pages of a crawl, what references resolve to against a
 // directory: the pages of a directory link the same stylesheets, scripts, icons and sibling
-// pages, and resolving a reference (parse, merge, normalize) costs more than finding it. On
-// Python's documentation three of four references a page resolves were resolved for an
-// earlier page of its directory.
+// pages, and resolving a reference (parse, merge, normalize) costs more than finding it, so most
+// of a page's references were resolved already for an earlier page of its directory.
 //
 // A reference with a path (relative or absolute), an authority or a scheme resolves the same
 // against every URL with the same scheme, user, host and path up to its last '/'; one that is
