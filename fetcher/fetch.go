@@ -248,14 +248,11 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 	if resp.ContentLength >= 0 {
 		t.announce(offset+resp.ContentLength, offset)
 	}
-	if t.root == nil {
-		e, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
-		if err != nil {
-			return Response{}, t.local(err)
-		}
-		defer release()
-		t.dir, t.root, t.dirfd = e, e.r, e.fd()
+	release, derr := t.makeDir()
+	if derr != nil {
+		return Response{}, derr
 	}
+	defer release()
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
 	buf := *bufp
@@ -416,6 +413,20 @@ func (t *transfer) askAgainAllowed() bool {
 	}
 	t.req.ConnDone()
 	return true
+}
+
+// makeDir opens the file's directory, creating it, if Fetch found it missing; release gives it
+// back.
+func (t *transfer) makeDir() (release func(), err *Error) {
+	if t.root != nil {
+		return func() {}, nil
+	}
+	e, release, derr := t.f.dirs.open(t.outRoot, t.dirName, true)
+	if derr != nil {
+		return nil, t.local(derr)
+	}
+	t.dir, t.root, t.dirfd = e, e.r, e.fd()
+	return release, nil
 }
 
 // announce tells the caller the whole file's length, and how much of it is on disk already.

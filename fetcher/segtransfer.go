@@ -99,14 +99,11 @@ var errStopped = errors.New("segmented download stopped")
 // writeSegments fetches a fresh download whose first answer is resp (see segmentable). ctx is
 // the first request's context (t.cancel cancels it); parent is the Fetch's.
 func (t *transfer) writeSegments(parent, ctx context.Context, resp *http.Response) (Response, error) {
-	if t.root == nil {
-		e, release, err := t.f.dirs.open(t.outRoot, t.dirName, true)
-		if err != nil {
-			return Response{}, t.local(err)
-		}
-		defer release()
-		t.dir, t.root, t.dirfd = e, e.r, e.fd()
+	release, derr := t.makeDir()
+	if derr != nil {
+		return Response{}, derr
 	}
+	defer release()
 	t.f.dirs.notePart(t.dir, t.part, true) // before: a failed create may still leave one
 	file, err := t.root.OpenFile(t.part, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
