@@ -122,7 +122,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
 	fs.StringVar(&cfg.ClientKey, "client-key", cfg.ClientKey, "TLS client key PEM `FILE`")
 	fs.BoolVar(&cfg.Insecure, "insecure", cfg.Insecure, "DANGEROUS: do not verify TLS certificates")
-	fs.BoolVar(&cfg.HTTP2, "http2", cfg.HTTP2, "speak HTTP/2 only (default: HTTP/2 where the server offers it, big files over HTTP/1.1 connections of their own)")
+	fs.BoolVar(&cfg.HTTP2, "http2", cfg.HTTP2, "speak HTTP/2 only (default: get offers HTTP/2, with big files over HTTP/1.1 connections of their own; crawl speaks HTTP/1.1)")
 	fs.BoolVar(&cfg.HTTP11, "http1.1", cfg.HTTP11, "speak HTTP/1.1 only: a connection per request in flight to a host")
 	fs.StringArrayVarP(&cfg.Headers, "header", "H", cfg.Headers, "extra request header \"Name: value\" (repeatable; sent only to the URL's own host)")
 	fs.StringVar(&cfg.UserAgent, "user-agent", cfg.UserAgent, "User-Agent header")
