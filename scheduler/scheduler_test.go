@@ -696,9 +696,8 @@ func TestMaxWait(t *testing.T) {
 // signals is a limiter that records what the scheduler tells it of each host's load.
 type signals struct {
 	*ratelimit.Limiter
-	mu   sync.Mutex
-	got  map[string][]ratelimit.Signal
-	maxs map[string]int
+	mu  sync.Mutex
+	got map[string][]ratelimit.Signal
 }
 
 func (l *signals) Done(host string, s ratelimit.Signal) {
@@ -706,13 +705,6 @@ func (l *signals) Done(host string, s ratelimit.Signal) {
 	l.got[host] = append(l.got[host], s)
 	l.mu.Unlock()
 	l.Limiter.Done(host, s)
-}
-
-func (l *signals) SetHostMax(host string, n int) {
-	l.mu.Lock()
-	l.maxs[host] = n
-	l.mu.Unlock()
-	l.Limiter.SetHostMax(host, n)
 }
 
 // TestLoadSignals: every finished request tells the limiter about its host's load — overloaded
@@ -739,7 +731,7 @@ func TestLoadSignals(t *testing.T) {
 			opts := fastOptions()
 			opts.Retries, opts.HTTP1PerHost = -1, 3
 			lim := &signals{Limiter: ratelimit.New(ratelimit.Options{Adaptive: true, PerHost: 16}),
-				got: map[string][]ratelimit.Signal{}, maxs: map[string]int{}}
+				got: map[string][]ratelimit.Signal{}}
 			if err := run(t, st, f, lim, opts, nil); err != nil {
 				t.Fatal(err)
 			}
