@@ -115,8 +115,8 @@ type HostQueue struct {
 	Next    time.Time // earliest NextAttempt among them
 }
 
-// Counts are the number of records in each state, kept up to date in every transaction so that
-// reading them costs O(1).
+// Counts are the number of records in each state. The bbolt store keeps them up to date in every
+// transaction, so reading them costs O(1); the JetStream backend still counts its bucket.
 type Counts struct {
 	Pending, Leased, Done, Failed int
 	Skipped                       int
@@ -141,7 +141,8 @@ type Queue interface {
 	// release keeping its place). A page's Links are enqueued in the same transaction. Applying
 	// the same updates twice leaves the job as applying them once.
 	Commit(updates []Update) error
-	// Counts are the job's records by state.
+	// Counts are the job's records by state. The scheduler reads them after commits that queue
+	// links, so a backend should answer without reading every record.
 	Counts() (Counts, error)
 }
 
