@@ -254,24 +254,20 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		metaRunExit: strconv.Itoa(exit.code)}); err != nil {
 		log.Error("recording the run's end", "err", err)
 	}
-	if local == nil {
-		// A shared job's status is the engine's; there is no snapshot file to keep.
-	} else if err := publishStatus(local, t, false); err != nil {
-		log.Error("writing status snapshot", "err", err)
+	if local != nil { // a shared job's status is the engine's: no snapshot file to keep
+		if err := publishStatus(local, t, false); err != nil {
+			log.Error("writing status snapshot", "err", err)
+		}
 	}
 	if cfg.Report != "" {
-		rep := report{Command: command, StateFile: statePath, Out: cfg.Out, Start: start, End: end,
+		rep := report{Command: command, Out: cfg.Out, Start: start, End: end,
 			DurationSeconds: end.Sub(start).Seconds(), Outcome: exit.outcome, ExitCode: exit.code,
 			Counts: total, ReceivedBytes: s.Stats().Bytes.Load(), Hosts: hosts, Job: jobCountsOf(c),
 			BadInputCount: nbad, BadInput: badListed}
-		if exit.err != nil {
-			rep.Error = exit.err.Error()
+		if local != nil {
+			rep.StateFile = statePath
 		}
-		var ferr error
-		if rep.Failures, rep.Waiting, ferr = leftovers(st, exit.outcome == "waiting"); ferr == nil {
-			ferr = writeJSON(cfg.Report, rep)
-		}
-		if ferr != nil {
+		if ferr := rep.write(cfg.Report, st, exit); ferr != nil {
 			log.Error("writing report", "file", cfg.Report, "err", ferr)
 			if exit.code == exitOK {
 				exit = runExit{exitFatal, "fatal", fmt.Errorf("writing report: %w", ferr)}

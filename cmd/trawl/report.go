@@ -169,6 +169,18 @@ type failure struct {
 	Transient bool   `json:"transient"`
 }
 
+// write completes rep with the run's error and the job's leftovers, and writes it to path.
+func (rep *report) write(path string, st queue.Backend, exit runExit) error {
+	if exit.err != nil {
+		rep.Error = exit.err.Error()
+	}
+	var err error
+	if rep.Failures, rep.Waiting, err = leftovers(st, exit.outcome == "waiting"); err != nil {
+		return err
+	}
+	return writeJSON(path, rep)
+}
+
 // waiting is a URL left queued by a run that ended because the rest of its work was not due.
 type waiting struct {
 	URL      string     `json:"url"`
