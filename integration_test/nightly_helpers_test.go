@@ -30,7 +30,6 @@ type reportCounts struct {
 	Failed    int64 `json:"failed"`
 	Transient int64 `json:"failed_transient"`
 	Retries   int64 `json:"retries"`
-	Skipped   int64 `json:"skipped"`
 	Bytes     int64 `json:"bytes"`
 }
 
@@ -91,7 +90,7 @@ type reportWaiting struct {
 // The keys a script reading a report may rely on.
 var (
 	reportKeys      = []string{"start", "end", "outcome", "exit_code", "counts", "received_bytes", "hosts", "job", "failures", "bad_input_count", "bad_input"}
-	reportCountKeys = []string{"new", "changed", "unchanged", "failed", "failed_transient", "retries", "skipped", "bytes"}
+	reportCountKeys = []string{"new", "changed", "unchanged", "failed", "failed_transient", "retries", "bytes"}
 	reportJobKeys   = []string{"total", "done", "failed", "pending", "skipped", "bytes"}
 )
 
@@ -149,8 +148,8 @@ type statusJSON struct {
 		Start    string `json:"start"`
 		End      string `json:"end"`
 		Outcome  string `json:"outcome"`
-		ExitCode string `json:"exit_code"`
-		PID      string `json:"pid"`
+		ExitCode *int   `json:"exit_code"`
+		PID      int    `json:"pid"`
 	} `json:"last_run"`
 	Run       *reportCounts `json:"run"`
 	TopErrors []struct {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -432,9 +431,9 @@ func TestNightlyReportMatchesDisk(t *testing.T) {
 		wantFile(t, j.out, f.s, f.path)
 	}
 	wantNoFile(t, mirrorPath(j.out, gone.s, gone.path))
-	want := reportCounts{New: int64(len(disk)), Failed: 1, Skipped: 1, Bytes: onDisk}
-	if rep.Counts != want {
-		t.Errorf("report counts %+v, want %+v", rep.Counts, want)
+	want := reportCounts{New: int64(len(disk)), Failed: 1, Bytes: onDisk}
+	if rep.Counts != want || rep.BadInputCount != 1 {
+		t.Errorf("report counts %+v, bad_input_count %d, want %+v and 1", rep.Counts, rep.BadInputCount, want)
 	}
 	if rep.ReceivedBytes != onDisk {
 		t.Errorf("report received_bytes %d, want %d (the files on disk)", rep.ReceivedBytes, onDisk)
@@ -525,7 +524,7 @@ func TestNightlyStatusMatchesReport(t *testing.T) {
 			}
 		}
 		lr := st.LastRun
-		if lr.Outcome != rep.Outcome || lr.ExitCode != strconv.Itoa(rep.ExitCode) ||
+		if lr.Outcome != rep.Outcome || lr.ExitCode == nil || *lr.ExitCode != rep.ExitCode ||
 			lr.Start != rep.Start.Format(time.RFC3339) || lr.End != rep.End.Format(time.RFC3339) {
 			t.Errorf("status last_run %+v, report says %s exit %d from %s to %s", lr, rep.Outcome, rep.ExitCode,
 				rep.Start.Format(time.RFC3339), rep.End.Format(time.RFC3339))
@@ -640,7 +639,7 @@ func TestNightlyStatusLive(t *testing.T) {
 		if st.Run == nil || st.Run.New != 10 {
 			t.Errorf("status #%d run %+v, want 10 new so far", i, st.Run)
 		}
-		if st.LastRun.Outcome != "running" || st.LastRun.PID != strconv.Itoa(p.cmd.Process.Pid) {
+		if st.LastRun.Outcome != "running" || st.LastRun.PID != p.cmd.Process.Pid {
 			t.Errorf("status #%d last_run %+v, want running, pid %d", i, st.LastRun, p.cmd.Process.Pid)
 		}
 	}
@@ -681,7 +680,7 @@ func TestNightlyStatusLive(t *testing.T) {
 		t.Errorf("report counts %+v outcome %q, want 11 new, done", rep.Counts, rep.Outcome)
 	}
 	st := trawlStatus(t, "-o", j.out)
-	if st.Running || st.Job.Done != 11 || st.LastRun.Outcome != "done" || st.LastRun.ExitCode != "0" {
+	if st.Running || st.Job.Done != 11 || st.LastRun.Outcome != "done" || st.LastRun.ExitCode == nil || *st.LastRun.ExitCode != 0 {
 		t.Errorf("status after the run: running %v job %+v last_run %+v, want 11 done, done exit 0", st.Running, st.Job, st.LastRun)
 	}
 }
@@ -850,7 +849,7 @@ func TestNightlyReportInterrupted(t *testing.T) {
 				t.Errorf("report job %+v, want %+v; on disk: %v", rep.Job, want, disk)
 			}
 			st := trawlStatus(t, "-o", out)
-			if st.LastRun.Outcome != "interrupted" || st.LastRun.ExitCode != "130" || st.Job != rep.Job {
+			if st.LastRun.Outcome != "interrupted" || st.LastRun.ExitCode == nil || *st.LastRun.ExitCode != 130 || st.Job != rep.Job {
 				t.Errorf("status after the interrupt: last_run %+v job %+v, want interrupted, 130, job as reported", st.LastRun, st.Job)
 			}
 		})

@@ -227,7 +227,6 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 
 	total, hosts, _ := t.snapshot()
 	nbad, badListed := j.bad.snapshot()
-	total.Skipped += nbad
 	c, cerr := st.Counts()
 	exit := outcomeOf(runErr, total, c.Pending+c.Leased, nbad)
 	if command == "get" && runErr == nil && j.usable.Load() == 0 {
@@ -243,7 +242,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if prog.scriptLog {
 		log.Info("summary",
 			"new", total.New, "changed", total.Changed, "unchanged", total.Unchanged, "failed", total.Failed,
-			"skipped", total.Skipped, "pending", c.Pending+c.Leased,
+			"skipped", c.Skipped, "bad_input", nbad, "pending", c.Pending+c.Leased,
 			"bytes", s.Stats().Bytes.Load(), "elapsed", end.Sub(start).Round(time.Millisecond).String(),
 			"rate", humanRate(s.Stats().Bytes.Load(), end.Sub(start)))
 	}
@@ -266,6 +265,12 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 			BadInputCount: nbad, BadInput: badListed}
 		if local != nil {
 			rep.StateFile = statePath
+			if c.Skipped > 0 {
+				var serr error
+				if rep.SkippedBy, serr = local.SkipReasons(); serr != nil {
+					log.Error("counting skipped URLs by reason", "err", serr)
+				}
+			}
 		}
 		if ferr := rep.write(cfg.Report, st, exit); ferr != nil {
 			log.Error("writing report", "file", cfg.Report, "err", ferr)

@@ -16,7 +16,9 @@ import (
 	"github.com/trawl-dev/trawl/store"
 )
 
-// runCounts tally one run's outcomes.
+// runCounts tally one run's outcomes: the report's "counts" and status's "run". URLs not fetched
+// are counted once, for the whole job (jobCounts.Skipped, by reason in skipped_by); bad input
+// lines in the report's bad_input_count.
 type runCounts struct {
 	New       int64 `json:"new"`
 	Changed   int64 `json:"changed"`
@@ -24,8 +26,7 @@ type runCounts struct {
 	Failed    int64 `json:"failed"`
 	Transient int64 `json:"failed_transient"` // of Failed: out of retries on errors that may pass
 	Retries   int64 `json:"retries"`
-	Skipped   int64 `json:"skipped"` // bad input lines and arguments; URLs robots.txt forbids
-	Bytes     int64 `json:"bytes"`   // size of the files written (new and changed)
+	Bytes     int64 `json:"bytes"` // size of the files written (new and changed)
 }
 
 func (c *runCounts) add(o scheduler.Outcome) {
@@ -45,8 +46,6 @@ func (c *runCounts) add(o scheduler.Outcome) {
 		if o.Record.Transient {
 			c.Transient++
 		}
-	case scheduler.KindSkipped:
-		c.Skipped++
 	}
 }
 
@@ -133,6 +132,7 @@ type report struct {
 	ReceivedBytes   int64                `json:"received_bytes"` // body bytes received, partial transfers included
 	Hosts           map[string]runCounts `json:"hosts"`
 	Job             jobCounts            `json:"job"`
+	SkippedBy       map[string]int       `json:"skipped_by,omitempty"` // job.skipped by reason, as in status
 	Failures        []failure            `json:"failures"`
 	// BadInputCount counts the list lines and arguments skipped as unusable, in this run or, for
 	// a list unchanged since, when it was read; BadInput lists up to 1,000 of them.

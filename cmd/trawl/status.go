@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,16 +48,18 @@ type statusReport struct {
 	// maxLiveHosts so that publishing every few seconds stays cheap with many hosts.
 	HostsOmitted int          `json:"hosts_omitted,omitempty"`
 	LastRun      lastRun      `json:"last_run"`
-	Run          *runCounts   `json:"run,omitempty"` // the running run's counts so far
+	Run          *runCounts   `json:"run,omitempty"` // the running run's counts so far, or the last run's (its report's "counts")
 	TopErrors    []errorCount `json:"top_errors"`
 }
 
+// lastRun is the latest run's start, end, outcome and exit code, as its report gives them; while
+// it runs, outcome "running" and no end or exit code.
 type lastRun struct {
 	Start    string `json:"start,omitempty"`
 	End      string `json:"end,omitempty"`
 	Outcome  string `json:"outcome,omitempty"`
-	ExitCode string `json:"exit_code,omitempty"`
-	PID      string `json:"pid,omitempty"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	PID      int    `json:"pid,omitempty"`
 }
 
 func statusFile(statePath string) string { return statePath + ".status.json" }
@@ -103,12 +106,17 @@ func readStatus(st *store.Store) (*statusReport, error) {
 			return nil, err
 		}
 	}
+	var exit, pid string
 	for key, dst := range map[string]*string{metaRunStart: &r.LastRun.Start, metaRunEnd: &r.LastRun.End,
-		metaRunOutcome: &r.LastRun.Outcome, metaRunExit: &r.LastRun.ExitCode, metaRunPID: &r.LastRun.PID} {
+		metaRunOutcome: &r.LastRun.Outcome, metaRunExit: &exit, metaRunPID: &pid} {
 		if *dst, err = st.Meta(key); err != nil {
 			return nil, err
 		}
 	}
+	if n, err := strconv.Atoi(exit); err == nil {
+		r.LastRun.ExitCode = &n
+	}
+	r.LastRun.PID, _ = strconv.Atoi(pid)
 	return r, nil
 }
 
@@ -162,12 +170,12 @@ func loadStatus(path string) (*statusReport, error) {
 		if err != nil {
 			return nil, fatalErr("%v", err)
 		}
-		// The most common errors come from the last run's snapshot instead of a scan of every
-		// record under the lock: every run retries the failures before it, so the last run's
-		// failures are the job's (unless `trawl retry` requeued some since).
+		// The last run's counts and most common errors come from its snapshot instead of a scan
+		// of every record under the lock: every run retries the failures before it, so the last
+		// run's failures are the job's (unless `trawl retry` requeued some since).
 		var snap statusReport
 		if data, err := os.ReadFile(statusFile(path)); err == nil && json.Unmarshal(data, &snap) == nil {
-			r.TopErrors = snap.TopErrors
+			r.Run, r.TopErrors = snap.Run, snap.TopErrors
 		}
 		return r, nil
 	case errors.Is(err, fs.ErrNotExist):
@@ -205,14 +213,20 @@ func printStatus(w io.Writer, r *statusReport) {
 	if lr.Start != "" {
 		fmt.Fprintf(w, "last run:   started %s", lr.Start)
 		if lr.End != "" {
-			fmt.Fprintf(w, ", ended %s, %s (exit %s)", lr.End, lr.Outcome, lr.ExitCode)
+			fmt.Fprintf(w, ", ended %s, %s", lr.End, lr.Outcome)
+			if lr.ExitCode != nil {
+				fmt.Fprintf(w, " (exit %d)", *lr.ExitCode)
+			}
 		}
 		fmt.Fprintln(w)
 	}
 	if r.Run != nil {
-		c := r.Run
-		fmt.Fprintf(w, "this run:   %d new, %d changed, %d unchanged, %d failed, %d retries\n",
-			c.New, c.Changed, c.Unchanged, c.Failed, c.Retries)
+		c, which := r.Run, "this run:  "
+		if !r.Running {
+			which = "it did:    "
+		}
+		fmt.Fprintf(w, "%s %d new, %d changed, %d unchanged, %d failed, %d retries\n",
+			which, c.New, c.Changed, c.Unchanged, c.Failed, c.Retries)
 	}
 	if len(r.Hosts) > 0 {
 		fmt.Fprintln(w, "\nhosts:")
