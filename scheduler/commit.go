@@ -162,6 +162,12 @@ func (c *committer) flush() {
 	// After a failure outcomes are dropped: their URLs stay leased in the store and return to the
 	// queue when it is next opened, so nothing is lost.
 	c.committed.Add(int64(n))
+	if c.err == nil && c.opts.OnOutcome != nil {
+		// After the count: whoever hears of an outcome finds it counted as committed.
+		for _, p := range c.batch {
+			c.opts.OnOutcome(Outcome{Kind: p.kind, Record: p.u.Record})
+		}
+	}
 	clear(c.batch)
 	c.poke()
 }
@@ -199,9 +205,6 @@ func (c *committer) commit(batch []pendingUpdate) error {
 			c.stats.Done.Add(1)
 		case KindFailed:
 			c.stats.Failed.Add(1)
-		}
-		if c.opts.OnOutcome != nil {
-			c.opts.OnOutcome(Outcome{Kind: p.kind, Record: p.u.Record})
 		}
 	}
 	return nil

@@ -277,11 +277,14 @@ func (d *dispatcher) scan(now time.Time) (int, error) {
 	}
 	for _, q := range hq {
 		h := d.host(q.Host)
-		if h.where == sleeping && h.fails == 0 && q.Next.Before(h.wake) {
-			// New work due before the host's wake-up (a link, a listed URL): wake it then. The
-			// limiter still decides when it may really go.
-			h.wake = maxTime(q.Next, now)
-			heap.Fix(&d.sleep, h.index)
+		if h.where == sleeping && h.fails == 0 {
+			// New work due before the host's wake-up (a link, a listed URL): wake it then, but
+			// not before the end of a cooldown the run gave it, which holds new work back as
+			// much as old. The limiter still decides when it may really go.
+			if at := maxTime(maxTime(q.Next, now), h.coolUntil); at.Before(h.wake) {
+				h.wake = at
+				heap.Fix(&d.sleep, h.index)
+			}
 			continue
 		}
 		if h.where == ready && h.drained && !q.Next.After(now) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,51 +215,45 @@ func TestPerHostConcurrencyCap(t *testing.T) {
 	}
 }
 
+// TestRetryAfterCoolsDownOnlyThatHost: a 429 with Retry-After stops the host's requests for
+// that long, and only that host's: the other host's URLs are all fetched after the 429, while
+// the first host still cools down.
+// TestRetryAfterCoolsDownOnlyThatHost: a 429 with Retry-After stops the host's requests for
+// that long, and only that host's: the other host's URLs are all fetched after the 429, while
+// the first host still cools down, and the run ends (--max-wait) rather than wait an hour.
 func TestRetryAfterCoolsDownOnlyThatHost(t *testing.T) {
 	st := openStore(t)
-	list := urls(2, 30)
-	enqueueAll(t, st, list)
-	slow := "https://h0.test/f0.bin"
-	const ra = 300 * time.Millisecond
+	enqueueAll(t, st, urls(2, 30)) // more than a lease's worth per host: some wait in the store
+	var slow string                // the first URL of h0.test asked for: the one answered 429
+	var after []string             // h0.test URLs asked for after it
+	cooling := make(chan struct{}) // closed as the 429 is answered
 	f := newFakeFetcher(func(u string, a int) error {
-		if u == slow && a == 1 {
-			return &fetcher.Error{Class: fetcher.ClassHTTP, Status: 429, Retryable: true, RetryAfter: ra}
+		switch {
+		case hostOf(u) == "h1.test":
+			<-cooling
+		case slow == "":
+			slow = u
+			close(cooling)
+			return &fetcher.Error{Class: fetcher.ClassHTTP, Status: 429, Retryable: true, RetryAfter: time.Hour}
+		default:
+			after = append(after, u)
 		}
-		// Each fetch takes a moment, as a real one does: h1.test's 30 must not all be over
-		// before h0.test's 429 arrives, or none could be seen going on during the cooldown.
-		time.Sleep(5 * time.Millisecond)
 		return nil
 	})
 	opts := fastOptions()
-	opts.Workers, opts.PerHost = 2, 1
-	if err := run(t, st, f, nil, opts, nil); err != nil {
-		t.Fatal(err)
+	opts.Workers, opts.PerHost, opts.MaxWait = 2, 1, time.Minute
+	lim := ratelimit.New(ratelimit.Options{PerHost: opts.PerHost, MaxCooldown: 2 * time.Hour})
+	var waiting *WaitingError
+	if err := run(t, st, f, lim, opts, nil); !errors.As(err, &waiting) {
+		t.Fatalf("Run = %v, want it to end waiting for h0.test's cooldown", err)
 	}
-	first := f.calls[slow][0]
-	for u, calls := range f.calls {
-		host := hostOf(u)
-		for _, c := range calls {
-			if u == slow && c.Equal(first) {
-				continue
-			}
-			d := c.Sub(first)
-			if host == "h0.test" && d > 0 && d < ra {
-				t.Errorf("%s requested %v after the 429, inside the %v cooldown", u, d, ra)
-			}
+	if len(after) > 0 {
+		t.Errorf("h0.test asked for %v during its hour-long cooldown", after)
+	}
+	for u, r := range states(t, st) {
+		if want := map[bool]store.State{true: store.Done, false: store.Pending}[hostOf(u) == "h1.test"]; r.State != want {
+			t.Errorf("%s: %v, want %v", u, r.State, want)
 		}
-	}
-	// The other host kept going during the cooldown.
-	var during int
-	for u, calls := range f.calls {
-		if hostOf(u) == "h1.test" && calls[0].After(first) && calls[0].Sub(first) < ra {
-			during++
-		}
-	}
-	if during == 0 {
-		t.Error("h1.test made no request while h0.test cooled down")
-	}
-	if r, _, _ := st.Get(slow); r.State != store.Done || r.Attempts != 2 {
-		t.Errorf("slow URL: %v after %d attempts", r.State, r.Attempts)
 	}
 }
 
@@ -532,34 +527,34 @@ func TestFeedRunsAlongside(t *testing.T) {
 }
 
 // A fatal error on one job cancels the other in-flight fetches: Run does not wait for downloads
-// that have no time limit.
+// that have no time limit, returns the fatal error, and the cut-off URL goes back to the queue.
 func TestFatalErrorCancelsInflight(t *testing.T) {
 	st := openStore(t)
-	enqueueAll(t, st, []string{"https://a.test/1", "https://b.test/1"})
-	release := make(chan struct{})
+	const long = "https://b.test/1"
+	enqueueAll(t, st, []string{"https://a.test/1", long})
+	longStarted, cancelled := make(chan struct{}), make(chan struct{})
 	f := &funcFetcher{fn: func(ctx context.Context, req fetcher.Request) (fetcher.Response, error) {
-		if hostOf(req.URL) == "a.test" {
-			time.Sleep(10 * time.Millisecond)
+		if req.URL != long {
+			<-longStarted
 			return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassLocal, Fatal: true, Err: errors.New("no space left on device")}
 		}
-		select { // a long download that honours ctx
-		case <-release:
-		case <-ctx.Done():
-			return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassCanceled, Err: ctx.Err()}
-		}
-		return fetcher.Response{Status: 200, Path: req.Path}, nil
+		close(longStarted)
+		<-ctx.Done() // a download that ends only when cancelled
+		close(cancelled)
+		return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassCanceled, Err: ctx.Err()}
 	}}
-	errc := make(chan error, 1)
-	go func() {
-		errc <- New(st, f, ratelimit.New(ratelimit.Options{}), nil, fastOptions()).Run(context.Background(), nil)
-	}()
+	err := run(t, st, f, nil, fastOptions(), nil)
+	var fatal *FatalError
+	if !errors.As(err, &fatal) || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("Run = %v, want the fatal error", err)
+	}
 	select {
-	case err := <-errc:
-		t.Logf("Run returned %v", err)
-	case <-time.After(3 * time.Second):
-		close(release)
-		err := <-errc
-		t.Errorf("Run did not return within 3s of a fatal error (returned %v only after the other download finished)", err)
+	case <-cancelled:
+	default:
+		t.Error("Run returned before the other download was cancelled")
+	}
+	if r, _, _ := st.Get(long); r.State != store.Pending && r.State != store.Leased {
+		t.Errorf("the cut-off URL is %v, want back in the queue", r.State)
 	}
 }
 
@@ -571,38 +566,38 @@ func (f *funcFetcher) Fetch(ctx context.Context, _ *os.Root, req fetcher.Request
 	return f.fn(ctx, req)
 }
 
-// slowQueue: commits take a while (fsync); a PendingHosts snapshot taken during a commit returns
-// just after that commit has completed (the dispatcher goroutine descheduled for a moment).
-type slowQueue struct {
+// racingQueue makes the race TestNoEarlyTermination is about happen every time: the commit of
+// a retry waits until a scan of the queue has taken its snapshot, and that scan returns only once
+// the retry is committed and counted, as if the dispatcher were descheduled during the commit.
+type racingQueue struct {
 	*store.Store
-	mu       sync.Mutex
-	inCommit chan struct{}
-	raced    int
+	retry    string        // the URL whose retry races the scan
+	inCommit chan struct{} // closed when the retry's commit starts
+	snapshot chan struct{} // closed when a scan has taken its snapshot during that commit
+	counted  chan struct{} // closed when the retry's outcome is committed and counted
+	raced    atomic.Bool
 }
 
-func (q *slowQueue) Commit(u []store.Update) error {
-	done := make(chan struct{})
-	q.mu.Lock()
-	q.inCommit = done
-	q.mu.Unlock()
-	time.Sleep(30 * time.Millisecond)
-	err := q.Store.Commit(u)
-	go func() { time.Sleep(time.Millisecond); close(done) }() // after the committer's Add
-	return err
-}
-func (q *slowQueue) PendingHosts() ([]store.HostQueue, error) {
-	q.mu.Lock()
-	c := q.inCommit
-	q.mu.Unlock()
-	hq, err := q.Store.PendingHosts()
-	if c != nil {
-		select {
-		case <-c:
-		default:
-			q.raced++
-			<-c
-			time.Sleep(2 * time.Millisecond)
+func (q *racingQueue) Commit(u []store.Update) error {
+	for _, up := range u {
+		if up.Record.URL == q.retry && up.Record.State == store.Pending && !q.raced.Load() {
+			close(q.inCommit)
+			<-q.snapshot
+			break
 		}
+	}
+	return q.Store.Commit(u)
+}
+
+func (q *racingQueue) PendingHosts() ([]store.HostQueue, error) {
+	hq, err := q.Store.PendingHosts()
+	select {
+	case <-q.inCommit:
+		if q.raced.CompareAndSwap(false, true) {
+			close(q.snapshot)
+			<-q.counted
+		}
+	default:
 	}
 	return hq, err
 }
@@ -611,23 +606,29 @@ func (q *slowQueue) PendingHosts() ([]store.HostQueue, error) {
 // must keep the run going.
 func TestNoEarlyTermination(t *testing.T) {
 	st := openStore(t)
-	enqueueAll(t, st, []string{"https://a.test/1", "https://b.test/1"})
-	f := &funcFetcher{fn: func(ctx context.Context, req fetcher.Request) (fetcher.Response, error) {
-		if hostOf(req.URL) == "b.test" {
-			time.Sleep(5 * time.Millisecond)
-			return fetcher.Response{Status: 200, Path: req.Path}, nil
+	const a = "https://a.test/1"
+	enqueueAll(t, st, []string{a, "https://b.test/1"})
+	f := newFakeFetcher(func(u string, attempt int) error {
+		if u == a && attempt == 1 {
+			return &fetcher.Error{Class: fetcher.ClassHTTP, Status: 503, Retryable: true}
 		}
-		time.Sleep(15 * time.Millisecond)
-		return fetcher.Response{}, &fetcher.Error{Class: fetcher.ClassHTTP, Status: 503, Retryable: true}
-	}}
+		return nil
+	})
+	q := &racingQueue{Store: st, retry: a, inCommit: make(chan struct{}), snapshot: make(chan struct{}), counted: make(chan struct{})}
 	opts := fastOptions()
-	opts.BackoffBase, opts.BackoffMax = 300*time.Millisecond, 300*time.Millisecond
-	q := &slowQueue{Store: st}
-	err := New(q, f, ratelimit.New(ratelimit.Options{}), nil, opts).Run(context.Background(), nil)
-	c, _ := st.Counts()
-	t.Logf("raced=%d Run = %v; counts after Run: %+v", q.raced, err, c)
-	if err == nil && c.Pending > 0 {
-		t.Errorf("Run returned nil with %d URL(s) still pending (a retry)", c.Pending)
+	opts.OnOutcome = func(o Outcome) {
+		if o.Kind == KindRetry && o.Record.URL == a {
+			close(q.counted)
+		}
+	}
+	if err := run(t, q, f, nil, opts, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !q.raced.Load() {
+		t.Fatal("no scan ran during the retry's commit: the race was not tried")
+	}
+	if c, _ := st.Counts(); c.Done != 2 || f.attempts(a) != 2 {
+		t.Errorf("counts after Run: %+v, %s fetched %d times; want both done, %[2]s twice", c, a, f.attempts(a))
 	}
 }
 
