@@ -41,7 +41,7 @@ type Error struct {
 	Class      Class         // kind of failure
 	Status     int           // HTTP status when Class == ClassHTTP
 	Retryable  bool          // worth another attempt
-	RetryAfter time.Duration // server's Retry-After (capped at 1h; garbage ignored), 0 if none
+	RetryAfter time.Duration // server's Retry-After (capped at an hour, the one cap on it; garbage ignored), 0 if none
 	Fatal      bool          // local condition that dooms the whole run: disk full, output read-only/not writable
 	Err        error         // underlying cause
 }
@@ -61,6 +61,18 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// ServerBusy reports whether the server said it is overloaded (429 Too Many Requests, 503
+// Service Unavailable): its host deserves a pause, whether or not it said for how long.
+func (e *Error) ServerBusy() bool {
+	return e.Class == ClassHTTP && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable)
+}
+
+// Overloaded reports whether the failure suggests the host has more requests from us than it
+// can take: the server said so, or a request timed out, stalled or lost its connection.
+func (e *Error) Overloaded() bool {
+	return e.ServerBusy() || e.Class == ClassTimeout || e.Class == ClassStall || e.Class == ClassNetwork
+}
 
 // Sentinel causes, wrapped in *Error. Compare with errors.Is.
 var (

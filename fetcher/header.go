@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// maxRetryAfter caps a server's Retry-After: a typo or a hostile server must not park a
-// host for days. The scheduler may still choose to give up sooner.
+// maxRetryAfter caps a server's Retry-After, here only: a typo or a hostile server must not park a
+// host for days. The scheduler may still choose to give up sooner (--max-wait).
 const maxRetryAfter = time.Hour
 
 // ParseRetryAfter parses a Retry-After value: delay-seconds or an HTTP-date (RFC 9110

@@ -146,3 +146,28 @@ func containsAny(s string, subs ...string) bool {
 	}
 	return false
 }
+
+// TestErrorBehaviour: the questions the scheduler asks an error, instead of reading statuses.
+func TestErrorBehaviour(t *testing.T) {
+	for _, tt := range []struct {
+		err                  *Error
+		serverBusy, overload bool
+	}{
+		{&Error{Class: ClassHTTP, Status: 429}, true, true},
+		{&Error{Class: ClassHTTP, Status: 503}, true, true},
+		{&Error{Class: ClassHTTP, Status: 500}, false, false},
+		{&Error{Class: ClassHTTP, Status: 404}, false, false},
+		{&Error{Class: ClassTimeout}, false, true},
+		{&Error{Class: ClassStall}, false, true},
+		{&Error{Class: ClassNetwork}, false, true},
+		{&Error{Class: ClassTLS}, false, false},
+		{&Error{Class: ClassLocal, Status: 503}, false, false},
+	} {
+		if got := tt.err.ServerBusy(); got != tt.serverBusy {
+			t.Errorf("%v: ServerBusy %v, want %v", tt.err, got, tt.serverBusy)
+		}
+		if got := tt.err.Overloaded(); got != tt.overload {
+			t.Errorf("%v: Overloaded %v, want %v", tt.err, got, tt.overload)
+		}
+	}
+}

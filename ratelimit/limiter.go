@@ -10,9 +10,8 @@ import (
 
 // Defaults applied by New to zero (or invalid) Options fields.
 const (
-	DefaultBurst       = 1
-	DefaultPerHost     = 4
-	DefaultMaxCooldown = 10 * time.Minute
+	DefaultBurst   = 1
+	DefaultPerHost = 4
 )
 
 // minSweep is the number of deferred Forget calls that triggers the first sweep. Sweeps are
@@ -23,8 +22,8 @@ const minSweep = 64
 // come to trigger a size-based sweep.
 const sweepEvery = time.Second
 
-// Options configures a Limiter. The zero value means no rate limit, 4 requests in flight per host
-// and cooldowns capped at 10 minutes.
+// Options configures a Limiter. The zero value means no rate limit and 4 requests in flight per
+// host.
 type Options struct {
 	// Rate is the number of requests per second allowed per host. 0 (or a negative, NaN or
 	// infinite value) means unlimited.
@@ -40,9 +39,6 @@ type Options struct {
 	Adaptive bool
 	// Start is an adaptive host's first cap. Default DefaultAdaptiveStart (at most PerHost).
 	Start int
-	// MaxCooldown caps any cooldown, so a hostile or mistaken Retry-After cannot park a host for
-	// days. Default 10 minutes.
-	MaxCooldown time.Duration
 	// Margin is the fraction of every rate (Rate and SetHostRate's) held in reserve, 0 to 0.5.
 	// With none, spacing is exactly 1/r, so a closed one-second window can hold r+1 requests (at
 	// 0 and at 1 s) and arrival jitter makes a server count more still; a few percent keeps a
@@ -55,13 +51,12 @@ type Options struct {
 // In any window of length w, a host with rate r and burst b is granted at most b + r·w requests:
 // the token bucket guarantees it, and TryAcquire never takes a token it does not use.
 type Limiter struct {
-	rate        float64 // 0 = unlimited
-	margin      float64 // Options.Margin
-	burst       int
-	perHost     int
-	adaptive    bool
-	start       int
-	maxCooldown time.Duration
+	rate     float64 // 0 = unlimited
+	margin   float64 // Options.Margin
+	burst    int
+	perHost  int
+	adaptive bool
+	start    int
 
 	// now is the clock for the methods that take no time argument (Cooldown, SetHostRate,
 	// Forget). Tests replace it so those agree with the fake times passed to TryAcquire.
@@ -96,17 +91,16 @@ func (l *Limiter) cap(h *hostState) int {
 // New returns a Limiter configured by opts, with defaults filled in.
 func New(opts Options) *Limiter {
 	l := &Limiter{
-		rate:        validRate(opts.Rate),
-		margin:      min(max(opts.Margin, 0), 0.5),
-		burst:       opts.Burst,
-		perHost:     opts.PerHost,
-		adaptive:    opts.Adaptive,
-		start:       opts.Start,
-		maxCooldown: opts.MaxCooldown,
-		now:         time.Now,
-		hosts:       make(map[string]*hostState),
-		pending:     make(map[string]*hostState),
-		sweepAt:     minSweep,
+		rate:     validRate(opts.Rate),
+		margin:   min(max(opts.Margin, 0), 0.5),
+		burst:    opts.Burst,
+		perHost:  opts.PerHost,
+		adaptive: opts.Adaptive,
+		start:    opts.Start,
+		now:      time.Now,
+		hosts:    make(map[string]*hostState),
+		pending:  make(map[string]*hostState),
+		sweepAt:  minSweep,
 	}
 	if l.burst <= 0 {
 		l.burst = DefaultBurst
@@ -122,9 +116,6 @@ func New(opts Options) *Limiter {
 		l.start = DefaultAdaptiveStart
 	}
 	l.start = min(l.start, l.perHost)
-	if l.maxCooldown <= 0 {
-		l.maxCooldown = DefaultMaxCooldown
-	}
 	return l
 }
 
@@ -262,17 +253,14 @@ func (l *Limiter) Cap(host string) int {
 	return l.perHost
 }
 
-// Cooldown parks host until until, capped at now+MaxCooldown. A later call extends the cooldown
+// Cooldown parks host until until (the caller caps it: a Retry-After is capped where it is
+// parsed, in the fetcher). A later call extends the cooldown
 // but never shortens it: after a 503 with Retry-After: 120, a 429 with Retry-After: 5 must not
 // let requests resume early.
 func (l *Limiter) Cooldown(host string, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	if limit := now.Add(l.maxCooldown); until.After(limit) {
-		until = limit
-	}
-	if !until.After(now) {
+	if !until.After(l.now()) {
 		return // already over; no need to create state for it
 	}
 	if h := l.state(host); until.After(h.until) {

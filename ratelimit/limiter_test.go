@@ -211,23 +211,19 @@ func TestCooldown(t *testing.T) {
 		until time.Duration
 	}
 	tests := []struct {
-		name        string
-		maxCooldown time.Duration
-		calls       []call
-		end         time.Duration // cooldown should end at t0+end (0 = no cooldown)
+		name  string
+		calls []call
+		end   time.Duration // cooldown should end at t0+end (0 = no cooldown)
 	}{
-		{"retry-after", 0, []call{{0, 30 * time.Second}}, 30 * time.Second},
-		{"capped at MaxCooldown", time.Minute, []call{{0, time.Hour}}, time.Minute},
-		{"default cap is 10m", 0, []call{{0, 24 * time.Hour}}, 10 * time.Minute},
-		{"cap is from the clock at the call", time.Minute, []call{{10 * time.Second, time.Hour}}, 70 * time.Second},
-		{"later call extends", 0, []call{{0, 30 * time.Second}, {0, time.Minute}}, time.Minute},
-		{"later call never shortens", 0, []call{{0, time.Minute}, {5 * time.Second, 10 * time.Second}}, time.Minute},
-		{"capped extension still extends", time.Minute, []call{{0, 30 * time.Second}, {20 * time.Second, time.Hour}}, 80 * time.Second},
-		{"until in the past is a no-op", 0, []call{{10 * time.Second, 5 * time.Second}}, 0},
+		{"retry-after", []call{{0, 30 * time.Second}}, 30 * time.Second},
+		{"later call extends", []call{{0, 30 * time.Second}, {0, time.Minute}}, time.Minute},
+		{"a day is not capped here", []call{{0, 24 * time.Hour}}, 24 * time.Hour},
+		{"later call never shortens", []call{{0, time.Minute}, {5 * time.Second, 10 * time.Second}}, time.Minute},
+		{"until in the past is a no-op", []call{{10 * time.Second, 5 * time.Second}}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, clock := newTestLimiter(Options{MaxCooldown: tt.maxCooldown})
+			l, clock := newTestLimiter(Options{})
 			for _, c := range tt.calls {
 				clock.Set(c.clock)
 				l.Cooldown("h", at(c.until))
@@ -474,7 +470,7 @@ func TestConcurrentUse(t *testing.T) {
 		hosts      = 8
 		perHost    = 3
 	)
-	l := New(Options{Rate: 1e6, Burst: 100, PerHost: perHost, MaxCooldown: time.Millisecond})
+	l := New(Options{Rate: 1e6, Burst: 100, PerHost: perHost})
 	var held [hosts]atomic.Int32
 	var wg sync.WaitGroup
 	for g := range goroutines {

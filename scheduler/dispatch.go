@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/trawl-dev/trawl/extract"
@@ -434,12 +433,7 @@ func (d *dispatcher) signal(r outcome) ratelimit.Signal {
 		return ratelimit.Signal{}
 	}
 	fe := fetcher.Classify(r.err)
-	switch {
-	case fe.Status == http.StatusTooManyRequests, fe.Status == http.StatusServiceUnavailable,
-		fe.Class == fetcher.ClassTimeout, fe.Class == fetcher.ClassStall, fe.Class == fetcher.ClassNetwork:
-		return ratelimit.Signal{Overloaded: true}
-	}
-	return ratelimit.Signal{}
+	return ratelimit.Signal{Overloaded: fe.Overloaded()}
 }
 
 // update turns an outcome into the record to commit, deciding retries.
@@ -494,8 +488,8 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, queue.Record) {
 	cool := time.Duration(0)
 	switch {
 	case fe.RetryAfter > 0:
-		cool = min(fe.RetryAfter, opts.RetryAfterMax)
-	case fe.Status == 429 || fe.Status == 503:
+		cool = fe.RetryAfter
+	case fe.ServerBusy():
 		cool = opts.backoff(1) // overloaded without saying for how long: a breather
 	}
 	if cool > 0 {

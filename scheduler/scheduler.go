@@ -59,8 +59,6 @@ type Options struct {
 	Retries      int           // retries after the first attempt; default 5; negative = none
 	BackoffBase  time.Duration // first retry delay, doubled per attempt with jitter; default 1s
 	BackoffMax   time.Duration // cap on a retry delay; default 5m
-	// RetryAfterMax caps how long a server's Retry-After may park a URL; default 1h.
-	RetryAfterMax time.Duration
 	// MaxWait ends the run when all the work left is due later than this from now (a long
 	// Retry-After, a host's cooldown, a retry's backoff): Run returns a *WaitingError and those
 	// URLs stay queued with their due times. 0 waits as long as the work needs; a negative value
@@ -103,9 +101,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 5 * time.Minute
-	}
-	if o.RetryAfterMax <= 0 {
-		o.RetryAfterMax = time.Hour
 	}
 	if o.Grace <= 0 {
 		o.Grace = 5 * time.Second

@@ -242,7 +242,7 @@ func TestRetryAfterCoolsDownOnlyThatHost(t *testing.T) {
 	})
 	opts := fastOptions()
 	opts.Workers, opts.PerHost, opts.MaxWait = 2, 1, time.Minute
-	lim := ratelimit.New(ratelimit.Options{PerHost: opts.PerHost, MaxCooldown: 2 * time.Hour})
+	lim := ratelimit.New(ratelimit.Options{PerHost: opts.PerHost})
 	var waiting *WaitingError
 	if err := run(t, st, f, lim, opts, nil); !errors.As(err, &waiting) {
 		t.Fatalf("Run = %v, want it to end waiting for h0.test's cooldown", err)
@@ -660,7 +660,7 @@ func TestMaxWait(t *testing.T) {
 			})
 			opts := fastOptions()
 			opts.MaxWait, opts.BackoffBase, opts.BackoffMax = tc.maxWait, tc.backoff, tc.backoff
-			lim := ratelimit.New(ratelimit.Options{PerHost: opts.PerHost, MaxCooldown: 2 * time.Hour})
+			lim := ratelimit.New(ratelimit.Options{PerHost: opts.PerHost})
 			start := time.Now()
 			err := run(t, st, f, lim, opts, nil)
 			var we *WaitingError

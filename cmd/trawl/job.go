@@ -170,11 +170,10 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	}
 
 	t := newTally()
-	// A host's cooldown may last as long as a Retry-After the scheduler honours.
 	// A 5% margin on --rate and Crawl-delay: a host never sees more than the rate in any second.
 	b := boundsFor(command, cfg)
 	lim := newLimiterWatch(ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: b.perHost, Adaptive: b.adaptive, Start: b.start,
-		MaxCooldown: time.Hour, Margin: 0.05}))
+		Margin: 0.05}))
 	retryWait := newRetryWatch()
 	retries := cfg.Retries
 	if retries == 0 {

@@ -72,7 +72,7 @@ func TestRetryWatch(t *testing.T) {
 // TestLimiterWatch: the hosts cooling down are counted until their cooldown ends.
 func TestLimiterWatch(t *testing.T) {
 	now := time.Now()
-	l := newLimiterWatch(ratelimit.New(ratelimit.Options{MaxCooldown: time.Hour}))
+	l := newLimiterWatch(ratelimit.New(ratelimit.Options{}))
 	l.Cooldown("a", now.Add(10*time.Second))
 	l.Cooldown("b", now.Add(time.Minute))
 	l.Cooldown("a", now.Add(5*time.Second)) // a shorter one does not shorten it
