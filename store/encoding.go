@@ -95,7 +95,10 @@ var errBadRecord = errors.New("malformed record")
 // uvarint length + bytes, ints as zigzag varints, times as varint unix nanoseconds; last, a
 // Last-Modified that is an IMF-fixdate as varint unix seconds, and a common Content-Type as its
 // index in contentTypes. A fresh pending record of a mirror job costs 6 or 7 bytes; a done one
-// with its sha256, Last-Modified and Content-Type about 60 (format "4": 94).
+// with its sha256, Last-Modified and Content-Type about 60.
+//
+// It is long because it writes the fields one after another in the format's order, which
+// decodeRecord reads back in the same order: kept whole, the two read side by side.
 //
 // seq is the record's sequence in its host's queue: with NextAttempt it forms the queue key, so a
 // Pending record can be found in (and removed from) its queue without a scan.
@@ -188,7 +191,7 @@ func encodeRecord(r *Record, seq uint64) []byte {
 // from v are copied (string(b)); Host and Path may be substrings of url, so url must be a string
 // the caller owns (string(k) of a bbolt key is a copy), never one that points into the mapping.
 // Then the result is safe to use after the transaction that produced v has ended. It returns an
-// error, never panics, on any malformed input.
+// error, never panics, on any malformed input. Its length is encodeRecord's, field for field.
 func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	d := decoder{b: v}
 	switch d.byte() {

@@ -266,6 +266,8 @@ func (c *config) etagFor(body []byte) string {
 	return c.etag
 }
 
+// serve answers one request, applying the path's faults in the order a response meets them
+// (before headers, headers, body): one long function, so that order reads top to bottom.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.log = append(s.log, Request{
