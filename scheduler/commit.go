@@ -21,12 +21,12 @@ type committer struct {
 	space   sync.Cond       // on mu: the run loop took outcomes off pending
 	pending []pendingUpdate // outcomes waiting for a commit, in the order added
 	closed  bool
-	signal  chan struct{} // capacity 1: a batch began or filled up, or the committer was closed
+	alarm   chan struct{} // capacity 1, the committer's: a batch began or filled up, or it was closed
 	batch   []pendingUpdate
 
 	committed atomic.Int64  // outcomes committed so far
-	wake      chan struct{} // capacity 1: the store may hold new ready work
-	urgent    chan struct{} // capacity 1: workers are idle; commit what is waiting now
+	changed   chan struct{} // capacity 1, the dispatcher's: a commit or enqueue may have made work ready
+	hurry     chan struct{} // capacity 1, the committer's: workers are idle; commit what is waiting now
 	failed    chan struct{} // closed when a flush or commit failed; err says why
 	err       error
 	done      chan struct{}
@@ -39,14 +39,14 @@ const maxPendingBatches = 4
 
 func newCommitter(q Queue, opts Options, stats *Stats) *committer {
 	c := &committer{
-		q:      q,
-		opts:   opts,
-		stats:  stats,
-		signal: make(chan struct{}, 1),
-		wake:   make(chan struct{}, 1),
-		urgent: make(chan struct{}, 1),
-		failed: make(chan struct{}),
-		done:   make(chan struct{}),
+		q:       q,
+		opts:    opts,
+		stats:   stats,
+		alarm:   make(chan struct{}, 1),
+		changed: make(chan struct{}, 1),
+		hurry:   make(chan struct{}, 1),
+		failed:  make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	c.space.L = &c.mu
 	return c
@@ -59,8 +59,8 @@ type pendingUpdate struct {
 }
 
 // add queues one outcome for the next commit. It wakes the committer only when the outcome begins
-// a batch (which starts the interval) or fills one: waking it for every outcome, as a channel send
-// did, cost as much as the commits (small files).
+// a batch (which starts the interval) or fills one: waking it for every outcome would cost as much
+// as the commits, with small files.
 func (c *committer) add(kind Kind, u queue.Update) {
 	c.mu.Lock()
 	if c.closed {
@@ -74,7 +74,7 @@ func (c *committer) add(kind Kind, u queue.Update) {
 	n := len(c.pending)
 	c.mu.Unlock()
 	if n == 1 || n == c.opts.CommitMax {
-		notify(c.signal)
+		notify(c.alarm)
 	}
 }
 
@@ -86,19 +86,19 @@ func notify(ch chan struct{}) {
 	}
 }
 
-// poke tells the dispatcher that the store may have new ready work, without blocking.
-func (c *committer) poke() { notify(c.wake) }
+// storeChanged tells the dispatcher that the store may hold new ready work, without blocking.
+func (c *committer) storeChanged() { notify(c.changed) }
 
-// urge asks for the waiting outcomes to be committed now rather than at the end of the interval:
-// in a crawl, workers may be idle until the links they wait for are committed.
-func (c *committer) urge() { notify(c.urgent) }
+// commitNow asks for the waiting outcomes to be committed now rather than at the end of the
+// interval: in a crawl, workers may be idle until the links they wait for are committed.
+func (c *committer) commitNow() { notify(c.hurry) }
 
 // close commits what is queued and stops the committer; it returns the first error.
 func (c *committer) close() error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	notify(c.signal)
+	notify(c.alarm)
 	<-c.done
 	return c.err
 }
@@ -111,10 +111,10 @@ func (c *committer) run() {
 	for {
 		due := false // commit whatever is waiting
 		select {
-		case <-c.signal:
+		case <-c.alarm:
 		case <-timer.C:
 			armed, due = false, true
-		case <-c.urgent:
+		case <-c.hurry:
 			due = true
 		}
 		for {
@@ -169,7 +169,7 @@ func (c *committer) flush() {
 		}
 	}
 	clear(c.batch)
-	c.poke()
+	c.storeChanged()
 }
 
 func (c *committer) commit(batch []pendingUpdate) error {

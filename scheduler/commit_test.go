@@ -74,7 +74,7 @@ func TestCommitterBatches(t *testing.T) {
 			c := startCommitter(t, q, 10, tt.interval)
 			addN(c, tt.add)
 			if tt.urge {
-				c.urge()
+				c.commitNow()
 			}
 			var got []int
 			for range tt.before {

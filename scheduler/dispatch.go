@@ -16,19 +16,25 @@ import (
 // rescanEvery bounds how stale the dispatcher's view of the store's per-host queues may get.
 const rescanEvery = 500 * time.Millisecond
 
-// Where a host is in the dispatcher.
+// place is where a host is in the dispatcher.
+type place uint8
+
 const (
-	idle     = iota // nothing buffered and not scheduled: the next store scan may wake it
-	ready           // in the ready ring: try it now
-	sleeping        // in the sleep heap until wake (rate limit, cooldown, retry time)
-	capped          // at its concurrency cap: the next finished request of the host readies it
-	awaiting        // waiting for its robots.txt
+	idle     place = iota // nothing buffered and not scheduled: the next store scan may wake it
+	ready                 // in the ready ring: try it now
+	sleeping              // in the sleep heap until wake (rate limit, cooldown, retry time)
+	capped                // at its concurrency cap: the next finished request of the host readies it
+	awaiting              // waiting for its robots.txt
 )
+
+func (p place) String() string {
+	return [...]string{"idle", "ready", "sleeping", "capped", "awaiting"}[p]
+}
 
 type hostState struct {
 	name      string
 	buf       []queue.Record // leased, not yet dispatched
-	where     int
+	where     place
 	wake      time.Time
 	index     int // in the sleep heap
 	inflight  int
@@ -106,18 +112,15 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 				return &FatalError{err}
 			}
 			scan, lastScan = false, now
-			settled := !d.feeding && d.inflight() == 0 && len(d.ready) == 0 && committed == d.sent
-			if settled && n == 0 && len(d.sleep) == 0 && d.holding == 0 {
-				others, err := d.othersWorking()
-				if err != nil {
+			if d.settled(committed) {
+				switch done, err := d.finished(n); {
+				case err != nil:
 					return &FatalError{err}
-				}
-				if !others {
+				case done:
 					return nil
+				case d.waitTooLong(now):
+					return &WaitingError{Next: d.sleep[0].wake}
 				}
-			}
-			if settled && d.waitTooLong(now) {
-				return &WaitingError{Next: d.sleep[0].wake}
 			}
 		}
 		d.wakeSleepers(now)
@@ -128,7 +131,7 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 		if d.free > 0 && len(d.ready) == 0 && d.cm.committed.Load() < d.sent {
 			// Idle workers and outcomes waiting to be committed: in a crawl the next work is
 			// the links those outcomes carry, so don't let them wait for the interval.
-			d.cm.urge()
+			d.cm.commitNow()
 		}
 		wait := rescanEvery
 		if len(d.sleep) > 0 {
@@ -139,7 +142,7 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 		select {
 		case r := <-results:
 			d.finish(r)
-		case <-d.cm.wake:
+		case <-d.cm.changed:
 			scan = true
 		case rr := <-d.robotsDone:
 			d.setRobots(rr, opts.Now())
@@ -179,6 +182,24 @@ func (d *dispatcher) othersWorking() (bool, error) {
 	}
 	n, err := sq.Outstanding()
 	return n > 0, err
+}
+
+// settled reports whether nothing is moving: the feed is over, no request is in flight or ready
+// to go, and every outcome sent has been committed (committed, read before the latest scan, so
+// that the scan saw what they queued).
+func (d *dispatcher) settled(committed int64) bool {
+	return !d.feeding && d.inflight() == 0 && len(d.ready) == 0 && committed == d.sent
+}
+
+// finished reports whether a settled run has no work left: the latest scan found no host with
+// pending work (n), no host sleeps or holds leased jobs, and no other worker of a shared queue
+// is working (its outcomes could queue more).
+func (d *dispatcher) finished(n int) (bool, error) {
+	if n > 0 || len(d.sleep) > 0 || d.holding > 0 {
+		return false, nil
+	}
+	others, err := d.othersWorking()
+	return !others, err
 }
 
 // waitTooLong reports whether, with nothing in flight or ready, every host left sleeps past

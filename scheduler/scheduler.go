@@ -150,97 +150,33 @@ func (s *Scheduler) Stats() *Stats { return &s.stats }
 // MaxWait (*WaitingError), the context is cancelled (ErrInterrupted), or a fatal error occurs
 // (*FatalError). feed may be nil.
 func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
-	c, err := s.q.Counts()
-	if err != nil {
+	if err := s.loadCounts(); err != nil {
 		return &FatalError{err}
 	}
-	s.stats.Total.Store(int64(c.Total()))
-	s.stats.Done.Store(int64(c.Done))
-	s.stats.Failed.Store(int64(c.Failed))
-	if s.opts.Crawl != nil && s.opts.Crawl.MaxPages == 0 {
-		// One for each run: the pages of a run whose commit failed stay leased until the store
-		// is opened again, so their links must not be taken as known by a later run.
-		s.known = newKnownLinks()
-	}
-
-	// Fetches get their own context: on cancellation they have Grace to finish, not zero.
-	fetchCtx, cancelFetch := context.WithCancel(context.Background())
+	// Three contexts: ctx is the run's (cancelled by the user); fetches get their own, which
+	// outlives ctx by the grace period, so that a cancel lets them finish rather than cut them at
+	// zero; the feed's ends with the run loop.
+	fetchCtx, cancelFetch := graceContext(ctx, s.opts.Grace)
 	defer cancelFetch()
-	stopGrace := context.AfterFunc(ctx, func() {
-		t := time.NewTimer(s.opts.Grace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-fetchCtx.Done():
-		}
-		cancelFetch()
-	})
-	defer stopGrace()
-
-	jobs := make(chan queue.Record, s.opts.Workers)
-	results := make(chan outcome, s.opts.Workers)
-	var workers sync.WaitGroup
-	for range s.opts.Workers {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			s.work(ctx, fetchCtx, jobs, results)
-		}()
-	}
-
+	pool := s.startWorkers(ctx, fetchCtx)
 	cm := newCommitter(s.q, s.opts, &s.stats)
 	go cm.run()
+	f := s.startFeed(ctx, feed, cm)
+	defer f.close()
 
-	feedDone := make(chan error, 1)
-	feedCtx, cancelFeed := context.WithCancel(ctx)
-	defer cancelFeed()
-	// A feed blocked on a slow reader may outlive Run; once Run is over its enqueues are refused,
-	// so it never touches a store the caller has closed.
-	var feedMu sync.Mutex
-	feedClosed := false
-	if feed != nil {
-		go func() {
-			feedDone <- feed(feedCtx, func(urls []queue.NewURL) error {
-				feedMu.Lock()
-				defer feedMu.Unlock()
-				if feedClosed {
-					return context.Canceled
-				}
-				added, err := s.q.Enqueue(urls)
-				if err != nil {
-					return &FatalError{err} // the store failed, not the input
-				}
-				s.stats.Total.Add(int64(added))
-				if added > 0 {
-					cm.poke()
-				}
-				return nil
-			})
-		}()
-	} else {
-		feedDone <- nil
-	}
-	defer func() {
-		feedMu.Lock()
-		feedClosed = true
-		feedMu.Unlock()
-	}()
-
-	d := newDispatcher(s, jobs, cm)
+	d := newDispatcher(s, pool.jobs, cm)
 	d.ctx = fetchCtx
-	runErr := d.loop(ctx, results, feedDone)
+	runErr := d.loop(ctx, pool.results, f.done)
 	if runErr != nil {
 		// A fatal error: nothing in flight can be recorded anyway; stop now, not after the
 		// downloads (which have no time limit) finish.
 		cancelFetch()
 	}
+	f.cancel()
 
-	cancelFeed()
-	close(jobs)
-	// Wait for the workers, recording what they finish; whatever they hold when the grace period
-	// ends comes back as cancelled and is requeued unchanged.
-	go func() { workers.Wait(); close(results) }()
-	for r := range results {
+	// Wind down: record what the workers finish; whatever they hold when the grace period ends
+	// comes back as cancelled and is requeued unchanged, as are the jobs leased and not sent.
+	for r := range pool.drain() {
 		d.finish(r)
 	}
 	s.unkept.prune(s.root) // no fetch is left that could be making a file in one
@@ -255,6 +191,108 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 		runErr = ErrInterrupted
 	}
 	return runErr
+}
+
+// loadCounts starts the live counters from the queue's, and the run's memory of links passed.
+func (s *Scheduler) loadCounts() error {
+	c, err := s.q.Counts()
+	if err != nil {
+		return err
+	}
+	s.stats.Total.Store(int64(c.Total()))
+	s.stats.Done.Store(int64(c.Done))
+	s.stats.Failed.Store(int64(c.Failed))
+	if s.opts.Crawl != nil && s.opts.Crawl.MaxPages == 0 {
+		// One for each run: the pages of a run whose commit failed stay leased until the store
+		// is opened again, so their links must not be taken as known by a later run.
+		s.known = newKnownLinks()
+	}
+	return nil
+}
+
+// graceContext returns a context that ends grace after ctx does (or when cancelled).
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-gctx.Done():
+		}
+		cancel()
+	})
+	return gctx, func() { stop(); cancel() }
+}
+
+// workerPool is the run's fetching goroutines: the dispatcher sends them jobs, they send back
+// outcomes.
+type workerPool struct {
+	jobs    chan queue.Record
+	results chan outcome
+	wg      sync.WaitGroup
+}
+
+func (s *Scheduler) startWorkers(runCtx, fetchCtx context.Context) *workerPool {
+	p := &workerPool{jobs: make(chan queue.Record, s.opts.Workers), results: make(chan outcome, s.opts.Workers)}
+	for range s.opts.Workers {
+		p.wg.Go(func() { s.work(runCtx, fetchCtx, p.jobs, p.results) })
+	}
+	return p
+}
+
+// drain sends no more jobs and returns the outcomes still to come, closed once every worker is
+// done.
+func (p *workerPool) drain() <-chan outcome {
+	close(p.jobs)
+	go func() { p.wg.Wait(); close(p.results) }()
+	return p.results
+}
+
+// feeder runs the Feed beside the run loop. A feed blocked on a slow reader may outlive Run; once
+// Run is over its enqueues are refused, so it never touches a store the caller has closed.
+type feeder struct {
+	done   chan error // the feed's result, once it has returned
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	closed bool
+}
+
+func (s *Scheduler) startFeed(ctx context.Context, feed Feed, cm *committer) *feeder {
+	f := &feeder{done: make(chan error, 1)}
+	feedCtx, cancel := context.WithCancel(ctx)
+	f.cancel = cancel
+	if feed == nil {
+		f.done <- nil
+		return f
+	}
+	go func() {
+		f.done <- feed(feedCtx, func(urls []queue.NewURL) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.closed {
+				return context.Canceled
+			}
+			added, err := s.q.Enqueue(urls)
+			if err != nil {
+				return &FatalError{err} // the store failed, not the input
+			}
+			s.stats.Total.Add(int64(added))
+			if added > 0 {
+				cm.storeChanged()
+			}
+			return nil
+		})
+	}()
+	return f
+}
+
+// close cancels the feed and refuses its further enqueues.
+func (f *feeder) close() {
+	f.cancel()
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
 }
 
 // work is one worker: it fetches jobs until the channel closes. A job still waiting when the run
