@@ -7,8 +7,8 @@ import (
 
 // firstRequests lets the first request to an HTTPS origin go alone when HTTP/2 is on. Until it
 // has a connection (or has failed), the other requests for that origin wait, and then share it.
-// Without this, every worker that starts at once dials and completes a TLS handshake of its own
-// (measured: 32 for 32 workers), and net/http keeps one HTTP/2 connection and closes the rest —
+// Without this, every worker that starts at once dials and completes a TLS handshake of its own,
+// and net/http keeps one HTTP/2 connection and closes the rest —
 // wasted handshakes for both sides, and a burst of connections no polite client opens. Over
 // HTTP/1.1 each concurrent request needs a connection of its own, so there is nothing to wait for.
 type firstRequests struct {

@@ -106,8 +106,8 @@ func (j *job) listFeed(args []string, list *listInput) scheduler.Feed {
 // runJob opens the state and output, runs the scheduler to the end (or the interruption) and maps
 // the outcome to an exit code, leaving the run's metadata, status snapshot and report behind.
 func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed, crawl *scheduler.Crawl, save *saveWatch) error {
-	// Parsing the system's trusted roots costs ~15 ms of CPU before the first handshake can
-	// verify anything; do it while the state file is opened and the list read.
+	// Parsing the system's trusted roots takes a while before the first handshake can verify
+	// anything; do it while the state file is opened and the list read.
 	go x509.SystemCertPool()
 	prog := newProgress(stderr, cfg)
 	log, closeLog, err := newLogger(prog, cfg)

@@ -13,17 +13,13 @@ import (
 
 // softMemoryLimit is the Go heap's soft limit unless $GOMEMLIMIT sets one: the GC works harder as
 // the heap nears it instead of letting it double. trawl's live heap is bounded (batches of at most
-// 25,000 URLs, one copy buffer per worker), so this costs no throughput; enqueueing a 1M-URL list
-// over 1,000 hosts (BenchmarkE2EScale) peaked at about 150 MiB of anonymous memory without it and
-// 118 MiB with it, at the same enqueue and download rates (measured at Go's default GOGC; with
-// gcPercent below, its runs peak at 117-128 MiB). It is soft: a run that needs more gets more.
+// 25,000 URLs, one copy buffer per worker), so this costs no throughput and keeps a big list's
+// run (BenchmarkE2EScale) near the limit. It is soft: a run that needs more gets more.
 const softMemoryLimit = 128 << 20
 
 // gcPercent is GOGC unless $GOGC sets it: the heap may grow to three times what is live before a
 // collection, not twice. A download's live heap is small (a few MiB for 5,000 small files), so at
 // Go's default it collects many times a second, and the soft limit above still caps a big run.
-// Interleaved runs against a local nginx, 9 rounds each: 5,000 x 16 KiB files 0.52 -> 0.47 s
-// (CPU 0.68 -> 0.58 s), the 6,000-file crawl 0.74 -> 0.71 s.
 const gcPercent = 200
 
 // tuneRuntime sets the collector's goals that $GOMEMLIMIT and $GOGC leave unset.
