@@ -295,6 +295,7 @@ func (d *dispatcher) scan(now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	d.s.stats.hosts.Store(&hq) // read, never changed, here or by progress reporting
 	for _, q := range hq {
 		h := d.host(q.Host)
 		if h.where == sleeping && h.fails == 0 {

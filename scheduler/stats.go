@@ -19,6 +19,18 @@ type Stats struct {
 	// Partial is how far the files in flight whose length is known have come, in millionths of a
 	// file: with it, progress shows a big file moving rather than a count stuck until it ends.
 	Partial atomic.Int64
+
+	hosts atomic.Pointer[[]queue.HostQueue] // the dispatcher's latest scan of the hosts with pending work
+}
+
+// PendingHosts is the run's latest look at the hosts with pending work (taken every half second
+// at most, and after commits): each with the URLs queued for it and not yet leased (on a shared
+// queue, those this worker holds for it). The slice is shared: read it, don't change it.
+func (s *Stats) PendingHosts() []queue.HostQueue {
+	if p := s.hosts.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // fileShare follows one transfer's part of Stats.Partial. It is safe for concurrent use (the
