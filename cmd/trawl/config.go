@@ -50,6 +50,7 @@ type Config struct {
 	RefreshAfter   time.Duration `yaml:"refresh_after"`
 	Report         string        `yaml:"report"`
 	LogFile        string        `yaml:"log_file"`
+	Metrics        string        `yaml:"metrics"`
 	// Crawl only.
 	Scope          string   `yaml:"scope"`
 	Depth          int      `yaml:"depth"`
@@ -135,6 +136,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	durationVar(fs, &cfg.RefreshAfter, "refresh-after", cfg.RefreshAfter, "revalidate URLs done longer than `DURATION` ago, e.g. 20h or 7d (0 = never)")
 	fs.StringVar(&cfg.Report, "report", cfg.Report, "write a JSON report of the run to `FILE` when it ends (also when interrupted)")
 	fs.StringVar(&cfg.LogFile, "log-file", cfg.LogFile, "append log lines to `FILE` instead of stderr")
+	fs.StringVar(&cfg.Metrics, "metrics", cfg.Metrics, "serve Prometheus metrics at http://`ADDR`/metrics while the run goes on, e.g. 127.0.0.1:9090 or :9090 (port 0: a free port, logged at the start)")
 	durationVar(fs, &cfg.ProgressInterval, "progress-interval", cfg.ProgressInterval, "how often to log a progress line when stderr is not a terminal")
 }
 
@@ -192,6 +194,11 @@ func (c *Config) validate() error {
 	}
 	if _, err := fetcher.ParseLayout(c.Layout); err != nil {
 		return err
+	}
+	if c.Metrics != "" {
+		if err := checkMetricsAddr(c.Metrics); err != nil {
+			return err
+		}
 	}
 	if _, err := c.bandwidth(); err != nil {
 		return err

@@ -141,6 +141,17 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	}
 	defer closeState()
 
+	// The metrics address is bound before any work, after the state: a run that finds the job's
+	// last run still going says so (exit 3), rather than that its metrics port is taken.
+	var ms *metricsServer
+	if cfg.Metrics != "" {
+		if ms, err = listenMetrics(cfg.Metrics); err != nil {
+			return usageErr("%v", err)
+		}
+		defer ms.close()
+		log.Info("serving metrics", "url", ms.url())
+	}
+
 	root, err := openOutput(cfg.Out)
 	if err != nil {
 		return fatalErr("%v", err)
@@ -189,6 +200,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if maxWait == 0 {
 		maxWait = -1 // the scheduler's zero waits as long as it takes
 	}
+	var rm *runMetrics // set before the run starts, with --metrics
 	s := scheduler.New(st, f, lim, root, scheduler.Options{
 		MaxWait:        maxWait,
 		CommitInterval: commitEvery,
@@ -203,6 +215,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		OnOutcome: func(o scheduler.Outcome) {
 			t.add(o)
 			retryWait.add(o)
+			rm.outcome(o)
 			switch o.Kind {
 			case scheduler.KindFailed:
 				prog.failed(o.Record, log)
@@ -214,6 +227,10 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		},
 	})
 
+	if ms != nil {
+		rm = newRunMetrics(s.Stats(), t, retryWait, lim, start)
+		ms.reg.MustRegister(rm)
+	}
 	prog.start(newMeter(s.Stats(), retryWait, lim, start), log)
 	stopPublish := func() {}
 	if local != nil {

@@ -88,6 +88,13 @@ func (t *tally) add(o scheduler.Outcome) {
 	}
 }
 
+// totals are the run's counts so far.
+func (t *tally) totals() runCounts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total
+}
+
 func (t *tally) snapshot() (runCounts, map[string]runCounts, []errorCount) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
