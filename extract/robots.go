@@ -69,3 +69,12 @@ func (r *Robots) CrawlDelay() time.Duration {
 	}
 	return 24 * time.Hour
 }
+
+// Sitemaps are the URLs of the rules' Sitemap: lines, in order. They are not the agent's: a
+// Sitemap: line holds for every agent, wherever it stands in the file.
+func (r *Robots) Sitemaps() []string {
+	if r == nil || r.data == nil {
+		return nil
+	}
+	return r.data.Sitemaps
+}
