@@ -257,10 +257,13 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 	ctx, cancel := q.ctx()
 	defer cancel()
 	if _, ok, err := q.getRecord(ctx, u.URL); err != nil || ok {
+		if err == nil {
+			err = q.relist(ctx, u)
+		}
 		return false, err
 	}
 	r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
-		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip}
+		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed}
 	if u.Skip == "" && !u.Requisite {
 		ok, err := q.takePage(ctx)
 		if err != nil {
@@ -271,7 +274,7 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 		}
 	}
 	if r.LastError != "" {
-		r.State = queue.Skipped
+		r.State, r.Lastmod, r.Listed = queue.Skipped, time.Time{}, time.Time{}
 	} else if err := q.publish(ctx, r); err != nil {
 		return false, err
 	}
@@ -287,6 +290,41 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 		return false, fmt.Errorf("jsqueue: create %.100q: %w", r.URL, err)
 	}
 	return r.State == queue.Pending, nil
+}
+
+// relist writes a sitemap's word (queue.NewURL.Lastmod and Listed) on u's known record, but for a
+// skipped one. A compare-and-set: an outcome written meanwhile is read again, never overwritten;
+// one written after it (of a lease taken before) overwrites the word, which is then lost, as the
+// contract allows.
+func (q *Queue) relist(ctx context.Context, u queue.NewURL) error {
+	if u.Lastmod.IsZero() || u.Skip != "" {
+		return nil
+	}
+	for {
+		e, err := q.records.Get(ctx, key(u.URL))
+		if err != nil {
+			return fmt.Errorf("jsqueue: get %.100q: %w", u.URL, err)
+		}
+		var r queue.Record
+		if err := json.Unmarshal(e.Value(), &r); err != nil {
+			return fmt.Errorf("jsqueue: record of %.100q: %w", u.URL, err)
+		}
+		if r.State == queue.Skipped || r.Lastmod.Equal(u.Lastmod) && r.Listed.Equal(u.Listed) {
+			return nil
+		}
+		r.Lastmod, r.Listed = u.Lastmod, u.Listed
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = q.records.Update(ctx, key(u.URL), b, e.Revision())
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return fmt.Errorf("jsqueue: update %.100q: %w", u.URL, err)
+		}
+	}
 }
 
 // takePage counts one more page against the page limit, atomically over every worker, and says

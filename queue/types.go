@@ -63,6 +63,12 @@ type Record struct {
 	Auth         bool   // the URL was given with userinfo, which the run holds in memory only
 	Depth        int    // a page's crawl depth (0 for list and seed URLs); a requisite's: see RequisiteLevel
 	Updated      time.Time
+	// Lastmod is a sitemap's word on when the URL last changed (the latest instant its <lastmod>
+	// can mean), and Listed when a sitemap last said so; zero when none has. A refresh run that
+	// reads sitemaps takes that word rather than revalidating every URL (see the crawl's
+	// --sitemaps).
+	Lastmod time.Time `json:",omitzero"`
+	Listed  time.Time `json:",omitzero"`
 }
 
 // RequisiteLevel is a requisite's place in its chain of requisites: 1 for what a page embeds, one
@@ -99,6 +105,11 @@ type NewURL struct {
 	Requisite bool   // a page requisite: fetched but not followed; not counted as a page
 	Auth      bool   // given with userinfo (kept out of the store): needs the run's credentials
 	Skip      string // non-empty: record it as Skipped for this reason instead of queueing it
+	// Lastmod and Listed, when Lastmod is set, are a sitemap's word on the URL (Record.Lastmod):
+	// Enqueue writes them on its record, new or known, but for a skipped one; a Leased one may
+	// keep the word it had, as the outcome committed over it is newer news. Nothing else about a
+	// known record changes.
+	Lastmod, Listed time.Time
 }
 
 // Update is the outcome of one leased job. Record.State says where it goes: Done, Failed, or
@@ -131,7 +142,7 @@ func (c Counts) Total() int { return c.Pending + c.Leased + c.Done + c.Failed }
 // settled by Commit. A lease that is never settled (the process died) returns to its queue.
 type Queue interface {
 	// Enqueue adds URLs not seen before (a known URL is left as it is, bar the upgrades a crawl
-	// needs), and reports how many were added.
+	// needs and a sitemap's word: NewURL.Lastmod), and reports how many were added.
 	Enqueue(urls []NewURL) (added int, err error)
 	// PendingHosts lists the hosts with pending records and when each is next due.
 	PendingHosts() ([]HostQueue, error)

@@ -41,7 +41,10 @@ const (
 	// formatVersion "5":
 	flagLastModifiedTime // LastModified is an IMF-fixdate, stored as varint unix seconds
 	flagContentTypeCode  // ContentType is contentTypes[code], stored as that byte
-	flagsKnown           = 1<<iota - 1
+	// formatVersion "7":
+	flagLastmod // Lastmod (a sitemap's word) is stored
+	flagListed  // Listed is stored
+	flagsKnown  = 1<<iota - 1
 )
 
 // httpDate is the IMF-fixdate layout of HTTP dates (net/http's TimeFormat). A Last-Modified in
@@ -92,10 +95,10 @@ var errBadRecord = errors.New("malformed record")
 // not repeated). Layout: version, state, uvarint flags, uvarint queue sequence, then Host (its
 // length when it starts the URL, else a delta against the URL: delta.go), Path (nothing when it
 // is the URL after its scheme, else a delta), then only the fields whose flag is set: strings as
-// uvarint length + bytes, ints as zigzag varints, times as varint unix nanoseconds; last, a
-// Last-Modified that is an IMF-fixdate as varint unix seconds, and a common Content-Type as its
-// index in contentTypes. A fresh pending record of a mirror job costs 6 or 7 bytes; a done one
-// with its sha256, Last-Modified and Content-Type about 60.
+// uvarint length + bytes, ints as zigzag varints, times as varint unix nanoseconds; then a
+// Last-Modified that is an IMF-fixdate as varint unix seconds, a common Content-Type as its index
+// in contentTypes, and last a sitemap's Lastmod and Listed. A fresh pending record of a mirror job
+// costs 6 or 7 bytes; a done one with its sha256, Last-Modified and Content-Type about 60.
 //
 // It is long because it writes the fields one after another in the format's order, which
 // decodeRecord reads back in the same order: kept whole, the two read side by side.
@@ -132,6 +135,8 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	set(flagContentType, r.ContentType != "" && !ctCompact)
 	set(flagLastError, r.LastError != "")
 	set(flagErrorClass, r.ErrorClass != "")
+	set(flagLastmod, !r.Lastmod.IsZero())
+	set(flagListed, !r.Listed.IsZero())
 
 	b := make([]byte, 0, 48+len(r.ETag)+len(r.LastModified)+len(r.ContentType)+len(r.LastError)+len(r.ErrorClass))
 	b = append(b, recordVersion, byte(r.State))
@@ -183,6 +188,12 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	}
 	if ctCompact {
 		b = append(b, ctCode)
+	}
+	if flags&flagLastmod != 0 {
+		b = binary.AppendVarint(b, unixNano(r.Lastmod))
+	}
+	if flags&flagListed != 0 {
+		b = binary.AppendVarint(b, unixNano(r.Listed))
 	}
 	return b
 }
@@ -273,6 +284,12 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 		} else {
 			d.fail()
 		}
+	}
+	if flags&flagLastmod != 0 {
+		r.Lastmod = fromUnixNano(d.varint())
+	}
+	if flags&flagListed != 0 {
+		r.Listed = fromUnixNano(d.varint())
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return Record{}, 0, errBadRecord

@@ -35,6 +35,18 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"done", sampleRecord(), 0, sampleRecord()},
 		{"uppercase sha", upper, 1 << 60, upper},
 		{"out of range", neg, 7, func() Record { r := neg; r.NextAttempt = minTime.UTC(); return r }()},
+		{"a sitemap's word", func() Record {
+			r := sampleRecord()
+			r.Lastmod, r.Listed = time.Unix(1_700_000_000, 5).UTC(), time.Unix(1_790_000_200, 0).UTC()
+			return r
+		}(), 0, func() Record {
+			r := sampleRecord()
+			r.Lastmod, r.Listed = time.Unix(1_700_000_000, 5).UTC(), time.Unix(1_790_000_200, 0).UTC()
+			return r
+		}()},
+		{"a pending record listed", Record{URL: "https://a/x", Host: "a", Path: "a/x", State: Pending, Depth: 1,
+			Lastmod: time.Unix(1, 0).UTC(), Listed: time.Unix(2, 0).UTC()}, 3, Record{URL: "https://a/x", Host: "a", Path: "a/x",
+			State: Pending, Depth: 1, Lastmod: time.Unix(1, 0).UTC(), Listed: time.Unix(2, 0).UTC()}},
 	}
 	// Last-Modified and Content-Type are stored compactly only when they decode to the same
 	// string; every other value is kept as it came.
@@ -221,12 +233,12 @@ func FuzzDecodeRecord(f *testing.F) {
 // FuzzRecordRoundTrip: encode → decode gives back every field (times in UTC, clamped to the
 // range of UnixNano).
 func FuzzRecordRoundTrip(f *testing.F) {
-	f.Add("u", uint8(1), "h", "p", 0, int64(0), 200, int64(10), strings.Repeat("0f", 32), "e", "lm", "ct", "err", "cls", 0, int64(0), uint64(1))
-	f.Add("https://a.example/x/y.jpg", uint8(1), "a.example", "a.example/x/y.jpg", 0, int64(0), 0, int64(0), "", "", "", "", "", "", 0, int64(0), uint64(7))
-	f.Add("https://a.example/x.jpg", uint8(2), "a.example", "a.example/x.jpg", 1, int64(0), 200, int64(10), strings.Repeat("0f", 32), "", "Sun, 06 Nov 1994 08:49:37 GMT", "image/jpeg", "", "", 0, int64(9), uint64(0))
-	f.Add("https://a.example/x?q", uint8(2), "a.example", "a.example/x_q", 1, int64(5), 200, int64(10), strings.Repeat("0F", 32), "e", "lm", "ct", "", "", 2, int64(9), uint64(7))
+	f.Add("u", uint8(1), "h", "p", 0, int64(0), 200, int64(10), strings.Repeat("0f", 32), "e", "lm", "ct", "err", "cls", 0, int64(0), uint64(1), int64(0), int64(0))
+	f.Add("https://a.example/x/y.jpg", uint8(1), "a.example", "a.example/x/y.jpg", 0, int64(0), 0, int64(0), "", "", "", "", "", "", 0, int64(0), uint64(7), int64(0), int64(0))
+	f.Add("https://a.example/x.jpg", uint8(2), "a.example", "a.example/x.jpg", 1, int64(0), 200, int64(10), strings.Repeat("0f", 32), "", "Sun, 06 Nov 1994 08:49:37 GMT", "image/jpeg", "", "", 0, int64(9), uint64(0), int64(0), int64(0))
+	f.Add("https://a.example/x?q", uint8(2), "a.example", "a.example/x_q", 1, int64(5), 200, int64(10), strings.Repeat("0F", 32), "e", "lm", "ct", "", "", 2, int64(9), uint64(7), int64(3), int64(4))
 	f.Fuzz(func(t *testing.T, url string, state uint8, host, path string, attempts int, next int64, status int, size int64,
-		sha, etag, lm, ct, lastErr, class string, depth int, updated int64, seq uint64) {
+		sha, etag, lm, ct, lastErr, class string, depth int, updated int64, seq uint64, lastmod, listed int64) {
 		r := Record{URL: url, Host: host, Path: path, State: State(state%4 + 1), Attempts: attempts, Status: status,
 			Bytes: size, SHA256: sha, ETag: etag, LastModified: lm, ContentType: ct, LastError: lastErr,
 			ErrorClass: class, Depth: depth}
@@ -235,6 +247,12 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		}
 		if updated != 0 {
 			r.Updated = time.Unix(0, updated).UTC()
+		}
+		if lastmod != 0 {
+			r.Lastmod = time.Unix(0, lastmod).UTC()
+		}
+		if listed != 0 {
+			r.Listed = time.Unix(0, listed).UTC()
 		}
 		got, gotSeq, err := decodeRecord(r.URL, encodeRecord(&r, seq))
 		if err != nil || gotSeq != seq || !reflect.DeepEqual(got, r) {

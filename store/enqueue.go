@@ -11,7 +11,8 @@ import (
 
 // Enqueue adds the URLs the store does not know yet (dedup by exact URL string) as Pending, due
 // now (zero NextAttempt), all in one transaction, and returns how many were new. Known URLs are
-// left untouched, whatever their state. A non-empty Path is reserved for the URL, adjusted if
+// left as they are, whatever their state, but for the sitemap's word a NewURL may carry (relist)
+// and the upgrades of requisites (upgrade). A non-empty Path is reserved for the URL, adjusted if
 // needed so that no two URLs write the same file (see reservePath). Call it with batches (thousands
 // of URLs): one transaction per URL would cost an fsync each. In a breadth-first job, a page
 // deeper than the open level is held instead, and not counted as added (see levels.go).
@@ -36,6 +37,9 @@ func (s *Store) Enqueue(urls []NewURL) (added int, err error) {
 // requisites (every list, and most of a crawl's links) take the sorted path, enqueueSorted; the
 // others, where a URL may upgrade one met earlier, go one by one.
 func (w *wtx) enqueue(urls []NewURL, parent uint64) (added int, err error) {
+	if err := w.relist(urls); err != nil {
+		return 0, err
+	}
 	if w.level != nil {
 		if urls, err = w.hold(urls, parent); err != nil {
 			return 0, err
@@ -101,7 +105,37 @@ func (w *wtx) newRecord(u NewURL) Record {
 	case u.Requisite && w.requisitesFull():
 		r.State, r.LastError, r.Path = Skipped, ReasonRequisiteBudget, ""
 	}
+	if r.State != Skipped {
+		r.Lastmod, r.Listed = u.Lastmod, u.Listed
+	}
 	return r
+}
+
+// relist writes the sitemap's word (NewURL.Lastmod and Listed) on the records of urls that the
+// store knows already, but for a Leased record (its outcome, about to be committed over it, is
+// newer news) and a Skipped one (nothing to revalidate). What a refresh run does with it is the
+// caller's to decide: the store only keeps it.
+func (w *wtx) relist(urls []NewURL) error {
+	for _, u := range urls {
+		if u.Lastmod.IsZero() || u.Skip != "" || !has(w.recordsCur, []byte(u.URL)) {
+			continue
+		}
+		r, seq, _, err := w.get(u.URL)
+		if err != nil {
+			return err
+		}
+		if r.State == Leased || r.State == Skipped || r.Lastmod.Equal(u.Lastmod) && r.Listed.Equal(u.Listed) {
+			continue
+		}
+		if err := w.detach(&r, seq); err != nil {
+			return err
+		}
+		r.Lastmod, r.Listed = u.Lastmod, u.Listed
+		if err := w.insert(&r, seq); err != nil { // a Pending record keeps its place
+			return err
+		}
+	}
+	return nil
 }
 
 // requisitesFull reports whether the requisite budget is spent: the page limit is set and the

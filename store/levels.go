@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -134,17 +135,32 @@ func heldKey(depth int, parent uint64, index int, url string) []byte {
 	return append(k, url...)
 }
 
-// A held link's value: a flags byte (heldAuth), then its Host and Path as deltas against the URL
-// after its scheme, as in a record.
-const heldAuth = 1
+// A held link's value: a flags byte, then its Host and Path as deltas against the URL after its
+// scheme, as in a record, then its sitemap Lastmod and Listed as varint unix nanoseconds, each when
+// its flag is set (format "7").
+const (
+	heldAuth    = 1
+	heldLastmod = 2
+	heldListed  = 4
+)
 
 func encodeHeld(u NewURL) []byte {
 	b := []byte{0}
 	if u.Auth {
-		b[0] = heldAuth
+		b[0] |= heldAuth
 	}
 	base := afterScheme(u.URL)
-	return appendDelta(appendDelta(b, base, u.Host), base, u.Path)
+	b = appendDelta(appendDelta(b, base, u.Host), base, u.Path)
+	for _, f := range []struct {
+		bit byte
+		t   time.Time
+	}{{heldLastmod, u.Lastmod}, {heldListed, u.Listed}} {
+		if !f.t.IsZero() {
+			b[0] |= f.bit
+			b = binary.AppendVarint(b, unixNano(f.t))
+		}
+	}
+	return b
 }
 
 func decodeHeld(key, v []byte) (NewURL, error) {
@@ -155,7 +171,13 @@ func decodeHeld(key, v []byte) (NewURL, error) {
 	u := NewURL{URL: url, Depth: int(binary.BigEndian.Uint32(key)), Auth: flags&heldAuth != 0}
 	u.Host = d.delta(base)
 	u.Path = d.delta(base)
-	if d.err != nil || len(d.b) != 0 || flags&^heldAuth != 0 || u.Host == "" {
+	if flags&heldLastmod != 0 {
+		u.Lastmod = fromUnixNano(d.varint())
+	}
+	if flags&heldListed != 0 {
+		u.Listed = fromUnixNano(d.varint())
+	}
+	if d.err != nil || len(d.b) != 0 || flags&^(heldAuth|heldLastmod|heldListed) != 0 || u.Host == "" {
 		return NewURL{}, errBadRecord
 	}
 	return u, nil

@@ -39,21 +39,23 @@ var (
 // formatVersion is the layout of buckets and keys. A file with another value is refused, except
 // older ones that differ only in values this trawl still reads, which are marked formatVersion
 // when opened for writing: "3" (version 1 records, reservations always as deltas), "4"
-// (Last-Modified and Content-Type always as strings) and "5" (no count of open pages or of skips
-// by reason, which the opening transaction makes: see tallyOnce; no breadth-first levels). A
+// (Last-Modified and Content-Type always as strings), "5" (no count of open pages or of skips
+// by reason, which the opening transaction makes: see tallyOnce; no breadth-first levels) and "6"
+// (no sitemap Lastmod and Listed in records or held links). A
 // trawl of an older format refuses a file once it is marked, with its one-line message, rather
 // than misread a value or write without keeping the counts that this one keeps.
 const (
-	formatVersion  = "6"
+	formatVersion  = "7"
 	formatVersion3 = "3"
 	formatVersion4 = "4"
 	formatVersion5 = "5"
+	formatVersion6 = "6"
 )
 
 // readableFormat reports whether v is a format version this trawl reads.
 func readableFormat(v []byte) bool {
 	switch string(v) {
-	case formatVersion, formatVersion3, formatVersion4, formatVersion5:
+	case formatVersion, formatVersion3, formatVersion4, formatVersion5, formatVersion6:
 		return true
 	}
 	return false

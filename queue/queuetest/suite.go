@@ -44,6 +44,7 @@ func Run(t *testing.T, h Harness) {
 		{"PageLimit", testPageLimit},
 		{"CrashReturnsLeases", testCrashReturnsLeases},
 		{"Meta", testMeta},
+		{"SitemapWord", testSitemapWord},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
@@ -395,4 +396,43 @@ func testMeta(t *testing.T, h Harness) {
 	if err := b.ForEach(func(r queue.Record) error { seen = append(seen, r.URL); return nil }); err != nil || len(seen) != 4 {
 		t.Fatalf("ForEach saw %v (%v), want 4 records", seen, err)
 	}
+}
+
+// testSitemapWord: a NewURL's Lastmod and Listed are kept on its record, new or known (a done one
+// stays done, its outcome as it was), never on a skipped one, and change no count.
+func testSitemapWord(t *testing.T, h Harness) {
+	b := h.Open(t)
+	lm1, lm2 := t0.Add(-48*time.Hour), t0.Add(-24*time.Hour)
+	word := func(u queue.NewURL, lastmod, listed time.Time) queue.NewURL {
+		u.Lastmod, u.Listed = lastmod, listed
+		return u
+	}
+	us := urls("a.test", 2)
+	off := queue.NewURL{URL: url("a.test", 9), Host: "a.test", Skip: "off-scope"}
+	enqueue(t, b, []queue.NewURL{word(us[0], lm1, t0), word(off, lm1, t0)})
+	if r := get(t, b, us[0].URL); !r.Lastmod.Equal(lm1) || !r.Listed.Equal(t0) {
+		t.Fatalf("new record %+v, want lastmod %v listed %v", r, lm1, t0)
+	}
+	if r := get(t, b, off.URL); r.State != queue.Skipped || !r.Lastmod.IsZero() {
+		t.Fatalf("skipped record %+v, want no sitemap word", r)
+	}
+	got := lease(t, b, "a.test", 1, t0)
+	done := got[0]
+	done.State, done.Updated, done.SHA256, done.Bytes = queue.Done, t0, "ab", 2
+	commit(t, b, queue.Update{Record: done})
+	before := counts(t, b)
+	if n := enqueue(t, b, []queue.NewURL{word(us[0], lm2, t0.Add(time.Hour)), word(off, lm2, t0), us[1]}); n != 1 {
+		t.Fatalf("Enqueue added %d, want 1 (the new URL alone)", n)
+	}
+	r := get(t, b, us[0].URL)
+	if r.State != queue.Done || !r.Lastmod.Equal(lm2) || !r.Listed.Equal(t0.Add(time.Hour)) || r.SHA256 != "ab" || !r.Updated.Equal(t0) {
+		t.Fatalf("known record %+v, want done as it was, with lastmod %v listed %v", r, lm2, t0.Add(time.Hour))
+	}
+	if r := get(t, b, off.URL); !r.Lastmod.IsZero() {
+		t.Fatalf("skipped record %+v, want no sitemap word", r)
+	}
+	want := before
+	want.Pending++
+	want.Pages++
+	wantCounts(t, b, want)
 }
