@@ -67,6 +67,8 @@ type SitemapEntry struct {
 	// that day in the last time zone to see it, a time without seconds the end of its minute.
 	// Zero when there is none, or it is not a W3C datetime.
 	Lastmod time.Time
+	// Index says the entry is a sitemap file an index lists, not a page.
+	Index bool
 }
 
 // SitemapLimits bound the reading of one sitemap file. Zero fields take the sitemaps.org limits.
@@ -268,7 +270,7 @@ func readXMLSitemap(r io.Reader, lim SitemapLimits, fn func(SitemapEntry) error)
 					if entries++; entries > lim.MaxEntries {
 						return kind, ErrSitemapTooMany
 					}
-					if err := emit(loc, lastmod, fn); err != nil {
+					if err := emit(loc, lastmod, kind == SitemapIndex, fn); err != nil {
 						return kind, err
 					}
 				}
@@ -294,12 +296,12 @@ func unwrapXML(err error) error {
 }
 
 // emit passes an entry to fn if its URL is an absolute http(s) URL.
-func emit(loc, lastmod string, fn func(SitemapEntry) error) error {
+func emit(loc, lastmod string, index bool, fn func(SitemapEntry) error) error {
 	u, err := Normalize(loc)
 	if err != nil {
 		return nil
 	}
-	return fn(SitemapEntry{URL: u, Lastmod: ParseLastmod(lastmod)})
+	return fn(SitemapEntry{URL: u, Lastmod: ParseLastmod(lastmod), Index: index})
 }
 
 // maxTextLine is the longest line of a text sitemap; the protocol's URLs are under 2,048.
@@ -317,7 +319,7 @@ func readTextSitemap(r io.Reader, lim SitemapLimits, fn func(SitemapEntry) error
 		if entries++; entries > lim.MaxEntries {
 			return ErrSitemapTooMany
 		}
-		if err := emit(line, "", fn); err != nil {
+		if err := emit(line, "", false, fn); err != nil {
 			return err
 		}
 	}

@@ -29,6 +29,9 @@ func readAll(t testing.TB, r io.Reader, lim SitemapLimits) (SitemapKind, []strin
 	var got []string
 	kind, err := ReadSitemap(r, lim, func(e SitemapEntry) error {
 		s := e.URL
+		if e.Index {
+			s = "index " + s
+		}
 		if !e.Lastmod.IsZero() {
 			s += " " + e.Lastmod.Format(time.RFC3339)
 		}
@@ -74,8 +77,8 @@ func TestReadSitemap(t *testing.T) {
 			"https://example.org/c.html",
 		}, nil},
 		{"index", []byte(index), SitemapLimits{}, SitemapIndex, []string{
-			"https://example.org/s1.xml.gz 2024-02-04T12:00:00Z",
-			"https://example.org/s2.xml",
+			"index https://example.org/s1.xml.gz 2024-02-04T12:00:00Z",
+			"index https://example.org/s2.xml",
 		}, nil},
 		{"gzip", gz(t, []byte(urlset)), SitemapLimits{}, SitemapURLSet, []string{
 			"https://example.org/a.html 2024-05-01T08:00:01Z",
@@ -83,8 +86,8 @@ func TestReadSitemap(t *testing.T) {
 			"https://example.org/c.html",
 		}, nil},
 		{"gzip twice (a .xml.gz sent with Content-Encoding: gzip)", gz(t, gz(t, []byte(index))), SitemapLimits{}, SitemapIndex, []string{
-			"https://example.org/s1.xml.gz 2024-02-04T12:00:00Z",
-			"https://example.org/s2.xml",
+			"index https://example.org/s1.xml.gz 2024-02-04T12:00:00Z",
+			"index https://example.org/s2.xml",
 		}, nil},
 		{"no namespace", []byte(`<urlset><url><loc>http://h.test/x</loc></url></urlset>`), SitemapLimits{}, SitemapURLSet,
 			[]string{"http://h.test/x"}, nil},

@@ -37,7 +37,8 @@ type Crawl struct {
 	// rules are read for.
 	Robots RobotsFetcher
 	Agent  string
-	// Cache keeps each host's robots.txt between runs (the store); nil keeps none.
+	// Cache keeps each host's robots.txt, and the sitemaps read, between runs (the store); nil
+	// keeps none.
 	Cache MetaStore
 	// MaxCrawlDelay caps a robots.txt Crawl-delay; default 30s.
 	MaxCrawlDelay time.Duration
@@ -48,6 +49,27 @@ type Crawl struct {
 	// of an HTML page that elements matching their CSS selectors carry; the others are recorded
 	// skipped (ReasonNotSelected). A stylesheet's links are kept as before.
 	Follow, Select *extract.Selectors
+
+	// Sitemaps are the seeds whose hosts' sitemaps are read (--sitemaps; see sitemap.go), with
+	// SitemapFetcher; nil reads none.
+	Sitemaps       []string
+	SitemapFetcher SitemapFetcher
+	// SitemapsAgain is the time before which a sitemap an earlier run read is read again: a
+	// refresh run's start (--refresh), or its start less --refresh-after. Zero reads each sitemap
+	// once for the job.
+	SitemapsAgain time.Time
+	// SitemapsRead, when set, is called once the sitemaps have been read (not when the run was
+	// interrupted first), before the run can end: a refresh run then revalidates what they did
+	// not vouch for. An error ends the run as a FatalError.
+	SitemapsRead func() error
+	// OnSitemap, when set, hears what became of each sitemap file, from the reading goroutine.
+	OnSitemap func(SitemapEvent)
+	// Levels says the job goes level by level (store.BreadthFirst): its sitemaps are then read
+	// before the first page is fetched, so that the pages they list are all in level 1 whatever
+	// order the fetches finish in.
+	Levels bool
+
+	sitemapLimits extract.SitemapLimits // zero: the sitemaps.org limits (tests make them small)
 }
 
 // RobotsFetcher fetches a small resource into memory. *fetcher.Fetcher implements it.

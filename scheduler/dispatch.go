@@ -68,6 +68,9 @@ type dispatcher struct {
 	stop       chan struct{}     // closed when the loop ends: pending robots fetches give up
 	ctx        context.Context   // for robots.txt fetches: the fetches' context
 	feeding    bool              // the feed may still add URLs (and their credentials)
+	// sitemapsFirst holds every page back while the feed runs: a breadth-first crawl's sitemaps
+	// are read before its first page is fetched (Crawl.Levels).
+	sitemapsFirst bool
 }
 
 func newDispatcher(s *Scheduler, jobs chan<- queue.Record, cm *committer) *dispatcher {
@@ -82,6 +85,8 @@ func newDispatcher(s *Scheduler, jobs chan<- queue.Record, cm *committer) *dispa
 		robotsDone: make(chan robotsResult),
 		stop:       make(chan struct{}),
 		ctx:        context.Background(),
+
+		sitemapsFirst: s.opts.Crawl.readsSitemaps() && s.opts.Crawl.Levels,
 	}
 }
 
@@ -124,8 +129,10 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			}
 		}
 		d.wakeSleepers(now)
-		if err := d.dispatch(now); err != nil {
-			return &FatalError{err}
+		if !d.sitemapsFirst || !d.feeding {
+			if err := d.dispatch(now); err != nil {
+				return &FatalError{err}
+			}
 		}
 
 		if d.free > 0 && len(d.ready) == 0 && d.cm.committed.Load() < d.sent {

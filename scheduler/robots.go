@@ -106,14 +106,23 @@ func (d *dispatcher) setRobots(rr robotsResult, now time.Time) {
 
 func (d *dispatcher) applyRobots(h *hostState, rules *extract.Robots) {
 	h.robots, h.robotsOK = rules, true
-	if delay := rules.CrawlDelay(); delay > 0 {
-		c := d.s.opts.Crawl
-		rate := float64(time.Second) / float64(min(delay, c.MaxCrawlDelay))
-		if c.Rate > 0 {
-			rate = min(rate, c.Rate) // never faster than the user asked
-		}
+	if rate, ok := d.s.opts.Crawl.robotsRate(rules); ok {
 		d.s.lim.SetHostRate(h.name, rate)
 	}
+}
+
+// robotsRate is the request rate a host's Crawl-delay asks for, capped by MaxCrawlDelay; ok is
+// false when it asks for none.
+func (c *Crawl) robotsRate(rules *extract.Robots) (rate float64, ok bool) {
+	delay := rules.CrawlDelay()
+	if delay <= 0 {
+		return 0, false
+	}
+	rate = float64(time.Second) / float64(min(delay, c.MaxCrawlDelay))
+	if c.Rate > 0 {
+		rate = min(rate, c.Rate) // never faster than the user asked
+	}
+	return rate, true
 }
 
 // skipDisallowed records the buffered jobs robots.txt forbids as skipped, without fetching them.

@@ -161,6 +161,9 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 	pool := s.startWorkers(ctx, fetchCtx)
 	cm := newCommitter(s.q, s.opts, &s.stats)
 	go cm.run()
+	if s.opts.Crawl.readsSitemaps() {
+		feed = s.withSitemaps(feed)
+	}
 	f := s.startFeed(ctx, feed, cm)
 	defer f.close()
 
