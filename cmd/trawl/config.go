@@ -62,6 +62,7 @@ type Config struct {
 	IgnoreRobots   bool     `yaml:"ignore_robots"`
 	Follow         []string `yaml:"follow"`
 	Select         []string `yaml:"select"`
+	Sitemaps       bool     `yaml:"sitemaps"`
 	// ProgressInterval is how often a plain progress line is written when stderr is not a terminal.
 	ProgressInterval time.Duration `yaml:"progress_interval"`
 }
@@ -100,6 +101,7 @@ func addCrawlFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.BoolVar(&cfg.IgnoreRobots, "ignore-robots", cfg.IgnoreRobots, "do not fetch or obey robots.txt")
 	fs.StringArrayVar(&cfg.Follow, "follow", cfg.Follow, "follow only the page links of elements matching CSS `SELECTOR`, e.g. 'a.next' (repeatable: any may match)")
 	fs.StringArrayVar(&cfg.Select, "select", cfg.Select, "fetch only the requisites (images, styles...) of elements matching CSS `SELECTOR`, e.g. 'img.gallery' (repeatable)")
+	fs.BoolVar(&cfg.Sitemaps, "sitemaps", cfg.Sitemaps, "also queue the pages the seeds' hosts list in their sitemaps (robots.txt Sitemap: lines, /sitemap.xml), in scope, at depth 1; on a refresh, their <lastmod> says which pages changed")
 	addCommonFlags(fs, cfg, configFile)
 }
 
@@ -165,6 +167,8 @@ func (c *Config) validate() error {
 		return errors.New("--job names a job shared on --queue; give --queue nats://HOST:PORT too")
 	case c.Queue != "" && (c.Depth > 0 || c.MaxPages > 0):
 		return errors.New("--depth and --max-pages need a state file for now: a shared job (--queue) does not crawl level by level")
+	case c.Queue != "" && c.Sitemaps:
+		return errors.New("--sitemaps needs a state file for now: a shared job (--queue) does not read sitemaps")
 	case c.Queue != "" && c.Layout == "flat":
 		return errors.New("--layout flat and --queue exclude each other for now: a shared job does not yet keep two URLs from one file name")
 	case c.Queue != "" && c.State != "":

@@ -28,7 +28,9 @@ that --depth counts the shortest path to a page and --max-pages keeps the shallo
 same ones every run (each level waits for the slowest page of the one before). robots.txt is
 fetched once per host and obeyed (its Crawl-delay becomes the host's request rate), unless
 --ignore-robots. Off-scope and disallowed links, and those beyond a limit, are recorded with the
-reason they were skipped.
+reason they were skipped. With --sitemaps, the pages the seeds' hosts list in their sitemaps
+(robots.txt Sitemap: lines, /sitemap.xml, their indexes; gzip or text) are queued too, in scope, at
+depth 1; a refresh then revalidates only those whose <lastmod> is newer than their last fetch.
 
 Stop it at any moment (Ctrl-C, kill -9, a reboot) and run the same command again: it finishes the
 crawl with the files an uninterrupted crawl produces; only the pages that were in flight (or had
@@ -37,7 +39,8 @@ finished in the last few milliseconds, before their commit) are fetched again.
 ` + exitCodesHelp,
 		Example: `  trawl crawl https://example.org/gallery/ -o mirror/
   trawl crawl --save 'image/*' --depth 3 https://example.org/gallery/ -o images/
-  trawl crawl --scope domain --max-pages 10000 --exclude '\?sort=' https://example.org/`,
+  trawl crawl --scope domain --max-pages 10000 --exclude '\?sort=' https://example.org/
+  trawl crawl --sitemaps --refresh-after 20h https://example.org/ -o mirror/`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, seeds []string) error {
 			if configFile != "" {
@@ -105,6 +108,10 @@ func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, *saveWatch, error)
 		w = newSaveWatch(cfg.Save)
 		c.Save = w.filter(c.Save)
 	}
+	if cfg.Sitemaps {
+		c.Sitemaps = seeds
+		c.Levels = breadthFirst(cfg)
+	}
 	c.Layout, _ = fetcher.ParseLayout(cfg.Layout)      // validated already
 	c.Follow, _ = extract.CompileSelectors(cfg.Follow) // validated already
 	c.Select, _ = extract.CompileSelectors(cfg.Select)
@@ -117,10 +124,14 @@ func newCrawl(cfg *Config, seeds []string) (*scheduler.Crawl, *saveWatch, error)
 // without keeping (--save) that this one keeps, queued again (widenSave).
 func prepareCrawl(st *store.Store, root *os.Root, cfg *Config) error {
 	st.SetPageLimit(cfg.MaxPages)
-	if cfg.Depth > 0 || cfg.MaxPages > 0 {
+	if breadthFirst(cfg) {
 		if err := st.BreadthFirst(); err != nil {
 			return err
 		}
 	}
 	return widenSave(st, root, cfg)
 }
+
+// breadthFirst says whether a crawl goes level by level: when a depth or page limit makes the order
+// matter.
+func breadthFirst(cfg *Config) bool { return cfg.Depth > 0 || cfg.MaxPages > 0 }

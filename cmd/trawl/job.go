@@ -169,15 +169,20 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	case crawl != nil:
 		st.SetPageLimit(cfg.MaxPages)
 	}
-	if err := prepareRun(st, cfg, start); err != nil {
+	sitemaps := crawl != nil && cfg.Sitemaps
+	if err := prepareRun(st, cfg, start, sitemaps); err != nil {
 		return fatalErr("%v", err)
 	}
 
 	if crawl != nil {
+		crawl.Cache = st
 		if !cfg.IgnoreRobots {
-			crawl.Robots, crawl.Cache = f, st
+			crawl.Robots = f
 		}
 		crawl.Rate = cfg.Rate
+		if sitemaps {
+			readSitemaps(crawl, st, f, cfg, start, log)
+		}
 	}
 
 	t := newTally()
@@ -340,8 +345,10 @@ func outcomeOf(runErr error, c runCounts, pending int, bad int64) runExit {
 	return runExit{exitOK, "done", nil}
 }
 
-// prepareRun records the run's start and queues again what this run should retry or revalidate.
-func prepareRun(st queue.Backend, cfg *Config, start time.Time) error {
+// prepareRun records the run's start and queues again what this run should retry or revalidate. A
+// crawl that reads sitemaps leaves the URLs they spoke of to be decided once they are read again
+// (sitemapsRead).
+func prepareRun(st queue.Backend, cfg *Config, start time.Time, sitemaps bool) error {
 	if err := st.SetMetas(map[string]string{metaRunStart: start.Format(time.RFC3339), metaRunEnd: "",
 		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())}); err != nil {
 		return err
@@ -357,16 +364,30 @@ func prepareRun(st queue.Backend, cfg *Config, start time.Time) error {
 			return err
 		}
 	}
+	cutoff := refreshCutoff(cfg, start)
 	switch {
-	case cfg.Refresh:
+	case cutoff.IsZero():
+		return nil
+	case cfg.Refresh && !sitemaps:
 		_, err := st.Revalidate(nil)
 		return err
-	case cfg.RefreshAfter > 0:
-		cutoff := start.Add(-cfg.RefreshAfter)
-		_, err := st.Revalidate(func(r queue.Record) bool { return r.Updated.Before(cutoff) })
-		return err
 	}
-	return nil
+	_, err = st.Revalidate(func(r queue.Record) bool {
+		return r.Updated.Before(cutoff) && (!sitemaps || r.Lastmod.IsZero())
+	})
+	return err
+}
+
+// refreshCutoff is the time before which a URL done is revalidated by this run: its start
+// (--refresh), its start less --refresh-after, or the zero time when it refreshes nothing.
+func refreshCutoff(cfg *Config, start time.Time) time.Time {
+	switch {
+	case cfg.Refresh:
+		return start
+	case cfg.RefreshAfter > 0:
+		return start.Add(-cfg.RefreshAfter)
+	}
+	return time.Time{}
 }
 
 // publishEvery writes the status snapshot every interval until the returned func is called.
