@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -315,10 +314,10 @@ func (r *sitemapReader) read(ctx context.Context, e ListEntry, ev *SitemapEvent)
 	switch {
 	case st.Status >= 200 && st.Status < 300:
 	case st.Status >= 400 && st.Status < 500:
-		ev.Err = fmt.Errorf("HTTP %d %s", st.Status, http.StatusText(st.Status))
+		ev.Err = fmt.Errorf("HTTP %d", st.Status)
 		return nil, true, nil // the site's answer: no sitemap there
 	default:
-		ev.Err, ev.Partial = fmt.Errorf("HTTP %d %s", st.Status, http.StatusText(st.Status)), true
+		ev.Err, ev.Partial = fmt.Errorf("HTTP %d", st.Status), true
 		return nil, false, nil
 	}
 
