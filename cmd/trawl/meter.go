@@ -24,6 +24,11 @@ type meter struct {
 
 	mu      sync.Mutex
 	samples []sample // oldest first, spanning at most rateWindow
+	// shown is the progress of the last read, and the total it was of.
+	shown struct {
+		total    int64
+		progress float64
+	}
 }
 
 type sample struct {
@@ -68,6 +73,12 @@ func (m *meter) read(now time.Time) view {
 	// job of a few big files moves, rather than sitting at 0% until one ends.
 	progress := min(float64(finished)+float64(m.stats.Partial.Load())/1e6, float64(v.total))
 	m.mu.Lock()
+	if v.total == m.shown.total && progress < m.shown.progress {
+		// A file that has ended and is not yet committed counts neither as in flight nor as
+		// done; a retry throws its bytes away. Progress shown holds rather than steps back.
+		progress = m.shown.progress
+	}
+	m.shown.total, m.shown.progress = v.total, progress
 	m.samples = append(m.samples, sample{now, v.bytes, progress})
 	cut := 0
 	for cut < len(m.samples)-2 && now.Sub(m.samples[cut+1].at) >= rateWindow {

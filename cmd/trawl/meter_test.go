@@ -49,6 +49,31 @@ func TestMeterRecentRate(t *testing.T) {
 	}
 }
 
+// TestMeterPercentHolds: between a file's end (its part of Partial gone) and its commit (Done
+// counted) the percent shown does not step back; a bigger total may lower it.
+func TestMeterPercentHolds(t *testing.T) {
+	var st scheduler.Stats
+	st.Total.Store(4)
+	t0 := time.Now()
+	m := newMeter(&st, nil, nil, t0)
+	st.Partial.Store(500_000) // half of one file
+	if v := m.read(t0.Add(time.Second)); v.percent != 12.5 {
+		t.Fatalf("percent %v with half a file of 4, want 12.5", v.percent)
+	}
+	st.Partial.Store(0) // the file ended; its outcome waits for the commit
+	if v := m.read(t0.Add(2 * time.Second)); v.percent != 12.5 {
+		t.Errorf("percent %v between the file's end and its commit, want it held at 12.5", v.percent)
+	}
+	st.Done.Store(1)
+	if v := m.read(t0.Add(3 * time.Second)); v.percent != 25 {
+		t.Errorf("percent %v with 1 of 4 done, want 25", v.percent)
+	}
+	st.Total.Store(8) // the list's next batch
+	if v := m.read(t0.Add(4 * time.Second)); v.percent != 12.5 {
+		t.Errorf("percent %v with 1 of 8 done, want 12.5", v.percent)
+	}
+}
+
 // TestRetryWatch: a retry waits from its outcome until the URL's next one.
 func TestRetryWatch(t *testing.T) {
 	now := time.Now()
