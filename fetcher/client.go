@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -36,7 +37,11 @@ type Fetcher struct {
 	// dial is dialer.DialContext; tests swap it to map test host names to loopback.
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	tlsConfig *tls.Config // offers opts.Protocol's ALPN names
-	tlsHTTP1  *tls.Config // offers HTTP/1.1 alone, for the bulk transport
+	tlsHTTP1  *tls.Config // offers HTTP/1.1 alone, for the bulk transport and an https proxy
+	// httpsProxy is the address of Options.Proxy when it is an https:// one: the main transport
+	// dials it with tlsHTTP1, as a proxy is spoken to in HTTP/1.1.
+	httpsProxy string
+	jar        *cookieJar
 	// credKeys are the canonical names of headers that carry credentials for the
 	// original host only: dropped on a cross-host redirect.
 	credKeys []string
@@ -61,6 +66,10 @@ func New(opts Options) (*Fetcher, error) {
 		opts.UserAgent = "trawl/" + Version
 	}
 	opts.Header = opts.Header.Clone()
+	noProxy, err := ParseNoProxy(opts.NoProxy)
+	if err != nil {
+		return nil, fmt.Errorf("no-proxy list: %w", err)
+	}
 
 	tc, err := tlsConfig(opts)
 	if err != nil {
@@ -74,13 +83,26 @@ func New(opts Options) (*Fetcher, error) {
 		tlsHTTP1:  h1,
 		dialer:    &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second},
 		credKeys:  []string{"Authorization", "Cookie", "Proxy-Authorization"},
+		jar:       newCookieJar(opts.RecordCookies),
 	}
+	f.jar.load(opts.Cookies)
 	f.dial = f.dialer.DialContext
+	switch px := opts.Proxy; {
+	case px == nil:
+	case strings.HasPrefix(px.Scheme, "socks5"):
+		f.dial = socksDial(px, noProxy, f.dialer.DialContext, opts.ConnectTimeout)
+	case px.Scheme == "https":
+		f.httpsProxy = proxyAddr(px)
+	}
 	for k := range opts.Header {
 		f.credKeys = append(f.credKeys, http.CanonicalHeaderKey(k))
 	}
+	proxyOf, err := proxyFunc(opts, noProxy)
+	if err != nil {
+		return nil, err
+	}
 	f.transport = &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
+		Proxy: proxyOf,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return f.dial(ctx, network, addr)
 		},
@@ -88,6 +110,9 @@ func New(opts Options) (*Fetcher, error) {
 		// construction (see tlsError), not guessed from its message. The transport still
 		// does TLS itself through proxies, using TLSClientConfig.
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr == f.httpsProxy {
+				return f.dialTLS(ctx, network, addr, f.tlsHTTP1)
+			}
 			return f.dialTLS(ctx, network, addr, f.tlsConfig)
 		},
 		TLSClientConfig:     tc,
@@ -119,7 +144,7 @@ func New(opts Options) (*Fetcher, error) {
 			PingTimeout:     min(opts.IdleTimeout, 15*time.Second),
 		},
 	}
-	f.client = &http.Client{Transport: f.transport, CheckRedirect: f.checkRedirect}
+	f.client = &http.Client{Transport: f.transport, CheckRedirect: f.checkRedirect, Jar: f.jar}
 	if opts.Protocol == ProtocolAuto {
 		f.bulkTransport = f.transport.Clone()
 		f.bulkTransport.Protocols = protocols(ProtocolHTTP1)
@@ -127,7 +152,7 @@ func New(opts Options) (*Fetcher, error) {
 		f.bulkTransport.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return f.dialTLS(ctx, network, addr, f.tlsHTTP1)
 		}
-		f.bulk = &http.Client{Transport: f.bulkTransport, CheckRedirect: f.checkRedirect}
+		f.bulk = &http.Client{Transport: f.bulkTransport, CheckRedirect: f.checkRedirect, Jar: f.jar}
 	}
 	return f, nil
 }
@@ -232,6 +257,25 @@ func (f *Fetcher) dialTLS(ctx context.Context, network, addr string, tc *tls.Con
 		return nil, &tlsError{err}
 	}
 	return conn, nil
+}
+
+// requestHeader is the header a request for u starts with: the -H headers, identity encoding
+// (bytes saved exactly as sent), the User-Agent and, for a host with a .netrc entry, its Basic
+// credentials, unless u has userinfo (which net/http sends instead) or -H gave an Authorization.
+// Like the -H headers, they follow a redirect only within the origin (checkRedirect).
+func (f *Fetcher) requestHeader(u *url.URL) http.Header {
+	h := f.opts.Header.Clone()
+	if h == nil {
+		h = make(http.Header, 4)
+	}
+	h.Set("Accept-Encoding", "identity")
+	h.Set("User-Agent", f.opts.UserAgent)
+	if f.opts.Netrc != nil && u.User == nil && h.Get("Authorization") == "" {
+		if login, password, ok := f.opts.Netrc.Login(u.Hostname()); ok {
+			h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(login+":"+password)))
+		}
+	}
+	return h
 }
 
 // checkRedirect bounds the chain, allows only http(s) targets, and keeps credentials for

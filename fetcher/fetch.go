@@ -123,14 +123,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	if err != nil {
 		return Response{}, t.fail(ClassURL, false, err)
 	}
-	hreq.Header = t.f.opts.Header.Clone()
-	if hreq.Header == nil {
-		hreq.Header = make(http.Header, 4)
-	}
-	// Save bytes exactly as sent: explicit identity, so neither we nor the transport
-	// ever gunzip a .tar.gz served with Content-Encoding: gzip.
-	hreq.Header.Set("Accept-Encoding", "identity")
-	hreq.Header.Set("User-Agent", t.f.opts.UserAgent)
+	hreq.Header = t.f.requestHeader(hreq.URL)
 	if offset > 0 {
 		// Resume takes precedence over revalidation: the .part is of the server's newer
 		// version, and If-Range makes the server send the whole new body if it moved on.
@@ -160,6 +153,9 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(),
 			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { first() }}))
 	}
+	// The client adds the jar's cookies to hreq's own header: a request asked again starts from
+	// this copy, and gets them from the jar again.
+	header := hreq.Header.Clone()
 	resp, err := client.Do(hreq)
 	first()
 	if err != nil {
@@ -174,7 +170,9 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		// A big body: ask again over an HTTP/1.1 connection of its own (see ProtocolAuto). Only
 		// what the server sent before the stream's reset is wasted.
 		resp.Body.Close()
-		if resp, err = t.f.bulk.Do(hreq.Clone(ctx)); err != nil {
+		again := hreq.Clone(ctx)
+		again.Header = header
+		if resp, err = t.f.bulk.Do(again); err != nil {
 			return Response{}, t.netError(ctx, err)
 		}
 	}

@@ -18,12 +18,7 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, max int64) (status int
 	if err != nil {
 		return 0, nil, &Error{URL: redact(rawURL), Class: ClassURL, Err: err}
 	}
-	req.Header = f.opts.Header.Clone()
-	if req.Header == nil {
-		req.Header = make(http.Header, 2)
-	}
-	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("User-Agent", f.opts.UserAgent)
+	req.Header = f.requestHeader(req.URL)
 	resp, err := f.client.Do(req)
 	if err != nil {
 		e := Classify(err)

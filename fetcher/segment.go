@@ -114,7 +114,7 @@ func (f *Fetcher) segmentClient() *http.Client {
 		}
 		tr.Protocols = protocols(ProtocolHTTP1)
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		f.seg.client = &http.Client{Transport: tr, CheckRedirect: f.checkRedirect}
+		f.seg.client = &http.Client{Transport: tr, CheckRedirect: f.checkRedirect, Jar: f.jar}
 	}
 	return f.seg.client
 }
@@ -196,16 +196,4 @@ func checkSegment(resp *http.Response, from, to int64, m partMeta) error {
 		return fmt.Errorf("%s: Content-Length %d does not match Content-Range %q", asked, resp.ContentLength, cr)
 	}
 	return nil
-}
-
-// requestHeader is the header every request of a transfer carries: the -H headers, identity
-// encoding (bytes saved exactly as sent) and the User-Agent.
-func (f *Fetcher) requestHeader() http.Header {
-	h := f.opts.Header.Clone()
-	if h == nil {
-		h = make(http.Header, 4)
-	}
-	h.Set("Accept-Encoding", "identity")
-	h.Set("User-Agent", f.opts.UserAgent)
-	return h
 }

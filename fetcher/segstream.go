@@ -3,7 +3,6 @@ package fetcher
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"fmt"
 	"hash"
 	"io"
@@ -51,7 +50,7 @@ func (s *segTransfer) fetchRange(g *segment, granted bool) {
 		e.err = s.t.fail(ClassURL, false, err)
 		return
 	}
-	req.Header = s.t.f.requestHeader()
+	req.Header = s.t.f.requestHeader(req.URL)
 	req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-"+strconv.FormatInt(to-1, 10))
 	req.Header.Set("If-Range", s.meta.ifRange())
 	resp, err := s.t.f.segmentClient().Do(req)
@@ -175,7 +174,7 @@ func (p *connProbe) trace(ctx context.Context) context.Context {
 func receiveQueue(c net.Conn) (int, bool) {
 	for {
 		switch x := c.(type) {
-		case *tls.Conn:
+		case interface{ NetConn() net.Conn }: // *tls.Conn, a SOCKS tunnel
 			c = x.NetConn()
 		case *readAheadConn:
 			c = x.Conn

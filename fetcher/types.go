@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -45,6 +46,19 @@ type Options struct {
 	// Protocol chooses HTTP/1.1, HTTP/2, or (the default) both: HTTP/2 where the server offers
 	// it, with big bodies over HTTP/1.1 connections of their own (see BulkBodySize).
 	Protocol Protocol
+
+	// Every Fetcher keeps the cookies servers set in a jar for its life, and sends them back as RFC
+	// 6265 allows (see jar.go). Cookies are put in the jar at the start (LoadCookieFile);
+	// RecordCookies keeps the record SavedCookies needs.
+	Cookies       []Cookie
+	RecordCookies bool
+	// Netrc gives Basic credentials per host (LoadNetrc) to a request whose URL has no userinfo
+	// and whose headers no Authorization: sent to that host only, never on a redirect to another.
+	Netrc *Netrc
+	// Proxy carries every request to a host NoProxy does not list (ParseProxy; see proxy.go).
+	// Nil: the HTTP_PROXY, HTTPS_PROXY and NO_PROXY environment, NoProxy replacing NO_PROXY.
+	Proxy   *url.URL
+	NoProxy string // hosts reached directly, as NO_PROXY lists them (ParseNoProxy)
 }
 
 // Protocol is the HTTP version a Fetcher speaks.
