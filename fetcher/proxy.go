@@ -132,7 +132,10 @@ func ParseNoProxy(s string) (NoProxy, error) {
 			}
 			host, port = h, p
 		}
-		if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); err == nil {
+		if h, ok := strings.CutPrefix(host, "["); ok && strings.HasSuffix(h, "]") {
+			host = strings.TrimSuffix(h, "]")
+		}
+		if ip, err := netip.ParseAddr(host); err == nil {
 			n.ips = append(n.ips, hostPort{ip: ip.Unmap(), port: port})
 			continue
 		}

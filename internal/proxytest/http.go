@@ -57,13 +57,17 @@ type HTTP struct {
 
 // NewHTTP starts an HTTP proxy that resolves through hosts. With auth ("user:password") it
 // answers 407 to a request without those credentials; with tls it is spoken to over TLS (an
-// https:// proxy, with httptest's certificate for 127.0.0.1: see CACertPEM).
+// https:// proxy, with httptest's certificate for 127.0.0.1: see CACertPEM), offering HTTP/2 and
+// HTTP/1.1.
 func NewHTTP(tb testing.TB, hosts Hosts, auth string, tls bool) *HTTP {
 	tb.Helper()
 	p := &HTTP{hosts: hosts, auth: auth}
 	p.srv = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
 	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tls {
+		// It offers HTTP/2, as many proxies do: a client must still speak HTTP/1.1 to it, the
+		// only version a CONNECT tunnel is served over here.
+		p.srv.EnableHTTP2 = true
 		p.srv.StartTLS()
 	} else {
 		p.srv.Start()
@@ -102,11 +106,11 @@ func (p *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodConnect {
 		rec.Target = r.Host
 	}
-	defer func() {
-		p.mu.Lock()
-		p.reqs = append(p.reqs, rec)
-		p.mu.Unlock()
-	}()
+	// Recorded at once: a tunnel's handler returns only when the tunnel closes.
+	p.mu.Lock()
+	i := len(p.reqs)
+	p.reqs = append(p.reqs, rec)
+	p.mu.Unlock()
 	if p.auth != "" && rec.Auth != p.auth {
 		w.Header().Set("Proxy-Authenticate", `Basic realm="proxytest"`)
 		http.Error(w, "proxy credentials wanted", http.StatusProxyAuthRequired)
@@ -116,7 +120,10 @@ func (p *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodConnect:
 		p.tunnel(w, r)
 	case r.URL.IsAbs() && r.URL.Scheme == "http":
-		rec.Forwarded = p.forward(w, r)
+		fwd := p.forward(w, r)
+		p.mu.Lock()
+		p.reqs[i].Forwarded = fwd
+		p.mu.Unlock()
 	default:
 		http.Error(w, "not a proxy request", http.StatusBadRequest)
 	}
