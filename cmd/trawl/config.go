@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -42,6 +44,12 @@ type Config struct {
 	HTTP11         bool          `yaml:"http1_1"`
 	Headers        []string      `yaml:"headers"`
 	UserAgent      string        `yaml:"user_agent"`
+	LoadCookies    string        `yaml:"load_cookies"`
+	SaveCookies    string        `yaml:"save_cookies"`
+	Netrc          bool          `yaml:"netrc"`
+	NetrcFile      string        `yaml:"netrc_file"`
+	Proxy          string        `yaml:"proxy"`
+	NoProxy        string        `yaml:"no_proxy"`
 	Layout         string        `yaml:"layout"`
 	Quiet          bool          `yaml:"quiet"`
 	Verbose        bool          `yaml:"verbose"`
@@ -129,6 +137,12 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.BoolVar(&cfg.HTTP11, "http1.1", cfg.HTTP11, "speak HTTP/1.1 only: a connection per request in flight to a host")
 	fs.StringArrayVarP(&cfg.Headers, "header", "H", cfg.Headers, "extra request header \"Name: value\" (repeatable; sent only to the URL's own host)")
 	fs.StringVar(&cfg.UserAgent, "user-agent", cfg.UserAgent, "User-Agent header")
+	fs.StringVar(&cfg.LoadCookies, "load-cookies", cfg.LoadCookies, "send the cookies of Netscape cookies.txt `FILE` (as curl, wget, yt-dlp and browser extensions write it) to the hosts they belong to")
+	fs.StringVar(&cfg.SaveCookies, "save-cookies", cfg.SaveCookies, "when the run ends, write the cookies it holds (loaded, and set by servers; session cookies too) to cookies.txt `FILE`, mode 0600")
+	fs.BoolVar(&cfg.Netrc, "netrc", cfg.Netrc, "log in with the credentials of ~/.netrc ($NETRC if set): Basic auth sent to each machine listed, never to another host")
+	fs.StringVar(&cfg.NetrcFile, "netrc-file", cfg.NetrcFile, "like --netrc, with the .netrc `FILE` given")
+	fs.StringVar(&cfg.Proxy, "proxy", cfg.Proxy, "send requests through the proxy at `URL`: http://, https://, socks5:// (names resolved here) or socks5h:// (by the proxy), optionally with user:password@ (default: the HTTP_PROXY, HTTPS_PROXY and NO_PROXY environment)")
+	fs.StringVar(&cfg.NoProxy, "no-proxy", cfg.NoProxy, "reach these hosts directly, not through the proxy: a comma-separated `LIST` of host names (their subdomains too), IP addresses, CIDR blocks, or * for all (replaces NO_PROXY)")
 	fs.StringVar(&cfg.Layout, "layout", cfg.Layout, "output layout: mirror (host/path) or flat (file names only)")
 	fs.StringVar(configFile, "config", "", "read settings from YAML `FILE` (flags override it)")
 	fs.BoolVarP(&cfg.Quiet, "quiet", "q", cfg.Quiet, "print nothing but errors")
@@ -213,6 +227,14 @@ func (c *Config) validate() error {
 	if _, _, err := c.regexps(); err != nil {
 		return err
 	}
+	if c.Proxy != "" {
+		if _, err := fetcher.ParseProxy(c.Proxy); err != nil {
+			return fmt.Errorf("--proxy: %v", err)
+		}
+	}
+	if _, err := fetcher.ParseNoProxy(c.NoProxy); err != nil {
+		return fmt.Errorf("--no-proxy: %v", err)
+	}
 	for flag, exprs := range map[string][]string{"--follow": c.Follow, "--select": c.Select} {
 		if _, err := extract.CompileSelectors(exprs); err != nil {
 			return fmt.Errorf("%s: %v", flag, err)
@@ -278,6 +300,24 @@ func (c *Config) bandwidth() (int64, error) {
 		return 0, fmt.Errorf("--limit-rate %q: %w", c.LimitRate, err)
 	}
 	return n, nil
+}
+
+// netrcPath is the .netrc to read: --netrc-file, else with --netrc $NETRC or ~/.netrc; "" for
+// none.
+func (c *Config) netrcPath() (string, error) {
+	switch {
+	case c.NetrcFile != "":
+		return c.NetrcFile, nil
+	case !c.Netrc:
+		return "", nil
+	case os.Getenv("NETRC") != "":
+		return os.Getenv("NETRC"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", errors.New("--netrc: no home directory to find .netrc in (set NETRC or give --netrc-file FILE)")
+	}
+	return filepath.Join(home, ".netrc"), nil
 }
 
 // header parses the -H values.

@@ -121,7 +121,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "trawl: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and alter these downloads")
 	}
-	f, err := newFetcher(cfg, command)
+	f, err := newFetcher(cfg, command, log)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -245,6 +245,13 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	stopPublish()
 	prog.stop()
 	end := time.Now().UTC()
+
+	if cfg.SaveCookies != "" {
+		// Whatever the outcome: the cookies the run was given are as good after an interruption.
+		if err := saveCookies(cfg.SaveCookies, f, log); err != nil && runErr == nil {
+			runErr = &scheduler.FatalError{Err: err}
+		}
+	}
 
 	total, hosts, _ := t.snapshot()
 	nbad, badListed := j.bad.snapshot()
@@ -443,7 +450,9 @@ func boundsFor(command string, cfg *Config) bounds {
 	return b
 }
 
-func newFetcher(cfg *Config, command string) (*fetcher.Fetcher, error) {
+// newFetcher builds the run's fetcher from cfg: the files it names (CA, client certificate,
+// cookies, .netrc) are read here, so a bad one is a usage error before any work starts.
+func newFetcher(cfg *Config, command string, log *slog.Logger) (*fetcher.Fetcher, error) {
 	header, _ := cfg.header() // validated already
 	bw, _ := cfg.bandwidth()  // validated already
 	fopts := fetcher.Options{
@@ -460,7 +469,55 @@ func newFetcher(cfg *Config, command string) (*fetcher.Fetcher, error) {
 	if b := ratelimit.NewBandwidth(bw); b != nil {
 		fopts.Bandwidth = b
 	}
+	if cfg.Proxy != "" {
+		fopts.Proxy, _ = fetcher.ParseProxy(cfg.Proxy) // validated already
+	}
+	fopts.NoProxy = cfg.NoProxy
+	if cfg.LoadCookies != "" {
+		cs, err := fetcher.LoadCookieFile(cfg.LoadCookies)
+		if err != nil {
+			return nil, err
+		}
+		fopts.Cookies = cs
+		log.Info("cookies loaded", "file", cfg.LoadCookies, "count", len(cs))
+	}
+	if cfg.SaveCookies != "" {
+		// Found out now, not after the run: where the cookies are to be written.
+		if fi, err := os.Stat(cfg.SaveCookies); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("--save-cookies %s is a directory", cfg.SaveCookies)
+		}
+		if dir := filepath.Dir(cfg.SaveCookies); !isDir(dir) {
+			return nil, fmt.Errorf("--save-cookies %s: no directory %s to write it in", cfg.SaveCookies, dir)
+		}
+		fopts.RecordCookies = true
+	}
+	path, err := cfg.netrcPath()
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		if fopts.Netrc, err = fetcher.LoadNetrc(path); err != nil {
+			return nil, err
+		}
+	}
 	return fetcher.New(fopts)
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// saveCookies writes the cookies f holds to path (--save-cookies). The log says how many, never
+// which.
+func saveCookies(path string, f *fetcher.Fetcher, log *slog.Logger) error {
+	cs := f.Cookies()
+	if err := fetcher.SaveCookieFile(path, cs); err != nil {
+		log.Error("saving cookies", "file", path, "err", err)
+		return fmt.Errorf("saving cookies: %w", err)
+	}
+	log.Info("cookies saved", "file", path, "count", len(cs))
+	return nil
 }
 
 // checkStateDir refuses a <out>/.trawl that is a symlink: the default state lives inside the
