@@ -102,7 +102,8 @@ func New(opts Options) (*Fetcher, error) {
 		return nil, err
 	}
 	f.transport = &http.Transport{
-		Proxy: proxyOf,
+		Proxy:                  proxyOf,
+		OnProxyConnectResponse: proxyRefused,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return f.dial(ctx, network, addr)
 		},

@@ -246,6 +246,18 @@ func envProxy(np NoProxy) (func(*http.Request) (*url.URL, error), error) {
 	}, nil
 }
 
+// proxyRefused is the transport's OnProxyConnectResponse: a proxy's refusal of a tunnel becomes
+// the error of its status, so that a 407 (credentials missing or wrong) or a 403 fails at once
+// instead of being retried as a network error, while a 502, 503 or 504 is retried.
+func proxyRefused(_ context.Context, _ *url.URL, req *http.Request, resp *http.Response) error {
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	e := httpError("", resp, time.Now())
+	e.Err = fmt.Errorf("the proxy refused a tunnel to %s", req.URL.Host)
+	return e
+}
+
 // contextDialer adapts a dial function to proxy.ContextDialer.
 type contextDialer func(ctx context.Context, network, addr string) (net.Conn, error)
 

@@ -248,6 +248,12 @@ func TestProxies(t *testing.T) {
 			if strings.Contains(err.Error(), "wrong") {
 				t.Errorf("the error shows the proxy password: %v", err)
 			}
+			if strings.HasPrefix(p, "http:") {
+				// A refused tunnel is the proxy's answer, not a network failure: not retried.
+				if e := wantError(t, err, ClassHTTP, false); e.Status != http.StatusProxyAuthRequired {
+					t.Errorf("status %d, want 407", e.Status)
+				}
+			}
 		}
 	})
 

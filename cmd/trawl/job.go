@@ -479,7 +479,7 @@ func newFetcher(cfg *Config, command string, log *slog.Logger) (*fetcher.Fetcher
 			return nil, err
 		}
 		fopts.Cookies = cs
-		log.Info("cookies loaded", "file", cfg.LoadCookies, "count", len(cs))
+		log.Info("cookie file read", "file", cfg.LoadCookies, "cookies", len(cs))
 	}
 	if cfg.SaveCookies != "" {
 		// Found out now, not after the run: where the cookies are to be written.
@@ -516,7 +516,7 @@ func saveCookies(path string, f *fetcher.Fetcher, log *slog.Logger) error {
 		log.Error("saving cookies", "file", path, "err", err)
 		return fmt.Errorf("saving cookies: %w", err)
 	}
-	log.Info("cookies saved", "file", path, "count", len(cs))
+	log.Info("cookies saved", "file", path, "cookies", len(cs))
 	return nil
 }
 
