@@ -210,3 +210,45 @@ func TestCookiesFollowRFC6265(t *testing.T) {
 		t.Fatalf("Cookies()\n%+v\nwant\n%+v", saved, want)
 	}
 }
+
+// TestEveryClientSendsCookiesOnce: a big body asked again over HTTP/1.1, and the ranges of a
+// segmented download, carry the jar's cookies and the .netrc login as the first request did:
+// each once (the client adds the jar's cookies to a request's own header, so a request asked
+// again must not start from that header).
+func TestEveryClientSendsCookiesOnce(t *testing.T) {
+	netrc, err := ParseNetrc(strings.NewReader("default login u password p\n"), "netrc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := []Cookie{{Domain: "127.0.0.1", Path: "/", Name: "a", Value: "1"}}
+	for _, tc := range []struct {
+		name   string
+		server []testserver.Option
+		opts   func(*Options)
+	}{
+		{"asked again over HTTP/1.1", []testserver.Option{testserver.Size(BulkBodySize)}, func(o *Options) { o.Protocol = ProtocolAuto }},
+		{"segments", []testserver.Option{testserver.Size(segSize), testserver.AcceptRanges()}, forceSplit(4)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testserver.New(t, tc.server...)
+			f := newSegFetcher(t, srv, tc.opts, func(o *Options) { o.Cookies, o.Netrc = loaded, netrc })
+			root, _ := newRoot(t)
+			c := &conns{t: t, limit: 16}
+			if _, err := fetchReq(t, f, root, c.request(srv.URL("/f"), "f")); err != nil {
+				t.Fatal(err)
+			}
+			reqs := srv.RequestsFor("/f")
+			if len(reqs) < 2 {
+				t.Fatalf("%d requests, want the first and at least one more", len(reqs))
+			}
+			for i, r := range reqs {
+				if got := r.Header.Values("Cookie"); !slices.Equal(got, []string{"a=1"}) {
+					t.Errorf("request %d (%s, Range %q) carried cookies %q, want a=1 once", i, r.Proto, r.Header.Get("Range"), got)
+				}
+				if got := r.Header.Values("Authorization"); len(got) != 1 || !strings.HasPrefix(got[0], "Basic ") {
+					t.Errorf("request %d carried Authorization %q, want the .netrc login once", i, got)
+				}
+			}
+		})
+	}
+}
