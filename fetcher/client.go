@@ -38,9 +38,10 @@ type Fetcher struct {
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
 	tlsConfig *tls.Config // offers opts.Protocol's ALPN names
 	tlsHTTP1  *tls.Config // offers HTTP/1.1 alone, for the bulk transport and an https proxy
-	// httpsProxy is the address of Options.Proxy when it is an https:// one: the main transport
-	// dials it with tlsHTTP1, as a proxy is spoken to in HTTP/1.1.
-	httpsProxy string
+	// tlsProxies are the addresses of the https:// proxies requests may go through (Options.Proxy
+	// or the environment's): the main transport dials them with tlsHTTP1, as a proxy is spoken to
+	// in HTTP/1.1.
+	tlsProxies map[string]bool
 	jar        *cookieJar
 	// credKeys are the canonical names of headers that carry credentials for the
 	// original host only: dropped on a cross-host redirect.
@@ -87,13 +88,10 @@ func New(opts Options) (*Fetcher, error) {
 	}
 	f.jar.load(opts.Cookies)
 	f.dial = f.dialer.DialContext
-	switch px := opts.Proxy; {
-	case px == nil:
-	case strings.HasPrefix(px.Scheme, "socks5"):
+	if px := opts.Proxy; px != nil && strings.HasPrefix(px.Scheme, "socks5") {
 		f.dial = socksDial(px, noProxy, f.dialer.DialContext, opts.ConnectTimeout)
-	case px.Scheme == "https":
-		f.httpsProxy = proxyAddr(px)
 	}
+	f.tlsProxies = tlsProxies(opts)
 	for k := range opts.Header {
 		f.credKeys = append(f.credKeys, http.CanonicalHeaderKey(k))
 	}
@@ -111,7 +109,7 @@ func New(opts Options) (*Fetcher, error) {
 		// construction (see tlsError), not guessed from its message. The transport still
 		// does TLS itself through proxies, using TLSClientConfig.
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if addr == f.httpsProxy {
+			if f.tlsProxies[addr] {
 				return f.dialTLS(ctx, network, addr, f.tlsHTTP1)
 			}
 			return f.dialTLS(ctx, network, addr, f.tlsConfig)

@@ -215,6 +215,26 @@ func proxyFunc(opts Options, np NoProxy) (func(*http.Request) (*url.URL, error),
 	return http.ProxyFromEnvironment, nil
 }
 
+// tlsProxies are the addresses of the https:// proxies a Fetcher with opts may dial:
+// Options.Proxy, or those of the environment.
+func tlsProxies(opts Options) map[string]bool {
+	pxs := []*url.URL{opts.Proxy}
+	if opts.Proxy == nil {
+		for _, name := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"} {
+			if u, err := ParseProxy(os.Getenv(name)); err == nil {
+				pxs = append(pxs, u)
+			}
+		}
+	}
+	m := map[string]bool{}
+	for _, u := range pxs {
+		if u != nil && u.Scheme == "https" {
+			m[proxyAddr(u)] = true
+		}
+	}
+	return m
+}
+
 // envProxy is http.ProxyFromEnvironment with np in place of NO_PROXY: HTTPS_PROXY for https
 // URLs, HTTP_PROXY for http ones (not in a CGI program, where a request can set it), never for
 // localhost or a loopback address.

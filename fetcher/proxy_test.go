@@ -346,6 +346,23 @@ func TestEnvironmentProxy(t *testing.T) {
 	}
 }
 
+// TestEnvironmentHTTPSProxy: an https:// proxy of the environment is spoken to in HTTP/1.1 too,
+// though it offers HTTP/2.
+func TestEnvironmentHTTPSProxy(t *testing.T) {
+	origin := testserver.New(t)
+	p := proxytest.NewHTTP(t, originHosts, "", true)
+	t.Setenv("HTTPS_PROXY", p.URL(""))
+	// NoProxy makes the Fetcher read the environment itself (net/http reads it once a process).
+	f := newFetcher(t, origin, func(o *Options) { o.NoProxy, o.Protocol = "direct.example", ProtocolAuto })
+	root, _ := newRoot(t)
+	if _, err := fetch(t, f, root, originURL(origin, "/env"), "env"); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Requests()) != 1 {
+		t.Fatalf("the proxy saw %+v", p.Requests())
+	}
+}
+
 // TestHTTPSProxyCA: an https proxy's certificate is checked: one the Fetcher does not trust
 // fails, with the TLS class.
 func TestHTTPSProxyCA(t *testing.T) {
