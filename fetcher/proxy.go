@@ -85,10 +85,10 @@ func proxyAddr(u *url.URL) string {
 // name, which matches that name and its subdomains (".example.org" and "*.example.org": the
 // subdomains only). An IP address or a domain may carry a :port, to match that port alone.
 type NoProxy struct {
-	all     bool
-	prefixs []netip.Prefix
-	ips     []hostPort
-	domains []domainRule
+	all      bool
+	prefixes []netip.Prefix
+	ips      []hostPort
+	domains  []domainRule
 }
 
 type hostPort struct {
@@ -118,7 +118,7 @@ func ParseNoProxy(s string) (NoProxy, error) {
 			if err != nil {
 				return NoProxy{}, fmt.Errorf("%q is not a CIDR block like 10.0.0.0/8", e)
 			}
-			n.prefixs = append(n.prefixs, p.Masked())
+			n.prefixes = append(n.prefixes, p.Masked())
 			continue
 		}
 		host, port := e, ""
@@ -166,7 +166,7 @@ func (n NoProxy) Match(host, port string) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ip = ip.Unmap()
-		for _, p := range n.prefixs {
+		for _, p := range n.prefixes {
 			if p.Contains(ip) {
 				return true
 			}
