@@ -187,9 +187,10 @@ func TestSegmentedFetch(t *testing.T) {
 			switch n := len(reqs) - 1; {
 			case n < tc.ranges, tc.ranges == 0 && n > 0:
 				t.Fatalf("%d range requests, want %d", n, tc.ranges)
-			case n > 0 && len(remotes) < min(tc.max, tc.limit+1):
-				// (A connection that finished its range may carry another range request.)
-				t.Errorf("%d requests over %d connections", n+1, len(remotes))
+			case n > 0 && len(remotes) < 2:
+				// At least two connections; not one per range: a connection that finished its
+				// range may carry the next range request, the sooner the busier the machine.
+				t.Errorf("%d requests over %d connection", n+1, len(remotes))
 			case c.peak > tc.max:
 				t.Errorf("%d granted connections at once, MaxSegments %d", c.peak, tc.max)
 			}
