@@ -32,6 +32,7 @@ const (
 	ClassCanceled  Class = "canceled"   // the caller's context was canceled
 	ClassURL       Class = "url"        // the URL or path is unusable
 	ClassRange     Class = "range"      // a resume answer did not fit the .part: restart from zero
+	ClassChecksum  Class = "checksum"   // the body's sha256 is not Request.WantSHA256: not published
 )
 
 // Error is the only error type Fetch returns. It says what the caller should do: retry
@@ -86,6 +87,8 @@ var (
 	errTooManyRedirects = errors.New("too many redirects")
 	// errIsDirectory: the output path is an existing directory, which is never clobbered.
 	errIsDirectory = errors.New("output path is an existing directory")
+	// errChecksum: a complete body whose sha256 is not the one the request wants.
+	errChecksum = errors.New("sha256 mismatch")
 )
 
 // retryableStatus reports whether an HTTP status is worth another attempt: the server

@@ -70,6 +70,8 @@ type transfer struct {
 	name, part, meta string                  // base names in root
 	cancel           context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
 	metaFound        bool                    // a sidecar exists on disk
+	have             bool                    // a regular file is at the path (looked for only for a refresh)
+	haveSize         int64                   // its length
 	multiplexed      bool                    // the host answered over HTTP/2
 	firstConn        connProbe               // the connection the answer came over, for the split policy (segment.go)
 }
@@ -83,19 +85,19 @@ func (t *transfer) local(err error) *Error { return localError(t.req.URL, err) }
 func (t *transfer) run(parent context.Context) (Response, error) {
 	var offset int64
 	var meta partMeta
-	have := false // a regular file is at the path: a conditional request can revalidate it
 	if t.root != nil {
-		// Only a revalidation needs to know what is at the path. A directory there is never
-		// clobbered either way: publish refuses to rename over it (a conflict on disk nobody
-		// planned for; the store resolves collisions at enqueue time). Not looking saves a
-		// syscall per file of a first download.
-		if t.req.ETag != "" || t.req.LastModified != "" {
+		// Only a refresh needs to know what is at the path: to revalidate it, or to leave it be
+		// when the body turns out to be its own. A directory there is never clobbered either way:
+		// publish refuses to rename over it (a conflict on disk nobody planned for; the store
+		// resolves collisions at enqueue time). Not looking saves a syscall per file of a first
+		// download.
+		if t.req.ETag != "" || t.req.LastModified != "" || t.req.HaveSHA256 != "" {
 			fi, err := lstatIn(t.root, t.dirfd, t.name)
 			switch {
 			case err == nil && fi.IsDir():
 				return Response{}, t.local(fmt.Errorf("%s: %w", t.rel, errIsDirectory))
 			case err == nil:
-				have = fi.Mode().IsRegular()
+				t.have, t.haveSize = fi.Mode().IsRegular(), fi.Size()
 			case !errors.Is(err, fs.ErrNotExist):
 				return Response{}, t.local(err)
 			}
@@ -108,8 +110,10 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 			}
 		}
 	}
-	// Revalidate only a copy that is still there: a 304 for a deleted file would leave nothing.
-	conditional := have && offset == 0 && (t.req.ETag != "" || t.req.LastModified != "")
+	// Revalidate only a copy that is still there (a 304 for a deleted file would leave nothing)
+	// and that is the file wanted (a 304 would keep one the list no longer vouches for).
+	conditional := t.have && offset == 0 && (t.req.ETag != "" || t.req.LastModified != "") &&
+		(t.req.WantSHA256 == "" || t.req.HaveSHA256 == t.req.WantSHA256)
 
 	// The watchdog cancels with errStalled as the cause, so a stall is told apart from the
 	// caller canceling.
@@ -359,19 +363,28 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		return Response{}, t.fail(ClassNetwork, true, fmt.Errorf("%w: got %d, declared %d", errLongBody, w.n, resp.ContentLength))
 	}
 
-	if metaOnDisk {
-		// Before the rename, so a sidecar never outlives its .part (see resumePoint).
-		if err := removeIfExists(t.root, t.meta); err != nil {
-			return Response{}, t.local(err)
+	sum := hex.EncodeToString(h.Sum(nil))
+	unchanged, verr := t.verify(sum, offset+w.n)
+	switch {
+	case verr != nil:
+		return Response{}, verr
+	case unchanged:
+	default:
+		if metaOnDisk {
+			// Before the rename, so a sidecar never outlives its .part (see resumePoint).
+			if err := removeIfExists(t.root, t.meta); err != nil {
+				return Response{}, t.local(err)
+			}
+		}
+		if err := t.publishPart(); err != nil {
+			return Response{}, err
+		}
+		if lmErr == nil && !mtimeSet {
+			_ = t.root.Chtimes(t.name, time.Time{}, lm)
 		}
 	}
-	if err := t.publishPart(); err != nil {
-		return Response{}, err
-	}
-	if lmErr == nil && !mtimeSet {
-		_ = t.root.Chtimes(t.name, time.Time{}, lm)
-	}
-	r := t.response(resp, offset+w.n, hex.EncodeToString(h.Sum(nil)), offset > 0, offset)
+	r := t.response(resp, offset+w.n, sum, offset > 0, offset)
+	r.Unchanged = unchanged
 	if t.req.KeepBody != nil && offset == 0 && w.n < int64(len(buf)) && t.req.KeepBody(r.ContentType) {
 		// One fill of buf held the whole body: copyFilled read to EOF before its only write.
 		r.Body = bytes.Clone(buf[:w.n])

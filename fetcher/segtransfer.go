@@ -648,22 +648,31 @@ func (s *segTransfer) finish() (Response, error) {
 		discardPart(t.root, t.part, t.meta)
 		return Response{}, t.local(err)
 	}
-	// Before the rename, so a sidecar never outlives its .part (see resumePoint).
-	if err := removeIfExists(t.root, t.meta); err != nil {
-		return Response{}, t.local(err)
-	}
-	if err := t.publishPart(); err != nil {
-		return Response{}, err
-	}
-	if haveLM && !mtimeSet {
-		_ = t.root.Chtimes(t.name, time.Time{}, lm)
-	}
 	sum := hex.EncodeToString(h.Sum(nil))
+	unchanged, verr := t.verify(sum, s.size)
+	switch {
+	case verr != nil:
+		return Response{}, verr
+	case unchanged:
+	default:
+		// Before the rename, so a sidecar never outlives its .part (see resumePoint).
+		if err := removeIfExists(t.root, t.meta); err != nil {
+			return Response{}, t.local(err)
+		}
+		if err := t.publishPart(); err != nil {
+			return Response{}, err
+		}
+		if haveLM && !mtimeSet {
+			_ = t.root.Chtimes(t.name, time.Time{}, lm)
+		}
+	}
 	if s.head == nil {
 		// Every range was finished before this run: nothing was asked of the server.
 		return Response{Status: http.StatusPartialContent, Bytes: s.size, SHA256: sum, ETag: s.meta.ETag,
 			LastModified: s.meta.LastModified, FinalURL: redact(t.req.URL), Path: t.rel,
-			Resumed: true, Offset: s.kept}, nil
+			Resumed: true, Offset: s.kept, Unchanged: unchanged}, nil
 	}
-	return t.response(s.head, s.size, sum, s.resumed, s.kept), nil
+	r := t.response(s.head, s.size, sum, s.resumed, s.kept)
+	r.Unchanged = unchanged
+	return r, nil
 }

@@ -101,6 +101,15 @@ type Request struct {
 	// Validators of the copy already on disk, for a conditional request (refresh). Empty = unconditional.
 	ETag         string
 	LastModified string
+	// WantSHA256 is the sha256 (lowercase hex) the file must have, as a list or a sums file gives
+	// it: a complete body with another is not published, its .part is removed, and Fetch fails
+	// with ClassChecksum. "" = any.
+	WantSHA256 string
+	// HaveSHA256 is the sha256 (lowercase hex) of the copy already at Path (a refresh). A complete
+	// body with the same digest and length leaves that copy as it is, neither replaced nor touched
+	// (Response.Unchanged), and its .part is removed. A copy whose digest is not WantSHA256 is not
+	// revalidated: the request is unconditional, so that the wanted file can arrive.
+	HaveSHA256 string
 	// OnBytes, when set, is called with the count of body bytes as they arrive (progress). A
 	// segmented download calls it from several goroutines at once.
 	OnBytes func(n int)
@@ -137,5 +146,6 @@ type Response struct {
 	Resumed      bool   // the body was appended to an existing .part from Offset
 	Offset       int64  // bytes kept from the .part when Resumed
 	NotModified  bool   // 304 to a conditional request: nothing written
+	Unchanged    bool   // the body was the copy already at Path (Request.HaveSHA256): nothing replaced
 	Body         []byte // the file's content, when Request.KeepBody and it fitted; else nil
 }

@@ -23,6 +23,7 @@ type config struct {
 	noLastMod     bool
 	ignoreRange   bool
 	ignoreIfRange bool
+	ignoreCond    bool
 	rangeShift    int64 // serve a 206 starting this many bytes off the requested start
 	truncate      int64 // <0: off. Close the connection after this many body bytes.
 	reset         int64 // <0: off. Reset the connection after this many body bytes.
@@ -100,6 +101,10 @@ func IgnoreRange() Option { return func(c *config) { c.ignoreRange = true } }
 // IgnoreIfRange honours Range even when If-Range names another version: a broken server or
 // cache that answers 206 with bytes of the current body whatever validator the client holds.
 func IgnoreIfRange() Option { return func(c *config) { c.ignoreIfRange = true } }
+
+// IgnoreConditional answers If-None-Match and If-Modified-Since with 200 and the whole body, as
+// a server that ignores validators (or a cache in front of one) does.
+func IgnoreConditional() Option { return func(c *config) { c.ignoreCond = true } }
 
 // WrongRangeStart answers a Range request with a 206 starting delta bytes away from the
 // requested start (and a Content-Range that says so).

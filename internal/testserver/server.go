@@ -331,7 +331,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		lm = c.lastMod.UTC().Format(http.TimeFormat)
 		h.Set("Last-Modified", lm)
 	}
-	if notModified(r, etag, c) {
+	if !c.ignoreCond && notModified(r, etag, c) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
