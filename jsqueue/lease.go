@@ -191,7 +191,7 @@ func (q *Queue) take(m jetstream.Msg) error {
 	}
 	if !ok {
 		r = queue.Record{URL: w.URL, Host: w.Host, Path: w.Path, State: queue.Pending, Depth: w.Depth,
-			Requisite: w.Requisite, Auth: w.Auth}
+			Requisite: w.Requisite, Auth: w.Auth, WantSHA256: w.Want}
 		if err := q.putRecord(ctx, r); err != nil {
 			_ = m.Nak()
 			return err

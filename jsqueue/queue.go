@@ -114,6 +114,7 @@ type work struct {
 	Depth     int    `json:"d,omitempty"`
 	Requisite bool   `json:"r,omitempty"`
 	Auth      bool   `json:"a,omitempty"`
+	Want      string `json:"w,omitempty"` // WantSHA256
 }
 
 // Open joins the job opts.Job on nc, creating its stream, consumers and buckets if it is new.
@@ -222,7 +223,8 @@ func (q *Queue) putRecord(ctx context.Context, r queue.Record) error {
 
 // publish queues a message for r's URL on its host's partition.
 func (q *Queue) publish(ctx context.Context, r queue.Record) error {
-	b, err := json.Marshal(work{URL: r.URL, Host: r.Host, Path: r.Path, Depth: r.Depth, Requisite: r.Requisite, Auth: r.Auth})
+	b, err := json.Marshal(work{URL: r.URL, Host: r.Host, Path: r.Path, Depth: r.Depth, Requisite: r.Requisite,
+		Auth: r.Auth, Want: r.WantSHA256})
 	if err != nil {
 		return err
 	}
@@ -249,21 +251,26 @@ func (q *Queue) Enqueue(urls []queue.NewURL) (int, error) {
 	return added, nil
 }
 
-// enqueue adds one URL if the job has not seen it, and reports whether it was queued.
+// enqueue adds one URL if the job has not seen it, and reports whether it was queued. A known URL
+// given a new expected sha256 (SetWant) takes it (queue.Record.ApplyWant).
 func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 	if u.URL == "" || u.Host == "" {
 		return false, fmt.Errorf("jsqueue: enqueue: empty URL or host")
 	}
 	ctx, cancel := q.ctx()
 	defer cancel()
-	if _, ok, err := q.getRecord(ctx, u.URL); err != nil || ok {
+	if old, ok, err := q.getRecord(ctx, u.URL); err != nil || ok {
 		if err == nil {
 			err = q.relist(ctx, u)
+		}
+		if err == nil && u.SetWant && old.WantSHA256 != u.WantSHA256 {
+			err = q.rewant(ctx, u)
 		}
 		return false, err
 	}
 	r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
-		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed}
+		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed,
+		WantSHA256: u.WantSHA256}
 	if u.Skip == "" && !u.Requisite {
 		ok, err := q.takePage(ctx)
 		if err != nil {
@@ -325,6 +332,50 @@ func (q *Queue) relist(ctx context.Context, u queue.NewURL) error {
 			return fmt.Errorf("jsqueue: update %.100q: %w", u.URL, err)
 		}
 	}
+}
+
+// rewant gives u's known record the expected sha256 u.WantSHA256 (queue.Record.ApplyWant). A
+// compare-and-set, like relist; a record queued again by it is published first, so that a crash
+// in between leaves a message for a record that take acknowledges, never a pending record without
+// one.
+func (q *Queue) rewant(ctx context.Context, u queue.NewURL) error {
+	for {
+		e, err := q.records.Get(ctx, key(u.URL))
+		if err != nil {
+			return fmt.Errorf("jsqueue: get %.100q: %w", u.URL, err)
+		}
+		var r queue.Record
+		if err := json.Unmarshal(e.Value(), &r); err != nil {
+			return fmt.Errorf("jsqueue: record of %.100q: %w", u.URL, err)
+		}
+		if r.WantSHA256 == u.WantSHA256 {
+			return nil
+		}
+		if r.ApplyWant(u.WantSHA256) {
+			if err := q.publish(ctx, r); err != nil {
+				return err
+			}
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = q.records.Update(ctx, key(u.URL), b, e.Revision())
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return fmt.Errorf("jsqueue: update %.100q: %w", u.URL, err)
+		}
+	}
+	// A message this worker holds and has not leased yet is leased with the new sum. (One leased
+	// already, here or elsewhere, is settled by it: see settle.)
+	q.mu.Lock()
+	if it := q.held[u.URL]; it != nil && !it.leased {
+		it.rec.WantSHA256 = u.WantSHA256
+	}
+	q.mu.Unlock()
+	return nil
 }
 
 // takePage counts one more page against the page limit, atomically over every worker, and says
@@ -397,15 +448,20 @@ func (q *Queue) settle(u queue.Update) error {
 	}
 	ctx, cancel := q.ctx()
 	defer cancel()
-	if r.Host == "" {
-		old, ok, err := q.getRecord(ctx, r.URL)
-		if err != nil {
-			return err
+	// The stored record is read for its expected sha256, which is Enqueue's (see queue.Queue).
+	old, ok, err := q.getRecord(ctx, r.URL)
+	switch {
+	case err != nil:
+		return err
+	case !ok && r.Host == "":
+		return fmt.Errorf("jsqueue: commit %.100q: empty host", r.URL)
+	case ok:
+		if r.Host == "" {
+			r.Host = old.Host
 		}
-		if !ok {
-			return fmt.Errorf("jsqueue: commit %.100q: empty host", r.URL)
+		if r.WantSHA256 != old.WantSHA256 {
+			r.ApplyWant(old.WantSHA256)
 		}
-		r.Host = old.Host
 	}
 	if err := q.putRecord(ctx, r); err != nil {
 		return err
@@ -418,7 +474,6 @@ func (q *Queue) settle(u queue.Update) error {
 		it = nil
 	}
 	q.mu.Unlock()
-	var err error
 	switch {
 	case it == nil && r.State == queue.Pending:
 		err = q.publish(ctx, r)

@@ -44,15 +44,19 @@ func (s State) String() string {
 
 // Record is everything the store knows about one URL.
 type Record struct {
-	URL          string
-	Host         string // queue key: host[:port] as the scheduler schedules it
-	Path         string // output path relative to the output dir, slash-separated
-	State        State
-	Attempts     int       // fetch attempts made so far
-	NextAttempt  time.Time // earliest time a Pending record may be leased
-	Status       int       // last HTTP status, 0 if none
-	Bytes        int64     // size of the complete file
-	SHA256       string    // hex sha256 of the complete file
+	URL         string
+	Host        string // queue key: host[:port] as the scheduler schedules it
+	Path        string // output path relative to the output dir, slash-separated
+	State       State
+	Attempts    int       // fetch attempts made so far
+	NextAttempt time.Time // earliest time a Pending record may be leased
+	Status      int       // last HTTP status, 0 if none
+	Bytes       int64     // size of the complete file
+	SHA256      string    // hex sha256 of the complete file
+	// WantSHA256 is the sha256 (lowercase hex) the file must have, as the list or a sums file gave
+	// it ("" = any): a body with another is not published. Enqueue sets it (NewURL.SetWant); Commit
+	// keeps the stored one, since the list's word may have changed while the URL was leased.
+	WantSHA256   string
 	ETag         string
 	LastModified string
 	ContentType  string
@@ -96,6 +100,19 @@ func RequisiteLevelOf(requisite bool, depth int) int {
 	return 1
 }
 
+// ApplyWant gives r the expected sha256 want, which is not its WantSHA256. A record judged against
+// the old one goes back to the queue, due now with a fresh retry budget: a Failed one (it may have
+// failed for the old sum), and a Done one whose file has another sha256. It reports whether r was
+// queued again.
+func (r *Record) ApplyWant(want string) (requeued bool) {
+	r.WantSHA256 = want
+	if r.State == Failed || r.State == Done && want != "" && r.SHA256 != want {
+		r.State, r.Attempts, r.NextAttempt, r.Transient = Pending, 0, time.Time{}, false
+		return true
+	}
+	return false
+}
+
 // NewURL is a URL offered to Enqueue.
 type NewURL struct {
 	URL       string
@@ -110,6 +127,11 @@ type NewURL struct {
 	// keep the word it had, as the outcome committed over it is newer news. Nothing else about a
 	// known record changes.
 	Lastmod, Listed time.Time
+	// WantSHA256 is Record.WantSHA256 of a new URL: lowercase hex, or "" for none. With SetWant
+	// (a URL of a list or the command line, whose word is the latest), a known URL takes it too, by
+	// Record.ApplyWant; without (a crawl's links), a known URL keeps its own.
+	WantSHA256 string
+	SetWant    bool
 }
 
 // Update is the outcome of one leased job. Record.State says where it goes: Done, Failed, or
@@ -142,7 +164,8 @@ func (c Counts) Total() int { return c.Pending + c.Leased + c.Done + c.Failed }
 // settled by Commit. A lease that is never settled (the process died) returns to its queue.
 type Queue interface {
 	// Enqueue adds URLs not seen before (a known URL is left as it is, bar the upgrades a crawl
-	// needs and a sitemap's word: NewURL.Lastmod), and reports how many were added.
+	// needs, a sitemap's word: NewURL.Lastmod, and a new WantSHA256 with SetWant: see
+	// Record.ApplyWant), and reports how many were added.
 	Enqueue(urls []NewURL) (added int, err error)
 	// PendingHosts lists the hosts with pending records and when each is next due.
 	PendingHosts() ([]HostQueue, error)
@@ -150,7 +173,9 @@ type Queue interface {
 	LeaseEach(hosts []string, n int, now time.Time) ([][]Record, error)
 	// Commit settles leases: Done, Failed, Skipped, or Pending again (a retry at NextAttempt, or a
 	// release keeping its place). A page's Links are enqueued in the same transaction. Applying
-	// the same updates twice leaves the job as applying them once.
+	// the same updates twice leaves the job as applying them once. The stored WantSHA256 is kept:
+	// an update that carries another (Enqueue changed it while the URL was leased) is settled by
+	// Record.ApplyWant with the stored one.
 	Commit(updates []Update) error
 	// Counts are the job's records by state. The scheduler reads them after commits that queue
 	// links, so a backend should answer without reading every record.

@@ -12,7 +12,9 @@ import (
 // Enqueue would, so a page's outcome and the links found in it are durable together.
 //
 // Applying the same batch twice leaves the store as applying it once. A Record with an empty
-// Host keeps the stored host; a URL the store does not know is added as given. In a breadth-first
+// Host keeps the stored host; a URL the store does not know is added as given. The stored
+// WantSHA256 is Enqueue's and is kept: an update judged against another (the list's sum changed
+// while the URL was leased) is settled by Record.ApplyWant with the stored one. In a breadth-first
 // job, the commit that settles the last page of the open levels opens the next (levels.go).
 func (s *Store) Commit(updates []Update) error {
 	for _, u := range updates {
@@ -21,6 +23,8 @@ func (s *Store) Commit(updates []Update) error {
 			return fmt.Errorf("store: commit: empty URL")
 		case u.Record.State == Leased || u.Record.State < Pending || u.Record.State > Skipped:
 			return fmt.Errorf("store: commit %.100q: state %v, want pending, done, failed or skipped", u.Record.URL, u.Record.State)
+		case !validWant(u.Record.WantSHA256):
+			return fmt.Errorf("store: commit %.100q: expected sha256 %.100q is not 64 lowercase hex digits", u.Record.URL, u.Record.WantSHA256)
 		}
 		if err := validateNew(u.Links); err != nil {
 			return err
@@ -49,6 +53,9 @@ func (w *wtx) commit(u *Update) error {
 		}
 		if r.Host == "" {
 			r.Host = old.Host
+		}
+		if r.WantSHA256 != old.WantSHA256 {
+			r.ApplyWant(old.WantSHA256)
 		}
 		// Keep the queue position only where it still means the same thing: same host's
 		// sequence space and same due time (a lease given back, or this batch applied again).

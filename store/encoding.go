@@ -44,7 +44,9 @@ const (
 	// formatVersion "7":
 	flagLastmod // Lastmod (a sitemap's word) is stored
 	flagListed  // Listed is stored
-	flagsKnown  = 1<<iota - 1
+	// formatVersion "8":
+	flagWant   // WantSHA256 (64 lowercase hex digits) is stored as 32 raw bytes
+	flagsKnown = 1<<iota - 1
 )
 
 // httpDate is the IMF-fixdate layout of HTTP dates (net/http's TimeFormat). A Last-Modified in
@@ -137,6 +139,7 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	set(flagErrorClass, r.ErrorClass != "")
 	set(flagLastmod, !r.Lastmod.IsZero())
 	set(flagListed, !r.Listed.IsZero())
+	set(flagWant, isLowerHexSHA256(r.WantSHA256)) // validNew and Commit refuse any other
 
 	b := make([]byte, 0, 48+len(r.ETag)+len(r.LastModified)+len(r.ContentType)+len(r.LastError)+len(r.ErrorClass))
 	b = append(b, recordVersion, byte(r.State))
@@ -195,7 +198,21 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	if flags&flagListed != 0 {
 		b = binary.AppendVarint(b, unixNano(r.Listed))
 	}
+	if flags&flagWant != 0 {
+		want, _ := hex.DecodeString(r.WantSHA256)
+		b = append(b, want...)
+	}
 	return b
+}
+
+// hasWant reports whether the encoded record v has a WantSHA256, without decoding it: an enqueue
+// of a list read again looks at every known URL's.
+func hasWant(v []byte) bool {
+	if len(v) < 3 || v[0] != recordVersion {
+		return false // version 1 records have none
+	}
+	flags, n := binary.Uvarint(v[2:])
+	return n > 0 && flags&flagWant != 0
 }
 
 // decodeRecord parses a value written by encodeRecord (or by a version 1 writer). Strings read
@@ -290,6 +307,9 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	}
 	if flags&flagListed != 0 {
 		r.Listed = fromUnixNano(d.varint())
+	}
+	if flags&flagWant != 0 {
+		r.WantSHA256 = hex.EncodeToString(d.bytes(32))
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return Record{}, 0, errBadRecord

@@ -218,6 +218,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(encodeRecord(&s, 0))
 	f.Add(encodeRecordV1(&s, 0))
 	f.Add(encodeRecord(&Record{URL: "https://x/", Host: "y", Path: "z", State: Failed, LastError: "e"}, 3))
+	f.Add(encodeRecord(&Record{URL: "https://x/", Host: "x", Path: "x/", State: Pending, WantSHA256: strings.Repeat("9f", 32)}, 3))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, seq, err := decodeRecord("https://x/", b)
 		if err != nil {
@@ -233,15 +234,18 @@ func FuzzDecodeRecord(f *testing.F) {
 // FuzzRecordRoundTrip: encode → decode gives back every field (times in UTC, clamped to the
 // range of UnixNano).
 func FuzzRecordRoundTrip(f *testing.F) {
-	f.Add("u", uint8(1), "h", "p", 0, int64(0), 200, int64(10), strings.Repeat("0f", 32), "e", "lm", "ct", "err", "cls", 0, int64(0), uint64(1), int64(0), int64(0))
-	f.Add("https://a.example/x/y.jpg", uint8(1), "a.example", "a.example/x/y.jpg", 0, int64(0), 0, int64(0), "", "", "", "", "", "", 0, int64(0), uint64(7), int64(0), int64(0))
-	f.Add("https://a.example/x.jpg", uint8(2), "a.example", "a.example/x.jpg", 1, int64(0), 200, int64(10), strings.Repeat("0f", 32), "", "Sun, 06 Nov 1994 08:49:37 GMT", "image/jpeg", "", "", 0, int64(9), uint64(0), int64(0), int64(0))
-	f.Add("https://a.example/x?q", uint8(2), "a.example", "a.example/x_q", 1, int64(5), 200, int64(10), strings.Repeat("0F", 32), "e", "lm", "ct", "", "", 2, int64(9), uint64(7), int64(3), int64(4))
+	f.Add("u", uint8(1), "h", "p", 0, int64(0), 200, int64(10), strings.Repeat("0f", 32), "e", "lm", "ct", "err", "cls", 0, int64(0), uint64(1), int64(0), int64(0), "")
+	f.Add("https://a.example/x/y.jpg", uint8(1), "a.example", "a.example/x/y.jpg", 0, int64(0), 0, int64(0), "", "", "", "", "", "", 0, int64(0), uint64(7), int64(0), int64(0), strings.Repeat("1e", 32))
+	f.Add("https://a.example/x.jpg", uint8(2), "a.example", "a.example/x.jpg", 1, int64(0), 200, int64(10), strings.Repeat("0f", 32), "", "Sun, 06 Nov 1994 08:49:37 GMT", "image/jpeg", "", "", 0, int64(9), uint64(0), int64(0), int64(0), strings.Repeat("0f", 32))
+	f.Add("https://a.example/x?q", uint8(2), "a.example", "a.example/x_q", 1, int64(5), 200, int64(10), strings.Repeat("0F", 32), "e", "lm", "ct", "", "", 2, int64(9), uint64(7), int64(3), int64(4), "")
 	f.Fuzz(func(t *testing.T, url string, state uint8, host, path string, attempts int, next int64, status int, size int64,
-		sha, etag, lm, ct, lastErr, class string, depth int, updated int64, seq uint64, lastmod, listed int64) {
+		sha, etag, lm, ct, lastErr, class string, depth int, updated int64, seq uint64, lastmod, listed int64, want string) {
+		if !validWant(want) {
+			want = "" // refused by Enqueue and Commit: never stored
+		}
 		r := Record{URL: url, Host: host, Path: path, State: State(state%4 + 1), Attempts: attempts, Status: status,
 			Bytes: size, SHA256: sha, ETag: etag, LastModified: lm, ContentType: ct, LastError: lastErr,
-			ErrorClass: class, Depth: depth}
+			ErrorClass: class, Depth: depth, WantSHA256: want}
 		if next != 0 {
 			r.NextAttempt = time.Unix(0, next).UTC()
 		}

@@ -11,8 +11,9 @@ import (
 
 // Enqueue adds the URLs the store does not know yet (dedup by exact URL string) as Pending, due
 // now (zero NextAttempt), all in one transaction, and returns how many were new. Known URLs are
-// left as they are, whatever their state, but for the sitemap's word a NewURL may carry (relist)
-// and the upgrades of requisites (upgrade). A non-empty Path is reserved for the URL, adjusted if
+// left as they are, whatever their state, but for the sitemap's word a NewURL may carry (relist),
+// the upgrades of requisites (upgrade) and a new WantSHA256 given with SetWant, which the record
+// takes by Record.ApplyWant (rewant). A non-empty Path is reserved for the URL, adjusted if
 // needed so that no two URLs write the same file (see reservePath). Call it with batches (thousands
 // of URLs): one transaction per URL would cost an fsync each. In a breadth-first job, a page
 // deeper than the open level is held instead, and not counted as added (see levels.go).
@@ -54,7 +55,12 @@ func (w *wtx) enqueue(urls []NewURL, parent uint64) (added int, err error) {
 // enqueueInOrder adds urls one at a time.
 func (w *wtx) enqueueInOrder(urls []NewURL) (added int, err error) {
 	for _, u := range urls {
-		if has(w.recordsCur, []byte(u.URL)) {
+		if v, known := lookup(w.recordsCur, []byte(u.URL)); known {
+			if mayRewant(u, v) {
+				if err := w.rewant(u); err != nil {
+					return 0, err
+				}
+			}
 			if ok, err := w.upgrade(u); err != nil || !ok {
 				if err != nil {
 					return 0, err
@@ -94,7 +100,7 @@ const RequisitesPerPage = 100
 // newRecord is the record of a URL new to the store, as the transaction's counts decide it.
 func (w *wtx) newRecord(u NewURL) Record {
 	r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth,
-		Requisite: u.Requisite, Auth: u.Auth}
+		Requisite: u.Requisite, Auth: u.Auth, WantSHA256: u.WantSHA256}
 	switch {
 	case u.Skip != "":
 		r.State, r.LastError, r.Path = Skipped, u.Skip, ""
@@ -161,11 +167,19 @@ func (w *wtx) requisitesFull() bool {
 // cut. TestEnqueueBatchingInvariant holds it to that.
 func (w *wtx) enqueueSorted(urls []NewURL) (added int, err error) {
 	// Pass 1, in URL order: the URLs new to the store, first occurrences only (the sort is
-	// stable).
+	// stable), and the known ones whose expected sha256 may change.
 	order := sortedBy(len(urls), func(i int) string { return urls[i].URL })
 	isNew := make([]bool, len(urls))
+	var rewants []int
 	for k, i := range order {
-		isNew[i] = (k == 0 || urls[order[k-1]].URL != urls[i].URL) && !has(w.recordsCur, []byte(urls[i].URL))
+		if k > 0 && urls[order[k-1]].URL == urls[i].URL {
+			continue
+		}
+		v, known := lookup(w.recordsCur, []byte(urls[i].URL))
+		isNew[i] = !known
+		if known && mayRewant(urls[i], v) {
+			rewants = append(rewants, i)
+		}
 	}
 
 	// Pass 2, in the order given: decide each record, count it, take its queue position.
@@ -211,7 +225,41 @@ func (w *wtx) enqueueSorted(urls []NewURL) (added int, err error) {
 			}
 		}
 	}
+	// Last, in URL order: the known records' new expected sha256.
+	for _, i := range rewants {
+		if err := w.rewant(urls[i]); err != nil {
+			return 0, err
+		}
+	}
 	return added, nil
+}
+
+// mayRewant reports whether u, a URL known to the store with the encoded record v, may change the
+// record's expected sha256: a list's word (SetWant) that is a sum, or none where the record has
+// one. Most known URLs of a list read again are told apart from the record's flags alone.
+func mayRewant(u NewURL, v []byte) bool {
+	return u.SetWant && (u.WantSHA256 != "" || hasWant(v))
+}
+
+// rewant gives the known record of u.URL the expected sha256 u.WantSHA256, if that is new to it
+// (Record.ApplyWant): a record judged against the old one is queued again, due now; any other
+// keeps its state and its place.
+func (w *wtx) rewant(u NewURL) error {
+	old, seq, ok, err := w.get(u.URL)
+	if err != nil || !ok || old.WantSHA256 == u.WantSHA256 {
+		return err
+	}
+	r := old
+	if r.ApplyWant(u.WantSHA256) {
+		if err := w.detach(&old, seq); err != nil {
+			return err
+		}
+		return w.insert(&r, 0)
+	}
+	if r.State != Pending && r.State != Leased {
+		seq = 0 // as put: only queued and leased records keep their queue position
+	}
+	return w.records.Put([]byte(r.URL), encodeRecord(&r, seq))
 }
 
 // sortedBy returns 0..n-1 ordered by key, equal keys in index order.
@@ -359,7 +407,13 @@ func validateNew(urls []NewURL) error {
 			return fmt.Errorf("store: enqueue %.100q: empty host", u.URL)
 		case len(u.URL) > bolt.MaxKeySize, len(u.Host) > bolt.MaxKeySize, len(u.Path)+20 > bolt.MaxKeySize:
 			return fmt.Errorf("store: enqueue %.100q: URL, host or path longer than %d bytes", u.URL, bolt.MaxKeySize)
+		case !validWant(u.WantSHA256):
+			return fmt.Errorf("store: enqueue %.100q: expected sha256 %.100q is not 64 lowercase hex digits", u.URL, u.WantSHA256)
 		}
 	}
 	return nil
 }
+
+// validWant reports whether want can be a record's WantSHA256: none, or 64 lowercase hex digits
+// (the form encodeRecord stores in 32 bytes).
+func validWant(want string) bool { return want == "" || isLowerHexSHA256(want) }

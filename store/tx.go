@@ -40,22 +40,23 @@ var (
 // older ones that differ only in values this trawl still reads, which are marked formatVersion
 // when opened for writing: "3" (version 1 records, reservations always as deltas), "4"
 // (Last-Modified and Content-Type always as strings), "5" (no count of open pages or of skips
-// by reason, which the opening transaction makes: see tallyOnce; no breadth-first levels) and "6"
-// (no sitemap Lastmod and Listed in records or held links). A
-// trawl of an older format refuses a file once it is marked, with its one-line message, rather
-// than misread a value or write without keeping the counts that this one keeps.
+// by reason, which the opening transaction makes: see tallyOnce; no breadth-first levels), "6"
+// (no sitemap Lastmod and Listed in records or held links) and "7" (no expected sha256 in
+// records). A trawl of an older format refuses a file once it is marked, with its one-line
+// message, rather than misread a value or write without keeping the counts that this one keeps.
 const (
-	formatVersion  = "7"
+	formatVersion  = "8"
 	formatVersion3 = "3"
 	formatVersion4 = "4"
 	formatVersion5 = "5"
 	formatVersion6 = "6"
+	formatVersion7 = "7"
 )
 
 // readableFormat reports whether v is a format version this trawl reads.
 func readableFormat(v []byte) bool {
 	switch string(v) {
-	case formatVersion, formatVersion3, formatVersion4, formatVersion5, formatVersion6:
+	case formatVersion, formatVersion3, formatVersion4, formatVersion5, formatVersion6, formatVersion7:
 		return true
 	}
 	return false
@@ -234,8 +235,17 @@ func (w *wtx) queue(host string, create bool) (*bolt.Bucket, error) {
 // a cursor kept for the transaction: Get makes a cursor per call and grows its stack from empty,
 // three allocations a lookup, and an enqueue of a big list makes two lookups per URL.
 func has(c *bolt.Cursor, key []byte) bool {
-	k, _ := c.Seek(key)
-	return k != nil && bytes.Equal(k, key)
+	_, ok := lookup(c, key)
+	return ok
+}
+
+// lookup is has with the value, valid until the transaction changes the bucket.
+func lookup(c *bolt.Cursor, key []byte) ([]byte, bool) {
+	k, v := c.Seek(key)
+	if k == nil || !bytes.Equal(k, key) {
+		return nil, false
+	}
+	return v, true
 }
 
 // get reads url's record; ok is false if the store does not know it.

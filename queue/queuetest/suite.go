@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 		{"CrashReturnsLeases", testCrashReturnsLeases},
 		{"Meta", testMeta},
 		{"SitemapWord", testSitemapWord},
+		{"Want", testWant},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
@@ -435,4 +436,93 @@ func testSitemapWord(t *testing.T, h Harness) {
 	want.Pending++
 	want.Pages++
 	wantCounts(t, b, want)
+}
+
+// testWant: a URL is leased with the expected sha256 it was enqueued with. Enqueue with SetWant
+// gives a known URL a new one (queue.Record.ApplyWant): a Done record whose file has another
+// sha256, and a Failed one, are queued again with a fresh retry budget; a Done one whose file has
+// it, and a Pending one, keep their state; none counts as added. Without SetWant (a crawl's link)
+// nothing changes. Commit keeps the stored sum: an outcome judged against the old one, as a lease
+// taken before the change brings it, is queued again unless it fits the new one.
+func testWant(t *testing.T, h Harness) {
+	b := h.Open(t)
+	sum := func(n int64) string { return fmt.Sprintf("%064x", n) } // done(r, n)'s sha256
+	in := urls("a.test", 7)
+	for i := range in {
+		in[i].WantSHA256, in[i].SetWant = sum(1), true
+	}
+	in[1].WantSHA256 = "" // f001: no sum at first
+	enqueue(t, b, in)
+	recs := lease(t, b, "a.test", 6, t0) // f006 stays queued
+	for _, r := range recs {
+		if r.WantSHA256 != in[urlIndex(t, in, r.URL)].WantSHA256 {
+			t.Fatalf("leased %s with expected sha256 %q, enqueued with %q", r.URL, r.WantSHA256, in[urlIndex(t, in, r.URL)].WantSHA256)
+		}
+	}
+	failed := recs[2]
+	failed.State, failed.Attempts, failed.ErrorClass, failed.LastError = queue.Failed, 1, "checksum", "sha256 mismatch"
+	commit(t, b, done(recs[0], 1), done(recs[1], 2), queue.Update{Record: failed}, done(recs[5], 1))
+
+	// A crawl's link to f005 says nothing of its sum.
+	if n := enqueue(t, b, []queue.NewURL{{URL: in[5].URL, Host: "a.test"}}); n != 0 {
+		t.Fatalf("a known URL as a link added %d", n)
+	}
+	if r := get(t, b, in[5].URL); r.WantSHA256 != sum(1) || r.State != queue.Done {
+		t.Fatalf("after a link without SetWant: %+v", r)
+	}
+	// The list again: sum 2 for all but f005, which loses its sum. f003 and f004 are leased.
+	again := slices.Clone(in)
+	for i := range again {
+		again[i].WantSHA256 = sum(2)
+	}
+	again[5].WantSHA256 = ""
+	if n := enqueue(t, b, again); n != 0 {
+		t.Fatalf("the list again added %d", n)
+	}
+	// The leases taken under sum 1 settle: f003 with a file of sum 1, f004 with one of sum 2.
+	commit(t, b, done(recs[3], 1), done(recs[4], 2))
+
+	for i, want := range []struct {
+		state    queue.State
+		sum      string
+		attempts int
+	}{
+		{queue.Pending, sum(2), 0}, // done with sum 1: fetched again
+		{queue.Done, sum(2), 1},    // done with sum 2 already
+		{queue.Pending, sum(2), 0}, // failed: another chance with the new sum
+		{queue.Pending, sum(2), 0}, // judged against sum 1 while leased
+		{queue.Done, sum(2), 1},    // leased, and its file has sum 2
+		{queue.Done, "", 1},        // its sum dropped: still done
+		{queue.Pending, sum(2), 0}, // queued: leased with the new sum
+	} {
+		r := get(t, b, in[i].URL)
+		if r.State != want.state || r.WantSHA256 != want.sum || r.Attempts != want.attempts {
+			t.Errorf("%s: %v, expected sha256 %q, %d attempts; want %v, %q, %d", r.URL, r.State, r.WantSHA256, r.Attempts,
+				want.state, want.sum, want.attempts)
+		}
+	}
+	wantCounts(t, b, queue.Counts{Pending: 4, Done: 3, Pages: 7, Bytes: 5})
+	if _, err := b.PendingHosts(); err != nil { // a run's scan, which finds the work queued again
+		t.Fatal(err)
+	}
+	got := lease(t, b, "a.test", 10, t0)
+	if len(got) != 4 {
+		t.Fatalf("leased %v, want the 4 queued again", urlsOf(got))
+	}
+	for _, r := range got {
+		if r.WantSHA256 != sum(2) {
+			t.Errorf("%s leased with expected sha256 %q, want the new one", r.URL, r.WantSHA256)
+		}
+	}
+}
+
+func urlIndex(t *testing.T, in []queue.NewURL, u string) int {
+	t.Helper()
+	for i, n := range in {
+		if n.URL == u {
+			return i
+		}
+	}
+	t.Fatalf("leased %s, never enqueued", u)
+	return -1
 }
