@@ -133,7 +133,7 @@ func (s *Scheduler) expand(rec *queue.Record, resp *fetcher.Response) []queue.Ne
 	mt := mediaType(resp.ContentType)
 	parse := parserFor(mt)
 	switch {
-	case resp.NotModified:
+	case resp.NotModified, resp.Unchanged:
 		return nil // parsed when it was fetched; its links are in the queue already
 	case parse == nil:
 		return nil

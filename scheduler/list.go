@@ -27,32 +27,43 @@ type ListEntry struct {
 	Host string // host[:port], lower case: the politeness key
 	Path string // user-chosen output path ("" = derive from the URL)
 	Line int    // line number in the list, when read by ReadList
+	// WantSHA256 is the file's sha256 (lowercase hex) from the line's third field, "" if none.
+	WantSHA256 string
 	// User is the URL's userinfo, taken out of URL: credentials are kept in memory for the run
 	// (see Credentials), never written to the state file, a path, a log or a report.
 	User *url.Userinfo
 }
 
 // ParseListLine parses one line of a URL list: a URL, optionally followed by a tab and the file's
-// path relative to the output directory. Blank lines and lines starting with '#' give ok=false and
-// no error. Surrounding white space and a trailing CR are ignored.
+// path relative to the output directory, optionally followed by another tab and the file's sha256
+// as "sha256:HEX" (the path may be empty: "URL<TAB><TAB>sha256:HEX"). Blank lines and lines
+// starting with '#' give ok=false and no error. Surrounding white space and a trailing CR are
+// ignored.
 func ParseListLine(line string) (e ListEntry, ok bool, err error) {
 	line = strings.TrimRight(line, "\r\n")
 	if strings.TrimSpace(line) == "" || strings.HasPrefix(strings.TrimSpace(line), "#") {
 		return ListEntry{}, false, nil
 	}
-	raw, path, hasPath := strings.Cut(line, "\t")
+	raw, rest, _ := strings.Cut(line, "\t")
+	path, sum, hasSum := strings.Cut(rest, "\t")
+	if strings.Contains(sum, "\t") {
+		return ListEntry{}, false, errors.New("more than three tab-separated fields (want URL, path, sha256:HEX)")
+	}
 	raw = strings.TrimSpace(raw)
 	e, err = NormalizeURL(raw)
 	if err != nil {
 		return ListEntry{}, false, err
 	}
-	if hasPath {
-		if p := strings.TrimSpace(path); p != "" {
-			clean, err := fetcher.CleanPath(p)
-			if err != nil {
-				return ListEntry{}, false, fmt.Errorf("bad output path %q: %w", p, err)
-			}
-			e.Path = clean
+	if p := strings.TrimSpace(path); p != "" {
+		clean, err := fetcher.CleanPath(p)
+		if err != nil {
+			return ListEntry{}, false, fmt.Errorf("bad output path %q: %w", p, err)
+		}
+		e.Path = clean
+	}
+	if sum = strings.TrimSpace(sum); hasSum && sum != "" {
+		if e.WantSHA256, err = ParseChecksum(sum); err != nil {
+			return ListEntry{}, false, err
 		}
 	}
 	return e, true, nil
@@ -188,7 +199,8 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 }
 
 // NewURL converts a list entry into a queue record proposal, mapping the URL to its output path
-// when the list did not give one.
+// when the list did not give one. Its expected sha256 is the list's word (SetWant): a URL known
+// from an earlier run takes it, or loses the one it had if the line has none.
 func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error) {
 	p := e.Path
 	if p == "" {
@@ -197,7 +209,8 @@ func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error
 			return store.NewURL{}, err
 		}
 	}
-	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Depth: depth, Auth: e.User != nil}, nil
+	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Depth: depth, Auth: e.User != nil,
+		WantSHA256: e.WantSHA256, SetWant: true}, nil
 }
 
 // feedBatch is how many URLs go into one Enqueue transaction: the first batch is small, so the
@@ -214,8 +227,9 @@ const (
 const feedLinger = 100 * time.Millisecond
 
 // ListFeed streams a URL list into the queue in batches, mapping each URL to its output path with
-// layout. Each skipped line is reported to bad (from another goroutine).
-func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, bad func(BadLine)) Feed {
+// layout. A line without a sha256 of its own takes the one sums has for it, if any (sums may be
+// nil). Each skipped line is reported to bad (from another goroutine).
+func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, sums *Checksums, bad func(BadLine)) Feed {
 	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
 		// The reader runs in its own goroutine, so that a partial batch can be enqueued while a
 		// read blocks. It stops when the feed returns (stop), or when r ends.
@@ -231,6 +245,7 @@ func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, bad func(B
 					bad(BadLine{Line: e.Line, Err: err})
 					return nil
 				}
+				sums.Apply(&nu)
 				creds.Add(e)
 				select {
 				case entries <- nu:

@@ -122,7 +122,8 @@ func TestReadListStopsOnEmitError(t *testing.T) {
 
 func FuzzParseListLine(f *testing.F) {
 	for _, s := range []string{"https://example.org/a.jpg", "https://example.org/a\tb/c.jpg", "# x", "",
-		"http://[::1]:80/", "https://a/%2e%2e/%2f", "https://a/b\t../../x", "\ufeffhttps://a/", "https://a:99999/"} {
+		"http://[::1]:80/", "https://a/%2e%2e/%2f", "https://a/b\t../../x", "\ufeffhttps://a/", "https://a:99999/",
+		"https://a/b\t\tsha256:" + strings.Repeat("Ab", 32), "https://a/b\tc\tsha256:00\t", "https://a/b\t\tmd5:00"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -135,6 +136,9 @@ func FuzzParseListLine(f *testing.F) {
 		}
 		if e.Host == "" {
 			t.Fatalf("accepted URL %q without host", e.URL)
+		}
+		if e.WantSHA256 != "" && (len(e.WantSHA256) != 64 || strings.Trim(e.WantSHA256, "0123456789abcdef") != "") {
+			t.Fatalf("accepted sha256 %q: not 64 lowercase hex digits", e.WantSHA256)
 		}
 		again, ok2, err2 := ParseListLine(e.URL)
 		if err2 != nil || !ok2 || again.URL != e.URL {

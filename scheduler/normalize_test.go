@@ -120,7 +120,7 @@ func TestListSpellingsOneRecord(t *testing.T) {
 		"https://H.test:443/%7euser/./b#x", "https://h.test/%7E%75ser/b", "https://u:p@h.test/~user/b"}, "\n")
 	st := openStore(t)
 	f := newFakeFetcher(nil)
-	feed := ListFeed(strings.NewReader(list), fetcher.Mirror, NewCredentials(), func(b BadLine) { t.Error(b) })
+	feed := ListFeed(strings.NewReader(list), fetcher.Mirror, NewCredentials(), nil, func(b BadLine) { t.Error(b) })
 	if err := run(t, st, f, nil, fastOptions(), feed); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestOldStateNotFetchedAgain(t *testing.T) {
 	list := strings.Join([]string{"https://h.test/%7Euser/x", "https://h.test/~user/x", "https://h.test/%7euser/./x?",
 		"https://h.test/%7euser/y?", "https://h.test/~user/y"}, "\n")
 	f := newFakeFetcher(nil)
-	feed := ListFeed(strings.NewReader(list), fetcher.Mirror, NewCredentials(), func(b BadLine) { t.Error(b) })
+	feed := ListFeed(strings.NewReader(list), fetcher.Mirror, NewCredentials(), nil, func(b BadLine) { t.Error(b) })
 	if err := run(t, st, f, nil, fastOptions(), feed); err != nil {
 		t.Fatal(err)
 	}

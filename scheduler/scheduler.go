@@ -322,9 +322,12 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 			// parsed, bar stylesheets, which are opened).
 			req.KeepBody = parsedType
 		}
+		req.WantSHA256 = rec.WantSHA256
 		if rec.SHA256 != "" {
-			// Fetched completely before (a refresh run): revalidate rather than download.
-			req.ETag, req.LastModified = rec.ETag, rec.LastModified
+			// Fetched completely before (a refresh run): revalidate rather than download, and
+			// leave the copy be if a 200 brings its very bytes. (Not a copy the list's sha256
+			// disowns: the fetcher sees that too.)
+			req.ETag, req.LastModified, req.HaveSHA256 = rec.ETag, rec.LastModified, rec.SHA256
 		}
 		s.segmentable(&req, rec.Host)
 		req.OnAnswer = s.learnProtocol(rec.Host)

@@ -21,6 +21,7 @@ import (
 // (config.example.yaml documents them all); a flag given on the command line overrides the file.
 type Config struct {
 	Input          string        `yaml:"input"`
+	Checksums      string        `yaml:"checksums"`
 	Out            string        `yaml:"out"`
 	State          string        `yaml:"state"`
 	Concurrency    int           `yaml:"concurrency"`
@@ -93,7 +94,8 @@ func defaultConfig() Config {
 
 // addFlags binds the job flags to cfg's fields.
 func addFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
-	fs.StringVarP(&cfg.Input, "input", "i", cfg.Input, "read URLs from `FILE`, one per line (\"-\" = stdin); an optional tab-separated second field names the output path")
+	fs.StringVarP(&cfg.Input, "input", "i", cfg.Input, "read URLs from `FILE`, one per line (\"-\" = stdin); optional tab-separated fields: the output path, and the file's sha256 as sha256:HEX")
+	fs.StringVar(&cfg.Checksums, "checksums", cfg.Checksums, "verify files against the sha256 sums in `FILE` (sha256sum output; names match output paths or URLs, see README): a file whose sum differs is not kept and fails")
 	addCommonFlags(fs, cfg, configFile)
 }
 

@@ -54,6 +54,10 @@ finished in the last few milliseconds, before their commit) are fetched again.
 			if len(seeds) == 0 {
 				return usageErr("nothing to crawl: give one or more seed URLs (see trawl crawl --help)")
 			}
+			if cfg.Checksums != "" {
+				// (Only a config file can set it: crawl has no such flag.)
+				return usageErr("checksums: a crawl finds its files as it goes; verifying them against sums is for trawl get, whose files are listed")
+			}
 			// Seeds lose their userinfo here: the scope and the queue see plain URLs, and the
 			// credentials ride along in memory only.
 			entries := make([]scheduler.ListEntry, len(seeds))

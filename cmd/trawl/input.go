@@ -93,6 +93,19 @@ type listInput struct {
 	close    func() error
 }
 
+// withChecksums makes the list's signature cover the sums file too: a list queued whole is read
+// again when its sums change, since the sums are applied as it is read. Sums from a pipe make it
+// read every run, like a list from one.
+func (in *listInput) withChecksums(c *checksumsInput) {
+	switch {
+	case c == nil || in.sig == "":
+	case c.sig == "":
+		in.sig = ""
+	default:
+		in.sig += "|checksums:" + c.sig
+	}
+}
+
 // maxProbeBytes bounds what the check of a list holds in memory while it looks for the first
 // usable line. A list that has none in its first 4 MiB is read by the run as any other, and the
 // run ends in the same usage error if it has none at all.

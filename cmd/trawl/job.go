@@ -32,8 +32,13 @@ type job struct {
 	st     queue.Backend // set once the state is open
 }
 
-// listFeed enqueues the URL arguments, then streams the list, reporting every skipped entry.
-func (j *job) listFeed(args []string, list *listInput) scheduler.Feed {
+// listFeed enqueues the URL arguments, then streams the list, reporting every skipped entry. A
+// URL without a sha256 of its own takes the one sums (if not nil) has for it.
+func (j *job) listFeed(args []string, list *listInput, sums *checksumsInput) scheduler.Feed {
+	var cs *scheduler.Checksums
+	if sums != nil {
+		cs = sums.sums
+	}
 	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
 		var batch []store.NewURL
 		for i, a := range args {
@@ -47,6 +52,7 @@ func (j *job) listFeed(args []string, list *listInput) scheduler.Feed {
 				j.log.Error("skipping argument", "arg", i+1, "err", err)
 				continue
 			}
+			cs.Apply(&nu)
 			j.creds.Add(e)
 			batch = append(batch, nu)
 		}
@@ -57,6 +63,7 @@ func (j *job) listFeed(args []string, list *listInput) scheduler.Feed {
 			}
 		}
 		if list == nil {
+			sums.warnUnused(j.log)
 			return nil
 		}
 		// A list queued whole before, and not changed since, has nothing new: don't read and
@@ -82,7 +89,7 @@ func (j *job) listFeed(args []string, list *listInput) scheduler.Feed {
 		}
 		var listBad badInputs
 		var usable atomic.Int64
-		err := scheduler.ListFeed(list.r, j.layout, j.creds, func(b scheduler.BadLine) {
+		err := scheduler.ListFeed(list.r, j.layout, j.creds, cs, func(b scheduler.BadLine) {
 			x := badInput{Source: list.name, Line: b.Line, Error: b.Err.Error()}
 			j.bad.add(x)
 			listBad.add(x)
@@ -92,6 +99,9 @@ func (j *job) listFeed(args []string, list *listInput) scheduler.Feed {
 			return enqueue(urls)
 		})
 		j.usable.Add(usable.Load())
+		if err == nil && ctx.Err() == nil {
+			sums.warnUnused(j.log)
+		}
 		// Remembered only for a list with a usable URL: one without is a usage error every run.
 		if err == nil && list.sig != "" && ctx.Err() == nil && j.creds.Empty() && usable.Load() > 0 {
 			n, listed := listBad.snapshot()
