@@ -6,8 +6,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -252,6 +254,38 @@ func TestRunPassesDigests(t *testing.T) {
 		}
 		if kinds[url] != KindUnchanged {
 			t.Errorf("%s: %v, want unchanged", url, kinds[url])
+		}
+	}
+}
+
+// TestFeedFirst: on a job with records from earlier runs, nothing is leased or dispatched while
+// the feed runs (its list may change what they expect); once it is done, the work goes out. A
+// dispatcher of a job without FeedFirst dispatches at once.
+func TestFeedFirst(t *testing.T) {
+	for _, feedFirst := range []bool{true, false} {
+		st := openStore(t)
+		enqueueAll(t, st, []string{"https://a.test/1"})
+		opts := fastOptions()
+		s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
+		jobs := make(chan store.Record, s.opts.Workers)
+		d := newDispatcher(s, jobs, newCommitter(st, s.opts, &s.stats))
+		d.feeding, d.feedFirst = true, feedFirst
+		now := time.Now()
+		if _, err := d.scan(now); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.dispatch(now); err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := st.Counts(); feedFirst && (len(jobs) != 0 || c.Leased != 0) || !feedFirst && len(jobs) != 1 {
+			t.Fatalf("FeedFirst %v, feeding: %d dispatched, %d leased", feedFirst, len(jobs), c.Leased)
+		}
+		d.feeding = false
+		if err := d.dispatch(now); err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 1 {
+			t.Fatalf("FeedFirst %v, fed: %d dispatched, want 1", feedFirst, len(jobs))
 		}
 	}
 }

@@ -69,8 +69,9 @@ type dispatcher struct {
 	ctx        context.Context   // for robots.txt fetches: the fetches' context
 	feeding    bool              // the feed may still add URLs (and their credentials)
 	// sitemapsFirst holds every page back while the feed runs: a breadth-first crawl's sitemaps
-	// are read before its first page is fetched (Crawl.Levels).
-	sitemapsFirst bool
+	// are read before its first page is fetched (Crawl.Levels). feedFirst does so for a list read
+	// again (Options.FeedFirst).
+	sitemapsFirst, feedFirst bool
 }
 
 func newDispatcher(s *Scheduler, jobs chan<- queue.Record, cm *committer) *dispatcher {
@@ -129,10 +130,8 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			}
 		}
 		d.wakeSleepers(now)
-		if !d.sitemapsFirst || !d.feeding {
-			if err := d.dispatch(now); err != nil {
-				return &FatalError{err}
-			}
+		if err := d.dispatch(now); err != nil {
+			return &FatalError{err}
 		}
 
 		if d.free > 0 && len(d.ready) == 0 && d.cm.committed.Load() < d.sent {
@@ -361,6 +360,9 @@ func (d *dispatcher) wakeSleepers(now time.Time) {
 
 // dispatch hands jobs to idle workers, round-robin over ready hosts, asking the limiter first.
 func (d *dispatcher) dispatch(now time.Time) error {
+	if d.feeding && (d.sitemapsFirst || d.feedFirst) {
+		return nil // nothing leased yet: the feed goes first
+	}
 	for d.free > 0 && len(d.ready) > 0 {
 		h := d.ready[0]
 		d.ready[0] = nil

@@ -75,6 +75,11 @@ type Options struct {
 	Flush func() error
 	// Credentials put back the userinfo of listed URLs for their requests; nil = none.
 	Credentials *Credentials
+	// FeedFirst holds the queue back while the feed runs on a job that has records from earlier
+	// runs: the list, read again, may give its known URLs another sha256 to expect (or a first
+	// one), and a URL fetched before its line is read would be judged, and its file published, by
+	// the old word. A job new in this run is fetched as the feed fills it.
+	FeedFirst bool
 	// Crawl, when set, makes the run follow links (see Crawl); nil fetches only what is queued.
 	Crawl *Crawl
 	// OnOutcome is called, from the committing goroutine, after an outcome is committed.
@@ -169,6 +174,7 @@ func (s *Scheduler) Run(ctx context.Context, feed Feed) error {
 
 	d := newDispatcher(s, pool.jobs, cm)
 	d.ctx = fetchCtx
+	d.feedFirst = s.opts.FeedFirst && feed != nil && s.stats.Total.Load() > 0 // loaded from the queue
 	runErr := d.loop(ctx, pool.results, f.done)
 	if runErr != nil {
 		// A fatal error: nothing in flight can be recorded anyway; stop now, not after the

@@ -226,6 +226,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		Retries:        retries,
 		Crawl:          crawl,
 		Credentials:    j.creds,
+		FeedFirst:      crawl == nil, // a get's list may change the sums its queued URLs expect
 		Flush:          func() error { return fetcher.Flush(root) },
 		OnOutcome: func(o scheduler.Outcome) {
 			t.add(o)
