@@ -95,7 +95,7 @@ func defaultConfig() Config {
 // addFlags binds the job flags to cfg's fields.
 func addFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVarP(&cfg.Input, "input", "i", cfg.Input, "read URLs from `FILE`, one per line (\"-\" = stdin); optional tab-separated fields: the output path, and the file's sha256 as sha256:HEX")
-	fs.StringVar(&cfg.Checksums, "checksums", cfg.Checksums, "verify files against the sha256 sums in `FILE` (sha256sum output; names match output paths or URLs, see README): a file whose sum differs is not kept and fails")
+	fs.StringVar(&cfg.Checksums, "checksums", cfg.Checksums, "verify files against the sha256 sums in `FILE` (\"-\" = stdin; sha256sum output, names matched against output paths or URLs, see README): a file whose sum differs is not kept and its URL fails")
 	addCommonFlags(fs, cfg, configFile)
 }
 
