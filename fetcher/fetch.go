@@ -39,22 +39,39 @@ func (f *Fetcher) Fetch(ctx context.Context, root *os.Root, req Request) (Respon
 	if err != nil {
 		return Response{}, &Error{URL: redact(req.URL), Class: ClassURL, Err: fmt.Errorf("output path: %w", err)}
 	}
-	dir, base := path.Split(name)
-	part, meta := tempNames(base)
-	t := transfer{f: f, req: req, rel: name, dirfd: -1, dirName: path.Clean(dir), name: base, part: part, meta: meta}
-	// Work inside the file's directory: one syscall per operation instead of a walk from root.
-	e, release, err := f.dirs.open(root, t.dirName, false)
-	switch {
-	case err == nil:
-		t.dir, t.root, t.dirfd = e, e.r, e.fd()
-		defer release()
-	case errors.Is(err, fs.ErrNotExist):
-		// Not there yet: neither is the file nor a .part. write creates the directory.
-		t.outRoot = root
-	default:
-		return Response{}, t.local(err)
+	t := transfer{f: f, req: req, outRoot: root}
+	defer t.releaseDir()
+	if err := t.at(name); err != nil {
+		return Response{}, err
 	}
 	return t.run(ctx)
+}
+
+// at points the transfer at the file name, a clean path relative to the output root. It works
+// inside the file's directory, one syscall per operation instead of a walk from the root, when the
+// directory exists; when it does not, neither does the file nor a .part, and write creates it.
+func (t *transfer) at(name string) *Error {
+	t.releaseDir()
+	dir, base := path.Split(name)
+	t.rel, t.dirName, t.name = name, path.Clean(dir), base
+	t.part, t.meta = tempNames(base)
+	t.dir, t.root, t.dirfd = nil, nil, -1
+	e, release, err := t.f.dirs.open(t.outRoot, t.dirName, false)
+	switch {
+	case err == nil:
+		t.dir, t.root, t.dirfd, t.release = e, e.r, e.fd(), release
+	case !errors.Is(err, fs.ErrNotExist):
+		return t.local(err)
+	}
+	return nil
+}
+
+// releaseDir gives back the directory at opened.
+func (t *transfer) releaseDir() {
+	if t.release != nil {
+		t.release()
+		t.release = nil
+	}
 }
 
 // transfer is one Fetch call's state.
@@ -63,7 +80,8 @@ type transfer struct {
 	dir              *dirEntry // the file's directory; nil until write creates it
 	root             *os.Root  // dir.r
 	dirfd            int       // root's descriptor for the *at fast paths (fileops_linux.go), or -1
-	outRoot          *os.Root  // the output root, when root is nil
+	outRoot          *os.Root  // the output root
+	release          func()    // gives back the directory at opened, if it did
 	dirName          string    // the file's directory, relative to the output root
 	rel              string    // the file's path relative to the output root
 	req              Request
@@ -198,6 +216,12 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		// A 200 to a Range request: the validator no longer matches (or the server
 		// ignores Range). Start over from zero with this body.
+		if offset == 0 && !conditional {
+			// A fresh download: the answer may name the file (Request.Naming).
+			if err := t.takeName(resp); err != nil {
+				return Response{}, err
+			}
+		}
 		if t.segmentable(resp) {
 			t.announce(resp.ContentLength, 0)
 			return t.writeSegments(parent, ctx, resp) // over several connections: segment.go
@@ -211,6 +235,42 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		stop.Stop()
 		return Response{}, httpError(t.req.URL, resp, time.Now())
 	}
+}
+
+// takeName moves the transfer to the path the answer names (Request.Naming), when that differs
+// from the request's: the caller reserves and records it, and only then is anything written there.
+func (t *transfer) takeName(resp *http.Response) *Error {
+	n := t.req.Naming
+	if n == nil || n.Rename == nil {
+		return nil
+	}
+	proposed := n.Propose(t.rel, t.req.URL, resp.Request.URL.String(), resp.Header)
+	if proposed == t.rel {
+		return nil
+	}
+	got, err := n.Rename(proposed)
+	if err != nil {
+		return &Error{URL: redact(t.req.URL), Class: ClassLocal, Fatal: true,
+			Err: fmt.Errorf("recording the file name %q the server gave: %w", proposed, err)}
+	}
+	name, err := CleanPath(got)
+	if err != nil {
+		return t.fail(ClassURL, false, fmt.Errorf("output path %q: %w", got, err))
+	}
+	if name == t.rel {
+		return nil
+	}
+	if t.root != nil && t.f.dirs.mayHavePart(t.dir, t.part) {
+		// This download starts from zero: a .part at the old path would have been overwritten.
+		discardPart(t.root, t.part, t.meta)
+	}
+	if err := t.at(name); err != nil {
+		return err
+	}
+	// A sidecar there (a stale one: the path was just given to this URL) must not describe the
+	// new .part; write removes it when it writes none.
+	t.metaFound = t.root != nil && t.f.dirs.mayHavePart(t.dir, t.part)
+	return nil
 }
 
 // checkResume accepts a 206 only if it continues exactly at offset, runs to the end, and is of

@@ -131,6 +131,9 @@ type Request struct {
 	// OnAnswer, when set, is called once the first response's headers have arrived, with whether
 	// the host answered over HTTP/2.
 	OnAnswer func(multiplexed bool)
+	// Naming, when set, lets the answer to a fresh download name the file (see Naming); the
+	// Response's Path says where it went. Nil: the file is stored at Path.
+	Naming *Naming
 }
 
 // Response describes a completed fetch.
@@ -142,7 +145,7 @@ type Response struct {
 	LastModified string
 	ContentType  string
 	FinalURL     string // after redirects
-	Path         string // relative path actually written (equals Request.Path)
+	Path         string // relative path actually written: Request.Path, or the one Naming gave
 	Resumed      bool   // the body was appended to an existing .part from Offset
 	Offset       int64  // bytes kept from the .part when Resumed
 	NotModified  bool   // 304 to a conditional request: nothing written
