@@ -65,9 +65,10 @@ func withLeaf(p, name string) string {
 // DispositionName is the file name a Content-Disposition header value offers (RFC 6266), made a
 // single harmless file name, or "" when it offers none that can be used.
 //
-// The value is parsed by mime.ParseMediaType, which decodes RFC 2231's filename*=UTF-8''... and
-// lets it win over filename=, as RFC 6266 asks; a filename* that does not decode (an unknown
-// charset, bad percent-encoding) is ignored and filename= used. A filename* that decodes to bytes
+// The value is parsed by mime.ParseMediaType, which decodes RFC 2231's filename*
+// (charset'language'percent-encoded name) and lets it win over filename=, as RFC 6266 asks; a
+// filename* that does not decode (an unknown charset, bad percent-encoding) is ignored and
+// filename= used. A filename* that decodes to bytes
 // that are not UTF-8 is dropped the same way. A value that does not parse gives "".
 //
 // The name is then reduced to what MapPath allows of a URL's leaf: only what follows the last "/"
