@@ -47,6 +47,7 @@ type Record struct {
 	URL         string
 	Host        string // queue key: host[:port] as the scheduler schedules it
 	Path        string // output path relative to the output dir, slash-separated
+	Named       bool   // Path was given by a list line or named by the server (Renamer): later fetches keep it
 	State       State
 	Attempts    int       // fetch attempts made so far
 	NextAttempt time.Time // earliest time a Pending record may be leased
@@ -118,6 +119,7 @@ type NewURL struct {
 	URL       string
 	Host      string
 	Path      string // proposed output path; the store may adjust it to resolve a collision
+	Named     bool   // Path was given (a list line's second field), not derived from the URL: see Record.Named
 	Depth     int    // as Record.Depth: a requisite's is RequisiteDepth(its chain level)
 	Requisite bool   // a page requisite: fetched but not followed; not counted as a page
 	Auth      bool   // given with userinfo (kept out of the store): needs the run's credentials
@@ -199,6 +201,18 @@ type Backend interface {
 	// SetPageLimit caps the pages (records neither requisite nor skipped) the job will queue.
 	SetPageLimit(n int)
 	Close() error
+}
+
+// Renamer is implemented by a backend that lets the server's answer to a URL's first download
+// name its file (Content-Disposition, a redirect that only adds a slash): the name is decided at
+// the response's headers, before the body is written, and must be in the job's state by then, so
+// that a run that dies mid-body resumes the same .part at the same path.
+type Renamer interface {
+	// Rename gives the leased record of url the output path proposed, reserved as Enqueue reserves
+	// a path (so it may come back with a collision suffix), marks it Named, and releases the path
+	// it had. It returns the path to write to. A record already Named keeps its path, which is
+	// returned.
+	Rename(url, proposed string) (path string, err error)
 }
 
 // Shared is implemented by a backend whose job other workers serve too. Outstanding counts the

@@ -7,7 +7,10 @@ import (
 	"github.com/trawl-dev/trawl/queue/queuetest"
 )
 
-var _ queue.Backend = (*Store)(nil)
+var (
+	_ queue.Backend = (*Store)(nil)
+	_ queue.Renamer = (*Store)(nil)
+)
 
 // TestConformance runs the queue backends' conformance suite against the bbolt store. A crash is
 // the file left as a killed process leaves it: its leases still recorded, opened again.

@@ -46,6 +46,7 @@ const (
 	flagListed  // Listed is stored
 	// formatVersion "8":
 	flagWant   // WantSHA256 (64 lowercase hex digits) is stored as 32 raw bytes
+	flagNamed  // Named is set
 	flagsKnown = 1<<iota - 1
 )
 
@@ -121,6 +122,7 @@ func encodeRecord(r *Record, seq uint64) []byte {
 	set(flagDepth, r.Depth != 0)
 	set(flagNextAttempt, !r.NextAttempt.IsZero())
 	set(flagAuth, r.Auth)
+	set(flagNamed, r.Named)
 	set(flagTransient, r.Transient)
 	set(flagUpdated, !r.Updated.IsZero())
 	set(flagSHARaw, isLowerHexSHA256(r.SHA256))
@@ -242,6 +244,7 @@ func decodeRecord(url string, v []byte) (Record, uint64, error) {
 	}
 	r.Requisite = flags&flagRequisite != 0
 	r.Auth = flags&flagAuth != 0
+	r.Named = flags&flagNamed != 0
 	r.Transient = flags&flagTransient != 0
 	seq := d.uvarint()
 	base := afterScheme(url)

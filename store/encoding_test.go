@@ -25,6 +25,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	upper.SHA256 = strings.ToUpper(upper.SHA256) // not the raw form: kept as a string
 	neg := Record{URL: "u", Host: "h", State: Failed, Attempts: -1, Status: -2, Bytes: -3, Depth: -4,
 		NextAttempt: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)} // before 1678: clamped
+	named := Record{URL: "https://a/dl.php?id=1", Host: "a", Path: "a/naïve file.txt", Named: true, State: Leased}
 	tests := []struct {
 		name string
 		r    Record
@@ -47,6 +48,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"a pending record listed", Record{URL: "https://a/x", Host: "a", Path: "a/x", State: Pending, Depth: 1,
 			Lastmod: time.Unix(1, 0).UTC(), Listed: time.Unix(2, 0).UTC()}, 3, Record{URL: "https://a/x", Host: "a", Path: "a/x",
 			State: Pending, Depth: 1, Lastmod: time.Unix(1, 0).UTC(), Listed: time.Unix(2, 0).UTC()}},
+		{"named", named, 3, named},
 	}
 	// Last-Modified and Content-Type are stored compactly only when they decode to the same
 	// string; every other value is kept as it came.

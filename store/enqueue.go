@@ -99,17 +99,17 @@ const RequisitesPerPage = 100
 
 // newRecord is the record of a URL new to the store, as the transaction's counts decide it.
 func (w *wtx) newRecord(u NewURL) Record {
-	r := Record{URL: u.URL, Host: u.Host, Path: u.Path, State: Pending, Depth: u.Depth,
-		Requisite: u.Requisite, Auth: u.Auth, WantSHA256: u.WantSHA256}
+	r := Record{URL: u.URL, Host: u.Host, Path: u.Path, Named: u.Named && u.Path != "", State: Pending,
+		Depth: u.Depth, Requisite: u.Requisite, Auth: u.Auth, WantSHA256: u.WantSHA256}
 	switch {
 	case u.Skip != "":
-		r.State, r.LastError, r.Path = Skipped, u.Skip, ""
+		r.State, r.LastError, r.Path, r.Named = Skipped, u.Skip, "", false
 	case !u.Requisite && w.pageLimit > 0 && w.counts.Pages >= w.pageLimit:
 		// Deciding here, in the transaction that counts pages, makes the limit exact and
 		// the same however often the crawl was interrupted.
-		r.State, r.LastError, r.Path = Skipped, ReasonMaxPages, ""
+		r.State, r.LastError, r.Path, r.Named = Skipped, ReasonMaxPages, "", false
 	case u.Requisite && w.requisitesFull():
-		r.State, r.LastError, r.Path = Skipped, ReasonRequisiteBudget, ""
+		r.State, r.LastError, r.Path, r.Named = Skipped, ReasonRequisiteBudget, "", false
 	}
 	if r.State != Skipped {
 		r.Lastmod, r.Listed = u.Lastmod, u.Listed
@@ -387,7 +387,7 @@ func (w *wtx) upgrade(u NewURL) (bool, error) {
 	if err := w.detach(&old, seq); err != nil {
 		return false, err
 	}
-	r := Record{URL: u.URL, Host: u.Host, State: Pending, Depth: u.Depth, Requisite: true}
+	r := Record{URL: u.URL, Host: u.Host, State: Pending, Depth: u.Depth, Requisite: true, Named: u.Named && u.Path != ""}
 	if u.Path != "" {
 		if r.Path, err = w.reservePath(u.Path, u.URL); err != nil {
 			return false, err

@@ -3,9 +3,12 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // reservePath reserves an output path for url, derived from the proposed path p, and returns it.
@@ -16,8 +19,9 @@ import (
 //     the smallest a~N not reserved as a file (h/a~2/b);
 //  3. if p is a directory of reserved paths (h/a/b reserved, p = h/a), the leaf gets a suffix.
 //
-// Reservations are never released, so the result depends only on enqueue order, and a resumed or
-// repeated run maps every URL to the same file. Cost: a lookup per directory level plus a Seek;
+// A reservation is released only when its URL is given another path (Rename), so the result
+// depends only on the order of enqueues and renames, and a resumed or repeated run maps every URL
+// to the same file. Cost: a lookup per directory level plus a Seek;
 // the smallest free suffix is found from a per-path hint, so a thousand URLs that propose the same
 // name do not cost a thousand lookups each.
 func (w *wtx) reservePath(p, url string) (string, error) {
@@ -52,6 +56,64 @@ func (w *wtx) reservePath(p, url string) (string, error) {
 		}
 	}
 	return cand, w.paths.Put([]byte(cand), encodeReservation(cand, url))
+}
+
+// Rename gives the leased record of url the output path proposed, reserved as Enqueue reserves a
+// path (reservePath: it may come back with a collision suffix), marks it Named, and releases the
+// path it had; it returns the record's path. It is the queue.Renamer of the server's names for a
+// URL's first download, decided at the response's headers: committed before the body is written,
+// so a run that dies mid-body finds the record, and its .part, at the new path. A record already
+// Named keeps its path.
+func (s *Store) Rename(url, proposed string) (string, error) {
+	if proposed == "" || len(proposed)+20 > bolt.MaxKeySize {
+		return "", fmt.Errorf("store: rename %.100q: path empty or longer than %d bytes", url, bolt.MaxKeySize-20)
+	}
+	var path string
+	err := s.update(func(w *wtx) error {
+		r, seq, ok, err := w.get(url)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return fmt.Errorf("store: rename %.100q: unknown URL", url)
+		case r.State != Leased:
+			return fmt.Errorf("store: rename %.100q: the record is %v, not leased", url, r.State)
+		case r.Named:
+			path = r.Path
+			return nil
+		}
+		if err := w.release(r.Path, url); err != nil {
+			return err
+		}
+		if path, err = w.reservePath(proposed, url); err != nil {
+			return err
+		}
+		r.Path, r.Named = path, true
+		return w.put(&r, seq)
+	})
+	if err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// release frees path's reservation if url holds it.
+func (w *wtx) release(path, url string) error {
+	if path == "" {
+		return nil
+	}
+	v := w.paths.Get([]byte(path))
+	if v == nil {
+		return nil
+	}
+	holder, err := decodeReservation(path, v)
+	if err != nil {
+		return corrupt(w.path, "reservation of %q: %v", path, err)
+	}
+	if holder != url {
+		return nil
+	}
+	return w.paths.Delete([]byte(path))
 }
 
 // pathFree reports whether p is neither reserved as a file nor a directory of reserved files:

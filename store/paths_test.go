@@ -175,3 +175,80 @@ func TestEnqueueBatchingInvariant(t *testing.T) {
 		}
 	}
 }
+
+// TestRename: a leased URL's path becomes the proposed one, reserved like an enqueued path (with a
+// collision suffix when taken), and its old path is free for the next URL that proposes it. The
+// record is marked Named, kept through its commit, a reopen and a later Rename, which changes
+// nothing; an unleased or unknown URL is refused.
+func TestRename(t *testing.T) {
+	now := time.Now()
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, []NewURL{
+		{URL: "https://h/taken", Host: "h", Path: "h/report.pdf"},
+		{URL: "https://h/dl?id=1", Host: "h", Path: "h/dl~1"},
+		{URL: "https://h/dl?id=2", Host: "h", Path: "h/dl~2"},
+		{URL: "https://h/listing", Host: "h", Path: "h/listing"},
+		{URL: "https://h/pending", Host: "h", Path: "h/pending"},
+	})
+	leased := mustLease(t, s.Store, "h", 4, now)
+	if len(leased) != 4 {
+		t.Fatalf("leased %d", len(leased))
+	}
+	for _, tc := range []struct{ url, proposed, want string }{
+		{"https://h/dl?id=1", "h/report.pdf", "h/report~2.pdf"},
+		{"https://h/dl?id=2", "h/report.pdf", "h/report~3.pdf"},
+		// The directory case: the URL's own file must not push its directory aside.
+		{"https://h/listing", "h/listing/index.html", "h/listing/index.html"},
+		// Named already: kept.
+		{"https://h/dl?id=1", "h/other.pdf", "h/report~2.pdf"},
+	} {
+		got, err := s.Rename(tc.url, tc.proposed)
+		if err != nil || got != tc.want {
+			t.Errorf("Rename(%q, %q) = %q, %v; want %q", tc.url, tc.proposed, got, err, tc.want)
+		}
+		if r, _, _ := s.Get(tc.url); r.Path != tc.want || !r.Named || r.State != Leased {
+			t.Errorf("%s after Rename: path %q named %v state %v", tc.url, r.Path, r.Named, r.State)
+		}
+	}
+	for _, bad := range []string{"https://h/pending", "https://h/unknown"} {
+		if got, err := s.Rename(bad, "h/x"); err == nil {
+			t.Errorf("Rename(%q) = %q, want an error: not leased", bad, got)
+		}
+	}
+	// The old paths are free: a new URL proposing one gets it as it is.
+	mustEnqueue(t, s.Store, []NewURL{{URL: "https://h/again", Host: "h", Path: "h/dl~1"}, {URL: "https://h/listing/a.html", Host: "h", Path: "h/listing/a.html"}})
+	for url, want := range map[string]string{"https://h/again": "h/dl~1", "https://h/listing/a.html": "h/listing/a.html"} {
+		if r, _, _ := s.Get(url); r.Path != want {
+			t.Errorf("%s got %q, want %q", url, r.Path, want)
+		}
+	}
+	// The commit of the outcome keeps the name (the scheduler sends the record it renamed), and so
+	// does a reopen.
+	r, _, _ := s.Get("https://h/dl?id=1")
+	r.State, r.SHA256 = Pending, ""
+	r.NextAttempt = now.Add(time.Minute)
+	mustCommit(t, s.Store, Update{Record: r})
+	s.reopen()
+	if r, _, _ := s.Get("https://h/dl?id=1"); r.Path != "h/report~2.pdf" || !r.Named {
+		t.Errorf("after commit and reopen: path %q named %v", r.Path, r.Named)
+	}
+	if r, _, _ := s.Get("https://h/taken"); r.Named {
+		t.Errorf("a URL never renamed is Named")
+	}
+}
+
+// TestNamedByList: a path given with the URL (a list line's second field) is recorded Named; a
+// skipped URL, which has no path, is not.
+func TestNamedByList(t *testing.T) {
+	s := mustOpen(t)
+	mustEnqueue(t, s.Store, []NewURL{
+		{URL: "https://h/a", Host: "h", Path: "mine/a.bin", Named: true},
+		{URL: "https://h/b", Host: "h", Path: "h/b"},
+		{URL: "https://h/c", Host: "h", Path: "mine/c.bin", Named: true, Skip: "off-scope"},
+	})
+	for url, want := range map[string]bool{"https://h/a": true, "https://h/b": false, "https://h/c": false} {
+		if r, _, _ := s.Get(url); r.Named != want {
+			t.Errorf("%s: Named %v, want %v", url, r.Named, want)
+		}
+	}
+}

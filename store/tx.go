@@ -41,9 +41,10 @@ var (
 // when opened for writing: "3" (version 1 records, reservations always as deltas), "4"
 // (Last-Modified and Content-Type always as strings), "5" (no count of open pages or of skips
 // by reason, which the opening transaction makes: see tallyOnce; no breadth-first levels), "6"
-// (no sitemap Lastmod and Listed in records or held links) and "7" (no expected sha256 in
-// records). A trawl of an older format refuses a file once it is marked, with its one-line
-// message, rather than misread a value or write without keeping the counts that this one keeps.
+// (no sitemap Lastmod and Listed in records or held links) and "7" (no expected sha256 and no
+// Named flag in records). A trawl of an older format refuses a file once it is marked, with its
+// one-line message, rather than misread a value or write without keeping the counts that this one
+// keeps.
 const (
 	formatVersion  = "8"
 	formatVersion3 = "3"
