@@ -202,6 +202,30 @@ func (s *Scheduler) expand(rec *queue.Record, resp *fetcher.Response) []queue.Ne
 // link) or --select (a requisite) carries it.
 const ReasonNotSelected = "not-selected"
 
+// ReasonRedirectTarget is why a directory's URL is skipped when a link to it without its slash
+// redirected to it: its page was fetched then, and saved as the directory's index.html.
+const ReasonRedirectTarget = "redirect-target"
+
+// redirectTarget adds to links the URL a mirror crawl's page was fetched from when that is the
+// page's own URL with a "/" added (fetcher.IsSlashRedirect), recorded skipped: the directory's
+// page is saved already, and its own links to "./" must not fetch it again into a second file.
+func (s *Scheduler) redirectTarget(links []queue.NewURL, rec *queue.Record, resp *fetcher.Response) []queue.NewURL {
+	if s.opts.Crawl.Layout != fetcher.Mirror || resp.NotModified || !fetcher.IsSlashRedirect(rec.URL, resp.FinalURL) {
+		return links
+	}
+	e, err := NormalizeURL(resp.FinalURL)
+	if err != nil || e.URL == rec.URL {
+		return links
+	}
+	if s.known != nil {
+		s.known.seen(e.URL) // the store is told below: a page linking it later need not be
+	}
+	// First: of two links to one URL in a batch the store takes the first, and the page's own
+	// link to "./" must not queue what this records skipped.
+	target := queue.NewURL{URL: e.URL, Host: e.Host, Depth: rec.Depth, Requisite: rec.Requisite, Skip: ReasonRedirectTarget}
+	return append([]queue.NewURL{target}, links...)
+}
+
 // selected returns the links of the page data that the Follow and Select selectors choose (nil:
 // no such selectors, everything is chosen).
 func (c *Crawl) selected(data []byte, base *url.URL) (follow, pick map[string]bool) {

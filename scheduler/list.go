@@ -209,7 +209,7 @@ func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error
 			return store.NewURL{}, err
 		}
 	}
-	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Depth: depth, Auth: e.User != nil,
+	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Named: e.Path != "", Depth: depth, Auth: e.User != nil,
 		WantSHA256: e.WantSHA256, SetWant: true}, nil
 }
 

@@ -81,7 +81,13 @@ type Options struct {
 	// the old word. A job new in this run is fetched as the feed fills it.
 	FeedFirst bool
 	// Crawl, when set, makes the run follow links (see Crawl); nil fetches only what is queued.
+	// A mirror-layout crawl saves a page whose URL is redirected to itself with a "/" added as
+	// that directory's index.html (see naming).
 	Crawl *Crawl
+	// ContentDisposition lets a URL's first download take its file name from the answer's
+	// Content-Disposition (--content-disposition; see fetcher.Naming). The name is recorded with
+	// the URL before the body is written, so it needs a Queue that is a queue.Renamer.
+	ContentDisposition bool
 	// OnOutcome is called, from the committing goroutine, after an outcome is committed.
 	OnOutcome func(Outcome)
 	// Now and Jitter are test hooks: the clock, and a random factor in [0,1) for backoff.
@@ -337,12 +343,19 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 		}
 		s.segmentable(&req, rec.Host)
 		req.OnAnswer = s.learnProtocol(rec.Host)
+		named := s.naming(&req, &rec)
 		began := time.Now()
 		resp, err := s.f.Fetch(ctx, s.root, req)
 		share.done()
+		if *named != "" {
+			// Recorded with the URL already (Rename); every outcome carries it, a failure's too,
+			// so that the commit does not put the old path back.
+			rec.Path, rec.Named = *named, true
+		}
 		o := outcome{rec: rec, resp: resp, err: err, took: time.Since(began)}
 		if c := s.opts.Crawl; c != nil && err == nil {
 			o.links = s.expand(&rec, &resp)
+			o.links = s.redirectTarget(o.links, &rec, &resp)
 			o.resp.Body = nil // parsed: not held while the outcome waits for its commit
 			if !c.keep(&resp) && !resp.NotModified {
 				// --save: parsed, not kept. Removed before the outcome is committed, so a
@@ -365,6 +378,36 @@ type outcome struct {
 	links   []queue.NewURL // crawl: links found in the file, to queue with its outcome
 	notKept bool           // crawl --save: the file was parsed and removed
 	took    time.Duration  // how long the fetch took
+}
+
+// naming lets the answer to rec's first download name its file (fetcher.Naming): its
+// Content-Disposition with ContentDisposition, and in a mirror-layout crawl a redirect that only
+// adds a "/" (the URL is a directory: its page is the directory's index.html, and the files under
+// it go into that directory rather than beside a file of its name). The queue reserves and records
+// the path the answer proposes before the body is written (queue.Renamer), so that a run that dies
+// mid-body finds the record, and resumes its .part, there. A URL whose path was given or named
+// already, or that was fetched before (a refresh), keeps its path; so does every URL of a queue
+// that cannot rename. It returns where the path given is left, "" if none was.
+func (s *Scheduler) naming(req *fetcher.Request, rec *queue.Record) *string {
+	named := new(string)
+	rn, ok := s.q.(queue.Renamer)
+	slash := s.opts.Crawl != nil && s.opts.Crawl.Layout == fetcher.Mirror
+	if !ok || !s.opts.ContentDisposition && !slash || rec.Named || rec.SHA256 != "" || rec.Path == "" {
+		return named
+	}
+	url := rec.URL
+	req.Naming = &fetcher.Naming{
+		ContentDisposition: s.opts.ContentDisposition,
+		SlashRedirect:      slash,
+		Rename: func(proposed string) (string, error) {
+			p, err := rn.Rename(url, proposed)
+			if err == nil {
+				*named = p
+			}
+			return p, err
+		},
+	}
+	return named
 }
 
 // learnProtocol returns what to do when host's answer says how it serves requests: over HTTP/1.1
