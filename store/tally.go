@@ -61,7 +61,7 @@ func (w *wtx) readTally() error {
 
 // tallyOnce counts the open pages and the skips of a file that has not got them (format "5", or
 // a new file), as deltas that the transaction's flush writes. It reads every record: once per
-// file, in the transaction that marks it format "6".
+// file, in the transaction that marks it with the current format.
 func (w *wtx) tallyOnce() error {
 	if err := w.meta.Delete(keySkips); err != nil {
 		return err

@@ -74,6 +74,8 @@ type Config struct {
 	Sitemaps       bool     `yaml:"sitemaps"`
 	// ProgressInterval is how often a plain progress line is written when stderr is not a terminal.
 	ProgressInterval time.Duration `yaml:"progress_interval"`
+	// ContentDisposition names files by the server's Content-Disposition filename.
+	ContentDisposition bool `yaml:"content_disposition"`
 }
 
 func defaultConfig() Config {
@@ -146,6 +148,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.Proxy, "proxy", cfg.Proxy, "send requests through the proxy at `URL`: http://, https://, socks5:// (names resolved here) or socks5h:// (by the proxy), optionally with user:password@ (default: the HTTP_PROXY, HTTPS_PROXY and NO_PROXY environment)")
 	fs.StringVar(&cfg.NoProxy, "no-proxy", cfg.NoProxy, "reach these hosts directly, not through the proxy: a comma-separated `LIST` of host names (their subdomains too), IP addresses, CIDR blocks, or * for all (replaces NO_PROXY)")
 	fs.StringVar(&cfg.Layout, "layout", cfg.Layout, "output layout: mirror (host/path) or flat (file names only)")
+	fs.BoolVar(&cfg.ContentDisposition, "content-disposition", cfg.ContentDisposition, "name a file by its server's Content-Disposition filename (made a safe name: never a directory; in mirror layout it replaces the last part of the path; a clash gets ~2), decided at a URL's first download and kept by later runs")
 	fs.StringVar(configFile, "config", "", "read settings from YAML `FILE` (flags override it)")
 	fs.BoolVarP(&cfg.Quiet, "quiet", "q", cfg.Quiet, "print nothing but errors")
 	fs.BoolVarP(&cfg.Verbose, "verbose", "v", cfg.Verbose, "print a line for every file fetched: its URL, status, size and path")
@@ -187,6 +190,8 @@ func (c *Config) validate() error {
 		return errors.New("--sitemaps needs a state file for now: a shared job (--queue) does not read sitemaps")
 	case c.Queue != "" && c.Layout == "flat":
 		return errors.New("--layout flat and --queue exclude each other for now: a shared job does not yet keep two URLs from one file name")
+	case c.Queue != "" && c.ContentDisposition:
+		return errors.New("--content-disposition and --queue exclude each other for now: a shared job cannot yet record a name the server gives")
 	case c.Queue != "" && c.State != "":
 		return errors.New("--state and --queue exclude each other: a shared job lives in the queue, not in a state file")
 	case c.LeaseTime <= 0:

@@ -241,6 +241,7 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 				}
 			}
 		},
+		ContentDisposition: cfg.ContentDisposition,
 	})
 
 	if ms != nil {

@@ -156,8 +156,9 @@ type jobCounts struct {
 	Pending int `json:"pending"`
 	// Skipped counts the URLs known but not fetched: off scope (off-scope, off-host-asset,
 	// excluded, not-included), beyond a limit (depth, requisite-depth, max-pages,
-	// requisite-budget, too-long), robots.txt, invalid or unmappable. `trawl status` counts them
-	// by reason.
+	// requisite-budget, too-long), robots.txt, invalid or unmappable, or a directory whose page
+	// was saved when a link without its slash was redirected to it (redirect-target). `trawl
+	// status` counts them by reason.
 	Skipped int   `json:"skipped"`
 	Bytes   int64 `json:"bytes"` // size of the done files
 }
