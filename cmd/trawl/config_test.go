@@ -125,6 +125,7 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.LogFormat = "xml" },
 		func(c *Config) { c.IdleTimeout = 0 },
 		func(c *Config) { c.Queue, c.Job, c.Sitemaps = "nats://127.0.0.1:4222", "j", true },
+		func(c *Config) { c.Queue, c.Job, c.ContentDisposition = "nats://127.0.0.1:4222", "j", true },
 	}
 	for i, mutate := range bad {
 		cfg := defaultConfig()
