@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -244,7 +245,11 @@ func (t *transfer) takeName(resp *http.Response) *Error {
 	if n == nil || n.Rename == nil {
 		return nil
 	}
-	proposed := n.Propose(t.rel, t.req.URL, resp.Request.URL.String(), resp.Header)
+	final := t.req.URL
+	if u := resp.Request.URL; n.SlashRedirect && strings.HasSuffix(u.Path, "/") {
+		final = u.String() // spelled out only when it may be a slash redirect: most answers are not
+	}
+	proposed := n.Propose(t.rel, t.req.URL, final, resp.Header)
 	if proposed == t.rel {
 		return nil
 	}

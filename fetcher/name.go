@@ -39,7 +39,7 @@ type Naming struct {
 // proposes the same path, which is a clean relative path (CleanPath accepts it).
 func (n *Naming) Propose(rel, reqURL, finalURL string, h http.Header) string {
 	p := rel
-	if n.SlashRedirect && IsSlashRedirect(reqURL, finalURL) {
+	if n.SlashRedirect && finalURL != reqURL && IsSlashRedirect(reqURL, finalURL) {
 		if m, err := MapPath(finalURL, Mirror); err == nil {
 			p = m
 		}

@@ -206,11 +206,12 @@ const ReasonNotSelected = "not-selected"
 // redirected to it: its page was fetched then, and saved as the directory's index.html.
 const ReasonRedirectTarget = "redirect-target"
 
-// redirectTarget adds to links the URL a mirror crawl's page was fetched from when that is the
-// page's own URL with a "/" added (fetcher.IsSlashRedirect), recorded skipped: the directory's
-// page is saved already, and its own links to "./" must not fetch it again into a second file.
+// redirectTarget adds to links the URL a crawl's page was fetched from when that is the page's own
+// URL with a "/" added (fetcher.IsSlashRedirect) and the page is saved as that directory's
+// index.html (slashNames), recorded skipped: the directory's page is saved already, and its own
+// links to "./" must not fetch it again into a second file.
 func (s *Scheduler) redirectTarget(links []queue.NewURL, rec *queue.Record, resp *fetcher.Response) []queue.NewURL {
-	if s.opts.Crawl.Layout != fetcher.Mirror || resp.NotModified || !fetcher.IsSlashRedirect(rec.URL, resp.FinalURL) {
+	if !s.slashNames() || resp.NotModified || resp.FinalURL == rec.URL || !fetcher.IsSlashRedirect(rec.URL, resp.FinalURL) {
 		return links
 	}
 	e, err := NormalizeURL(resp.FinalURL)

@@ -347,7 +347,7 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 		began := time.Now()
 		resp, err := s.f.Fetch(ctx, s.root, req)
 		share.done()
-		if *named != "" {
+		if named != nil && *named != "" {
 			// Recorded with the URL already (Rename); every outcome carries it, a failure's too,
 			// so that the commit does not put the old path back.
 			rec.Path, rec.Named = *named, true
@@ -387,14 +387,15 @@ type outcome struct {
 // the path the answer proposes before the body is written (queue.Renamer), so that a run that dies
 // mid-body finds the record, and resumes its .part, there. A URL whose path was given or named
 // already, or that was fetched before (a refresh), keeps its path; so does every URL of a queue
-// that cannot rename. It returns where the path given is left, "" if none was.
+// that cannot rename. It returns where the path given is left ("" if none was), or nil when the
+// answer may not name the file.
 func (s *Scheduler) naming(req *fetcher.Request, rec *queue.Record) *string {
-	named := new(string)
 	rn, ok := s.q.(queue.Renamer)
-	slash := s.opts.Crawl != nil && s.opts.Crawl.Layout == fetcher.Mirror
+	slash := s.slashNames()
 	if !ok || !s.opts.ContentDisposition && !slash || rec.Named || rec.SHA256 != "" || rec.Path == "" {
-		return named
+		return nil
 	}
+	named := new(string)
 	url := rec.URL
 	req.Naming = &fetcher.Naming{
 		ContentDisposition: s.opts.ContentDisposition,
@@ -408,6 +409,13 @@ func (s *Scheduler) naming(req *fetcher.Request, rec *queue.Record) *string {
 		},
 	}
 	return named
+}
+
+// slashNames says whether a page redirected to its URL with a slash added is saved as that
+// directory's index.html: in a mirror-layout crawl whose queue can record the name.
+func (s *Scheduler) slashNames() bool {
+	_, ok := s.q.(queue.Renamer)
+	return ok && s.opts.Crawl != nil && s.opts.Crawl.Layout == fetcher.Mirror
 }
 
 // learnProtocol returns what to do when host's answer says how it serves requests: over HTTP/1.1
