@@ -274,9 +274,9 @@ func (p *paced) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// TestSegmentedNoGainNoGrowth: when the connections added to a file bring it no faster (the server
-// gives them all together what it gave one), no more are added, though each connection's rate,
-// now a share, would say so.
+// TestSegmentedNoGainNoGrowth: a file whose server gives all connections together what it gave one
+// (the gate's case: see TestSegmentGate for the rule) still arrives whole, each connection granted
+// given back.
 func TestSegmentedNoGainNoGrowth(t *testing.T) {
 	const size = 16 << 20
 	body := testserver.Content(5, size)
@@ -296,8 +296,42 @@ func TestSegmentedNoGainNoGrowth(t *testing.T) {
 	if !bytes.Equal(readFile(t, dir, "f"), body) {
 		t.Fatal("file differs")
 	}
-	if c.total == 0 || c.peak > 3 {
-		t.Fatalf("%d connections granted, %d at once: want a first round of 2 and no growth after it", c.total, c.peak)
+	// How many connections a real server gets depends on the rates this machine measures; the
+	// rule itself is TestSegmentGate's. Here: a round was tried and the grants balance.
+	if c.total == 0 {
+		t.Fatal("no connection added")
+	}
+}
+
+// TestSegmentGate: connections added in a round are judged two warm-ups later by the rate they
+// brought; a round that brought less than minGain times the rate before stops all growth beyond
+// the most connections there have been.
+func TestSegmentGate(t *testing.T) {
+	const w = time.Second
+	t0 := time.Now()
+	for _, tc := range []struct {
+		name   string
+		round  growRound
+		total  int64 // bytes written by the time of the call
+		after  time.Duration
+		noGrow bool // already judged
+		worth  int
+		want   int
+		stuck  bool // noGrow after the call
+	}{
+		{"no round: what the file is worth", growRound{}, 0, 0, false, 8, 8, false},
+		{"a round too young to judge holds at peak", growRound{t0, 0, 4 << 20}, 6 << 20, w, false, 8, 3, false},
+		{"a round that paid lets it grow", growRound{t0, 0, 4 << 20}, 12 << 20, 2 * w, false, 8, 8, false},
+		{"a round that did not pay stops growth", growRound{t0, 0, 4 << 20}, 9 << 20, 2 * w, false, 8, 3, true},
+		{"stopped growth stays stopped", growRound{}, 0, 0, true, 8, 3, true},
+		{"fewer than peak are allowed", growRound{}, 0, 0, true, 2, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &segTransfer{splitAfter: w, warmup: w, round: tc.round, peak: 3, noGrow: tc.noGrow, total: tc.total}
+			if got := s.gate(t0.Add(tc.after), tc.worth); got != tc.want || s.noGrow != tc.stuck {
+				t.Errorf("gate = %d, noGrow %v; want %d, %v", got, s.noGrow, tc.want, tc.stuck)
+			}
+		})
 	}
 }
 
