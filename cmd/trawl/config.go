@@ -161,7 +161,8 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	durationVar(fs, &cfg.ProgressInterval, "progress-interval", cfg.ProgressInterval, "how often to log a progress line when stderr is not a terminal")
 }
 
-// validate checks what flags and YAML types cannot, before any work starts.
+// validate checks what flags and YAML types cannot, before any work starts. It is long because it
+// is a table: one case per rule, each with the message the user sees.
 func (c *Config) validate() error {
 	switch {
 	case c.Concurrency < 0:

@@ -116,97 +116,155 @@ func (j *job) listFeed(args []string, list *listInput, sums *checksumsInput) sch
 // runJob opens the state and output, runs the scheduler to the end (or the interruption) and maps
 // the outcome to an exit code, leaving the run's metadata, status snapshot and report behind.
 func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, feed func(*job) scheduler.Feed, crawl *scheduler.Crawl, save *saveWatch) error {
+	r := &jobRun{command: command, cfg: cfg, crawl: crawl}
+	defer r.close()
+	if err := r.open(ctx, stderr); err != nil {
+		return err
+	}
+	if err := r.prepare(); err != nil {
+		return err
+	}
+	s := r.scheduler()
+	runErr := r.execute(ctx, s, feed)
+	return r.end(s, runErr, save)
+}
+
+// jobRun is one execution of a job, from its opening to its report: what runJob's steps share.
+type jobRun struct {
+	command string
+	cfg     *Config
+	crawl   *scheduler.Crawl // nil for get
+	closers []func()         // undone by close, last first
+
+	prog      *progress
+	log       *slog.Logger
+	j         *job
+	f         *fetcher.Fetcher
+	statePath string
+	st        queue.Backend
+	local     *store.Store // the state file, when the job has one (not --queue)
+	metrics   *metricsServer
+	root      *os.Root
+	start     time.Time
+
+	t         *tally
+	lim       *limiterWatch
+	retryWait *retryWatch
+	rm        *runMetrics // with --metrics, set before the run starts
+}
+
+func (r *jobRun) defers(f func()) { r.closers = append(r.closers, f) }
+
+func (r *jobRun) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// open sets up what the run needs before any work: the log, the fetcher, the state (first: a run
+// that finds another one holding it leaves without touching anything), the metrics address and
+// the output directory.
+func (r *jobRun) open(ctx context.Context, stderr io.Writer) error {
+	cfg := r.cfg
 	// Parsing the system's trusted roots takes a while before the first handshake can verify
 	// anything; do it while the state file is opened and the list read.
 	go x509.SystemCertPool()
-	prog := newProgress(stderr, cfg)
-	log, closeLog, err := newLogger(prog, cfg)
+	r.prog = newProgress(stderr, cfg)
+	log, closeLog, err := newLogger(r.prog, cfg)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	defer closeLog()
-	j := &job{cfg: cfg, log: log, creds: scheduler.NewCredentials()}
-	j.layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
+	r.log = log
+	r.defers(closeLog)
+	r.j = &job{cfg: cfg, log: log, creds: scheduler.NewCredentials()}
+	r.j.layout, _ = fetcher.ParseLayout(cfg.Layout) // validated already
 
 	if cfg.Insecure {
 		fmt.Fprintln(stderr, "trawl: WARNING: --insecure: TLS certificates are NOT verified; anyone on the network path can read and alter these downloads")
 	}
-	f, err := newFetcher(cfg, command, log)
-	if err != nil {
+	if r.f, err = newFetcher(cfg, r.command, log); err != nil {
 		return usageErr("%v", err)
 	}
-	defer f.Close()
+	r.defers(r.f.Close)
 
-	// The state first: a run that finds another one holding it leaves without touching anything.
 	// On a shared queue (--queue) there is no state file: the job lives in the engine.
-	statePath := statePathOf(cfg.Out, cfg.State)
+	r.statePath = statePathOf(cfg.Out, cfg.State)
 	if cfg.State == "" && cfg.Queue == "" {
 		if err := checkStateDir(cfg.Out); err != nil {
 			return fatalErr("%v", err)
 		}
 	}
-	st, local, closeState, err := openBackend(ctx, cfg, statePath)
+	st, local, closeState, err := openBackend(ctx, cfg, r.statePath)
 	if err != nil {
 		return fatalErr("%v", err)
 	}
-	defer closeState()
+	r.st, r.local, r.j.st = st, local, st
+	r.defers(closeState)
 
 	// The metrics address is bound before any work, after the state: a run that finds the job's
 	// last run still going says so (exit 3), rather than that its metrics port is taken.
-	var ms *metricsServer
 	if cfg.Metrics != "" {
-		if ms, err = listenMetrics(cfg.Metrics); err != nil {
+		if r.metrics, err = listenMetrics(cfg.Metrics); err != nil {
 			return usageErr("%v", err)
 		}
-		defer ms.close()
-		log.Info("serving metrics", "url", ms.url())
+		r.defers(r.metrics.close)
+		log.Info("serving metrics", "url", r.metrics.url())
 	}
 
-	root, err := openOutput(cfg.Out)
-	if err != nil {
+	if r.root, err = openOutput(cfg.Out); err != nil {
 		return fatalErr("%v", err)
 	}
-	defer root.Close()
+	r.defers(func() { r.root.Close() })
+	return nil
+}
 
-	j.st = st
-	start := time.Now().UTC()
+// prepare records the run's start and queues again what it should retry or revalidate; for a
+// crawl, it also readies robots.txt, the cache of its answers and the sitemaps.
+func (r *jobRun) prepare() error {
+	r.start = time.Now().UTC()
+	crawl, cfg := r.crawl, r.cfg
 	switch {
-	case crawl != nil && local != nil:
+	case crawl != nil && r.local != nil:
 		// Before prepareRun: a file not kept must be refetched whole, not revalidated (--refresh).
-		if err := prepareCrawl(local, root, cfg); err != nil {
+		if err := prepareCrawl(r.local, r.root, cfg); err != nil {
 			return fatalErr("%v", err)
 		}
 	case crawl != nil:
-		st.SetPageLimit(cfg.MaxPages)
+		r.st.SetPageLimit(cfg.MaxPages)
 	}
 	sitemaps := crawl != nil && cfg.Sitemaps
-	if err := prepareRun(st, cfg, start, sitemaps); err != nil {
+	if err := prepareRun(r.st, cfg, r.start, sitemaps); err != nil {
 		return fatalErr("%v", err)
 	}
-
 	if crawl != nil {
-		crawl.Cache = st
+		crawl.Cache = r.st
 		if !cfg.IgnoreRobots {
-			crawl.Robots = f
+			crawl.Robots = r.f
 		}
 		crawl.Rate = cfg.Rate
 		if sitemaps {
-			readSitemaps(crawl, st, f, cfg, start, log)
+			readSitemaps(crawl, r.st, r.f, cfg, r.start, r.log)
 		}
 	}
+	return nil
+}
 
-	t := newTally()
+// scheduler builds the run's scheduler and limiter from the config and the command's bounds; every
+// committed outcome goes to the tally, the retry watch, the metrics and the progress display.
+func (r *jobRun) scheduler() *scheduler.Scheduler {
+	cfg, prog, log := r.cfg, r.prog, r.log
+	r.t = newTally()
 	// A 5% margin on --rate and Crawl-delay: a host never sees more than the rate in any second.
-	b := boundsFor(command, cfg)
-	lim := newLimiterWatch(ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: b.perHost, Adaptive: b.adaptive, Start: b.start,
+	b := boundsFor(r.command, cfg)
+	r.lim = newLimiterWatch(ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: b.perHost, Adaptive: b.adaptive, Start: b.start,
 		Margin: 0.05}))
-	retryWait := newRetryWatch()
+	r.retryWait = newRetryWatch()
 	retries := cfg.Retries
 	if retries == 0 {
 		retries = -1 // the scheduler's zero means its default
 	}
 	var commitEvery time.Duration // the scheduler's default
-	if crawl != nil {
+	if r.crawl != nil {
 		// A crawl's next work is in the links of the pages just fetched, and a kill loses the
 		// outcomes not yet committed: commit often.
 		commitEvery = 10 * time.Millisecond
@@ -215,8 +273,8 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if maxWait == 0 {
 		maxWait = -1 // the scheduler's zero waits as long as it takes
 	}
-	var rm *runMetrics // set before the run starts, with --metrics
-	s := scheduler.New(st, f, lim, root, scheduler.Options{
+	root := r.root
+	return scheduler.New(r.st, r.f, r.lim, root, scheduler.Options{
 		MaxWait:        maxWait,
 		CommitInterval: commitEvery,
 		Workers:        b.workers,
@@ -224,14 +282,14 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		HTTP1PerHost:   b.http1PerHost,
 		HTTP2Start:     b.http2Start,
 		Retries:        retries,
-		Crawl:          crawl,
-		Credentials:    j.creds,
-		FeedFirst:      crawl == nil, // a get's list may change the sums its queued URLs expect
+		Crawl:          r.crawl,
+		Credentials:    r.j.creds,
+		FeedFirst:      r.crawl == nil, // a get's list may change the sums its queued URLs expect
 		Flush:          func() error { return fetcher.Flush(root) },
 		OnOutcome: func(o scheduler.Outcome) {
-			t.add(o)
-			retryWait.add(o)
-			rm.outcome(o)
+			r.t.add(o)
+			r.retryWait.add(o)
+			r.rm.outcome(o)
 			switch o.Kind {
 			case scheduler.KindFailed:
 				prog.failed(o.Record, log)
@@ -243,33 +301,43 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 		},
 		ContentDisposition: cfg.ContentDisposition,
 	})
+}
 
-	if ms != nil {
-		rm = newRunMetrics(s.Stats(), t, retryWait, lim, start)
-		ms.reg.MustRegister(rm)
+// execute runs the scheduler with the progress display, the status snapshots and the metrics
+// going, and saves the cookies whatever the outcome (they are as good after an interruption).
+func (r *jobRun) execute(ctx context.Context, s *scheduler.Scheduler, feed func(*job) scheduler.Feed) error {
+	if r.metrics != nil {
+		r.rm = newRunMetrics(s.Stats(), r.t, r.retryWait, r.lim, r.start)
+		r.metrics.reg.MustRegister(r.rm)
 	}
-	prog.start(newMeter(s.Stats(), retryWait, lim, start), log)
+	r.prog.start(newMeter(s.Stats(), r.retryWait, r.lim, r.start), r.log)
 	stopPublish := func() {}
-	if local != nil {
-		stopPublish = publishEvery(local, t, 2*time.Second, log)
+	if r.local != nil {
+		stopPublish = publishEvery(r.local, r.t, 2*time.Second, r.log)
 	}
-	runErr := s.Run(ctx, feed(j))
+	runErr := s.Run(ctx, feed(r.j))
 	stopPublish()
-	prog.stop()
-	end := time.Now().UTC()
-
-	if cfg.SaveCookies != "" {
-		// Whatever the outcome: the cookies the run was given are as good after an interruption.
-		if err := saveCookies(cfg.SaveCookies, f, log); err != nil && runErr == nil {
+	r.prog.stop()
+	if r.cfg.SaveCookies != "" {
+		if err := saveCookies(r.cfg.SaveCookies, r.f, r.log); err != nil && runErr == nil {
 			runErr = &scheduler.FatalError{Err: err}
 		}
 	}
+	return runErr
+}
 
-	total, hosts, _ := t.snapshot()
-	nbad, badListed := j.bad.snapshot()
-	c, cerr := st.Counts()
+// end maps the run's outcome to an exit and leaves behind what scripts and `trawl status` read:
+// the summary line, the run's metadata, the status snapshot and the report. Failing to write them
+// does not turn a success into a failure, but it is reported (a report asked for and not written
+// is a failure).
+func (r *jobRun) end(s *scheduler.Scheduler, runErr error, save *saveWatch) error {
+	cfg, log := r.cfg, r.log
+	end := time.Now().UTC()
+	total, hosts, _ := r.t.snapshot()
+	nbad, badListed := r.j.bad.snapshot()
+	c, cerr := r.st.Counts()
 	exit := outcomeOf(runErr, total, c.Pending+c.Leased, nbad)
-	if command == "get" && runErr == nil && j.usable.Load() == 0 {
+	if r.command == "get" && runErr == nil && r.j.usable.Load() == 0 {
 		// Only a list too long to check before the run gets here (openList).
 		exit = runExit{exitUsage, "usage", fmt.Errorf("nothing to download: no usable URL in the arguments or the list, only %s", plural(nbad, "bad line"))}
 	}
@@ -279,52 +347,56 @@ func runJob(ctx context.Context, command string, cfg *Config, stderr io.Writer, 
 	if save != nil && exit.code != exitInterrupted && exit.code != exitFatal {
 		save.warn(log)
 	}
-	if prog.scriptLog {
+	received := s.Stats().Bytes.Load()
+	if r.prog.scriptLog {
 		log.Info("summary",
 			"new", total.New, "changed", total.Changed, "unchanged", total.Unchanged, "failed", total.Failed,
 			"skipped", c.Skipped, "bad_input", nbad, "pending", c.Pending+c.Leased,
-			"bytes", s.Stats().Bytes.Load(), "elapsed", end.Sub(start).Round(time.Millisecond).String(),
-			"rate", humanRate(s.Stats().Bytes.Load(), end.Sub(start)))
+			"bytes", received, "elapsed", end.Sub(r.start).Round(time.Millisecond).String(),
+			"rate", humanRate(received, end.Sub(r.start)))
 	}
-
-	// What the run leaves behind for scripts and `trawl status`. Failing to write it does not
-	// change a successful outcome into a failure, but it is reported.
-	if err := st.SetMetas(map[string]string{metaRunEnd: end.Format(time.RFC3339), metaRunOutcome: exit.outcome,
+	if err := r.st.SetMetas(map[string]string{metaRunEnd: end.Format(time.RFC3339), metaRunOutcome: exit.outcome,
 		metaRunExit: strconv.Itoa(exit.code)}); err != nil {
 		log.Error("recording the run's end", "err", err)
 	}
-	if local != nil { // a shared job's status is the engine's: no snapshot file to keep
-		if err := publishStatus(local, t, false); err != nil {
+	if r.local != nil { // a shared job's status is the engine's: no snapshot file to keep
+		if err := publishStatus(r.local, r.t, false); err != nil {
 			log.Error("writing status snapshot", "err", err)
 		}
 	}
 	if cfg.Report != "" {
-		rep := report{Command: command, Out: cfg.Out, Start: start, End: end,
-			DurationSeconds: end.Sub(start).Seconds(), Outcome: exit.outcome, ExitCode: exit.code,
-			Counts: total, ReceivedBytes: s.Stats().Bytes.Load(), Hosts: hosts, Job: jobCountsOf(c),
+		rep := report{Command: r.command, Out: cfg.Out, Start: r.start, End: end,
+			DurationSeconds: end.Sub(r.start).Seconds(), Outcome: exit.outcome, ExitCode: exit.code,
+			Counts: total, ReceivedBytes: received, Hosts: hosts, Job: jobCountsOf(c),
 			BadInputCount: nbad, BadInput: badListed}
-		if local != nil {
-			rep.StateFile = statePath
-			if c.Skipped > 0 {
-				var serr error
-				if rep.SkippedBy, serr = local.SkipReasons(); serr != nil {
-					log.Error("counting skipped URLs by reason", "err", serr)
-				}
-			}
-		}
-		if ferr := rep.write(cfg.Report, st, exit); ferr != nil {
+		if ferr := r.writeReport(&rep, c, exit); ferr != nil {
 			log.Error("writing report", "file", cfg.Report, "err", ferr)
 			if exit.code == exitOK {
 				exit = runExit{exitFatal, "fatal", fmt.Errorf("writing report: %w", ferr)}
 			}
 		}
 	}
-	prog.finish(runSummary{counts: total, pending: c.Pending + c.Leased, bad: nbad,
-		received: s.Stats().Bytes.Load(), elapsed: end.Sub(start)})
+	r.prog.finish(runSummary{counts: total, pending: c.Pending + c.Leased, bad: nbad,
+		received: received, elapsed: end.Sub(r.start)})
 	if exit.err == nil {
 		return nil
 	}
 	return &exitError{exit.code, exit.err}
+}
+
+// writeReport completes rep with what only a state file knows (its path, the skipped URLs by
+// reason) and writes it.
+func (r *jobRun) writeReport(rep *report, c store.Counts, exit runExit) error {
+	if r.local != nil {
+		rep.StateFile = r.statePath
+		if c.Skipped > 0 {
+			var err error
+			if rep.SkippedBy, err = r.local.SkipReasons(); err != nil {
+				r.log.Error("counting skipped URLs by reason", "err", err)
+			}
+		}
+	}
+	return rep.write(r.cfg.Report, r.st, exit)
 }
 
 // runExit is how a run ended.
