@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/trawl-dev/trawl/fetcher"
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // ParseChecksum reads a list line's checksum field, "sha256:HEX" (either case), and returns the
@@ -246,7 +246,7 @@ func (c *Checksums) Lookup(url, path string) string {
 }
 
 // Apply gives nu the sha256 the sums have for it, unless its list line gave one.
-func (c *Checksums) Apply(nu *store.NewURL) {
+func (c *Checksums) Apply(nu *queue.NewURL) {
 	if nu.WantSHA256 == "" {
 		nu.WantSHA256 = c.Lookup(nu.URL, nu.Path)
 	}

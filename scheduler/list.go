@@ -14,7 +14,7 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // maxLineBytes bounds one line of a URL list; longer lines are reported and skipped rather than
@@ -201,15 +201,15 @@ func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
 // NewURL converts a list entry into a queue record proposal, mapping the URL to its output path
 // when the list did not give one. Its expected sha256 is the list's word (SetWant): a URL known
 // from an earlier run takes it, or loses the one it had if the line has none.
-func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (store.NewURL, error) {
+func (e ListEntry) NewURL(layout fetcher.Layout, depth int) (queue.NewURL, error) {
 	p := e.Path
 	if p == "" {
 		var err error
 		if p, err = fetcher.MapPath(e.URL, layout); err != nil {
-			return store.NewURL{}, err
+			return queue.NewURL{}, err
 		}
 	}
-	return store.NewURL{URL: e.URL, Host: e.Host, Path: p, Named: e.Path != "", Depth: depth, Auth: e.User != nil,
+	return queue.NewURL{URL: e.URL, Host: e.Host, Path: p, Named: e.Path != "", Depth: depth, Auth: e.User != nil,
 		WantSHA256: e.WantSHA256, SetWant: true}, nil
 }
 
@@ -230,10 +230,10 @@ const feedLinger = 100 * time.Millisecond
 // layout. A line without a sha256 of its own takes the one sums has for it, if any (sums may be
 // nil). Each skipped line is reported to bad (from another goroutine).
 func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, sums *Checksums, bad func(BadLine)) Feed {
-	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
+	return func(ctx context.Context, enqueue func([]queue.NewURL) error) error {
 		// The reader runs in its own goroutine, so that a partial batch can be enqueued while a
 		// read blocks. It stops when the feed returns (stop), or when r ends.
-		entries := make(chan store.NewURL, feedBatch)
+		entries := make(chan queue.NewURL, feedBatch)
 		readErr := make(chan error, 1)
 		stop := make(chan struct{})
 		defer close(stop)
@@ -257,7 +257,7 @@ func ListFeed(r io.Reader, layout fetcher.Layout, creds *Credentials, sums *Chec
 			readErr <- err
 		}()
 
-		batch := make([]store.NewURL, 0, feedFirstBatch)
+		batch := make([]queue.NewURL, 0, feedFirstBatch)
 		limit := feedFirstBatch
 		flush := func() error {
 			if len(batch) == 0 {
