@@ -9,6 +9,9 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/trawl-dev/trawl/queue"
+	"github.com/trawl-dev/trawl/queue/queuetest"
 )
 
 // benchURLs returns n URLs of about 60 bytes, spread over 100 hosts, numbered from `from`.
@@ -212,4 +215,17 @@ func BenchmarkEnqueueScale(b *testing.B) {
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "urls/s")
 		b.ReportMetric(float64(fi.Size())/float64(n), "bytes/url")
 	}
+}
+
+// BenchmarkQueueCycle is the queue's cost per URL through a run (queuetest.Bench), beside
+// jsqueue's: go test -run '^$' -bench QueueCycle ./store/ ./jsqueue/
+func BenchmarkQueueCycle(b *testing.B) {
+	queuetest.Bench(b, func(b *testing.B) queue.Backend {
+		s, err := Open(b.TempDir()+"/state.db", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		return s
+	})
 }
