@@ -3,6 +3,7 @@ package jsqueue
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,39 +35,55 @@ func (q *Queue) overlay(r *queue.Record) {
 	}
 }
 
-// ForEach calls fn with every record of the job. It reads the whole bucket.
+// ForEach calls fn with every record of the job. It streams the whole bucket: one ordered
+// consumer delivers the latest value of each key, not a request per record.
 func (q *Queue) ForEach(fn func(queue.Record) error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	keys, err := q.records.ListKeys(ctx)
+	w, err := q.records.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("jsqueue: list: %w", err)
 	}
-	for k := range keys.Keys() {
-		e, err := q.records.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
+	defer w.Stop()
+	// A record rewritten while the bucket is read is delivered twice (its value when the read
+	// began, then its new one): each key counts once.
+	seen := map[[16]byte]bool{}
+	stall := time.NewTimer(q.timeout) // the engine went quiet before the end of the bucket
+	defer stall.Stop()
+	for {
+		var e jetstream.KeyValueEntry
+		select {
+		case e = <-w.Updates():
+			stall.Reset(q.timeout)
+		case <-stall.C:
+			return fmt.Errorf("jsqueue: list: no record for %v", q.timeout)
 		}
-		if err != nil {
-			return fmt.Errorf("jsqueue: get: %w", err)
+		if e == nil {
+			return nil
+		}
+		var k [16]byte
+		if _, err := hex.Decode(k[:], []byte(e.Key())); err == nil {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
 		}
 		var r queue.Record
 		if err := json.Unmarshal(e.Value(), &r); err != nil {
-			return fmt.Errorf("jsqueue: record %s: %w", k, err)
+			return fmt.Errorf("jsqueue: record %s: %w", e.Key(), err)
 		}
 		q.overlay(&r)
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
 // Counts are the job's records by state, as this worker sees them (another worker's leases count
 // as pending). It reads the whole bucket.
 func (q *Queue) Counts() (queue.Counts, error) {
 	var c queue.Counts
-	err := q.ForEach(func(r queue.Record) error { count(&c, r); return nil })
+	err := q.ForEach(func(r queue.Record) error { c.Add(r); return nil })
 	return c, err
 }
 
@@ -75,30 +92,11 @@ func (q *Queue) HostCounts() (map[string]queue.Counts, error) {
 	out := map[string]queue.Counts{}
 	err := q.ForEach(func(r queue.Record) error {
 		c := out[r.Host]
-		count(&c, r)
+		c.Add(r)
 		out[r.Host] = c
 		return nil
 	})
 	return out, err
-}
-
-func count(c *queue.Counts, r queue.Record) {
-	switch r.State {
-	case queue.Pending:
-		c.Pending++
-	case queue.Leased:
-		c.Leased++
-	case queue.Done:
-		c.Done++
-		c.Bytes += r.Bytes
-	case queue.Failed:
-		c.Failed++
-	case queue.Skipped:
-		c.Skipped++
-	}
-	if !r.Requisite && r.State != queue.Skipped {
-		c.Pages++
-	}
 }
 
 // Requeue puts the Failed records filter accepts (nil: all) back in the queue with a fresh
@@ -187,6 +185,9 @@ func (q *Queue) SetPageLimit(n int) {
 // Close stops keeping leases alive, gives back every message this worker holds, for others to
 // take at once, and leaves the connection to its owner.
 func (q *Queue) Close() error {
+	if q.id == "" {
+		return nil // attached: no worker to stop
+	}
 	q.closeOnce.Do(func() { close(q.closing) })
 	<-q.loopDone
 	q.mu.Lock()

@@ -35,6 +35,9 @@ func (q *Queue) fill() error {
 	if err != nil {
 		return err
 	}
+	if q.dealt(mine) {
+		_ = q.heartbeat() // status shows the new deal now; a failed beat is retried on the next tick
+	}
 	q.giveBackOthers(mine)
 	if len(mine) == 0 {
 		return nil
@@ -89,15 +92,34 @@ func (q *Queue) fill() error {
 	return nil
 }
 
-// heartbeat tells the other workers this one is alive: its entry in the workers bucket lapses
-// AckWait after the last beat.
+// heartbeat tells the other workers this one is alive, and `trawl status` what it serves: its
+// entry in the workers bucket lapses AckWait after the last beat.
 func (q *Queue) heartbeat() error {
+	q.mu.Lock()
+	w := q.self
+	w.Held = len(q.held)
+	b, err := json.Marshal(w)
+	q.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := q.ctx()
 	defer cancel()
-	if _, err := q.workers.Put(ctx, q.id, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+	if _, err := q.workers.Put(ctx, q.id, b); err != nil {
 		return fmt.Errorf("jsqueue: heartbeat: %w", err)
 	}
 	return nil
+}
+
+// dealt records the partitions this worker now serves, and reports whether they changed.
+func (q *Queue) dealt(mine []int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if slices.Equal(q.self.Partitions, mine) {
+		return false
+	}
+	q.self.Partitions = slices.Clone(mine)
+	return true
 }
 
 // partitions are the partitions this worker pulls: the live workers, in the order of their IDs,

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,8 @@ type Queue struct {
 	timeout   time.Duration      // bounds each call to the engine (see ctx)
 
 	workers   jetstream.KeyValue // worker ID -> heartbeat; an entry lapses AckWait after its worker died
-	id        string             // this worker's entry in workers
+	id        string             // this worker's entry in workers; "" for a queue Attach opened
+	self      Worker             // what this worker's heartbeat says of it
 	closing   chan struct{}      // closed by Close: the keep-alive loop stops
 	loopDone  chan struct{}      // closed when the keep-alive loop has stopped
 	closeOnce sync.Once
@@ -165,6 +167,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
 	}
 	q.id = nuid.Next()
+	host, _ := os.Hostname()
+	q.self = Worker{ID: q.id, Host: host, PID: os.Getpid(), Started: time.Now().UTC()}
 	if err := q.heartbeat(); err != nil {
 		return nil, err
 	}

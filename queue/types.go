@@ -159,6 +159,26 @@ type Counts struct {
 	Bytes                         int64 // sum of Bytes over Done records
 }
 
+// Add counts one more record, r.
+func (c *Counts) Add(r Record) {
+	switch r.State {
+	case Pending:
+		c.Pending++
+	case Leased:
+		c.Leased++
+	case Done:
+		c.Done++
+		c.Bytes += r.Bytes
+	case Failed:
+		c.Failed++
+	case Skipped:
+		c.Skipped++
+	}
+	if !r.Requisite && r.State != Skipped {
+		c.Pages++
+	}
+}
+
 // Total is the number of URLs to fetch: every record but the skipped ones.
 func (c Counts) Total() int { return c.Pending + c.Leased + c.Done + c.Failed }
 

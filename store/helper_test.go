@@ -121,7 +121,7 @@ func (s *Store) checkInvariants() error {
 				openPages++
 			}
 			if r.State == Skipped {
-				skips[skipReason(r.LastError)]++
+				skips[SkipReason(r.LastError)]++
 			}
 			return nil
 		})

@@ -25,7 +25,8 @@ const (
 	skipOther     = "other"
 )
 
-func skipReason(lastError string) string {
+// SkipReason is the reason a Skipped record with lastError is counted under.
+func SkipReason(lastError string) string {
 	if len(lastError) > maxSkipReason {
 		return skipOther
 	}
@@ -40,7 +41,7 @@ func (w *wtx) tally(r *Record, delta int) {
 			w.openPages += delta
 		}
 	case Skipped:
-		w.skips[skipReason(r.LastError)] += delta
+		w.skips[SkipReason(r.LastError)] += delta
 	}
 }
 

@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/trawl-dev/trawl/jsqueue"
 	"github.com/trawl-dev/trawl/queue"
@@ -24,20 +21,10 @@ func openBackend(ctx context.Context, cfg *Config, statePath string) (b queue.Ba
 		}
 		return st, st, func() { st.Close() }, nil
 	}
-	u, err := url.Parse(cfg.Queue)
-	if err != nil || u.Scheme != "nats" && u.Scheme != "tls" || u.Host == "" {
-		return nil, nil, nil, fmt.Errorf("--queue %q: want nats://HOST:PORT", cfg.Queue)
-	}
-	opts := []nats.Option{nats.Name("trawl " + cfg.Job), nats.Timeout(cfg.ConnectTimeout), nats.MaxReconnects(-1)}
-	if cfg.NATSCreds != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
-	}
-	if cfg.NATSCA != "" {
-		opts = append(opts, nats.RootCAs(cfg.NATSCA))
-	}
-	nc, err := nats.Connect(cfg.Queue, opts...)
+	nc, err := natsConn{url: cfg.Queue, job: cfg.Job, creds: cfg.NATSCreds, ca: cfg.NATSCA,
+		timeout: cfg.ConnectTimeout}.connect("trawl "+cfg.Job, true)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("--queue %s: %w", redact(cfg.Queue), err)
+		return nil, nil, nil, err
 	}
 	q, err := jsqueue.Open(ctx, nc, jsqueue.Options{Job: cfg.Job, AckWait: cfg.LeaseTime})
 	if err != nil {

@@ -85,8 +85,9 @@ func (l listedURL) text() string {
 func newListCmd(stdout io.Writer) *cobra.Command {
 	var out, state, host string
 	var done, failed, pending, skipped, asJSON bool
+	var shared sharedFlags
 	cmd := &cobra.Command{
-		Use:   "list [-o DIR | --state FILE] [--failed] [--skipped] [--pending] [--done] [--host H] [--json]",
+		Use:   "list [-o DIR | --state FILE | --queue nats://HOST:PORT --job NAME] [--failed] [--skipped] [--pending] [--done] [--host H] [--json]",
 		Short: "List a job's URLs by state: what failed and why, what was skipped and why, what is left",
 		Long: `List the job's URLs, one per line, tab-separated: the URL, its state, then
   done     its size in bytes and its path under the output directory
@@ -94,7 +95,9 @@ func newListCmd(stdout io.Writer) *cobra.Command {
   skipped  the reason (off-scope, excluded, robots.txt, depth, max-pages...)
   pending  attempts so far, when it is due (now, or a time), and its last error if any
 --failed, --skipped, --pending and --done choose states (any number of them; none: all), --host
-one host. --json prints one JSON object per line. The state file is read while no run holds it.`,
+one host. --json prints one JSON object per line. The state file is read while no run holds it.
+With --queue and --job, the URLs of a job shared on NATS JetStream, at any time (a URL a worker
+holds is pending; a done one's path is under the --out of the worker that fetched it).`,
 		Example: `  trawl list --failed -o images/
   trawl list --failed -o images/ | cut -f1 > again.txt
   trawl list --skipped --json -o mirror/ | jq -r .reason | sort | uniq -c`,
@@ -103,20 +106,33 @@ one host. --json prints one JSON object per line. The state file is read while n
 			want := map[store.State]bool{store.Done: done, store.Failed: failed, store.Pending: pending,
 				store.Leased: pending, store.Skipped: skipped}
 			all := !done && !failed && !pending && !skipped
-			path := statePathOf(out, state)
-			st, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				return usageErr("no trawl job at %s (give -o DIR or --state FILE)", path)
-			case errors.Is(err, store.ErrLocked):
-				return fatalErr("%v; list its URLs once the run ends (trawl status shows its progress now)", err)
-			case err != nil:
-				return fatalErr("%v", err)
+			var forEach func(func(store.Record) error) error
+			if isShared, err := shared.given(cmd); err != nil {
+				return err
+			} else if isShared {
+				q, closeConn, err := shared.attach(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer closeConn()
+				forEach = q.ForEach
+			} else {
+				path := statePathOf(out, state)
+				st, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+				switch {
+				case errors.Is(err, fs.ErrNotExist):
+					return usageErr("no trawl job at %s (give -o DIR or --state FILE)", path)
+				case errors.Is(err, store.ErrLocked):
+					return fatalErr("%v; list its URLs once the run ends (trawl status shows its progress now)", err)
+				case err != nil:
+					return fatalErr("%v", err)
+				}
+				defer st.Close()
+				forEach = st.ForEach
 			}
-			defer st.Close()
 			w := bufio.NewWriter(stdout)
 			enc := json.NewEncoder(w)
-			err = st.ForEach(func(r store.Record) error {
+			err := forEach(func(r store.Record) error {
 				if (!all && !want[r.State]) || (host != "" && r.Host != host) {
 					return nil
 				}
@@ -145,5 +161,6 @@ one host. --json prints one JSON object per line. The state file is read while n
 	f.BoolVar(&done, "done", false, "URLs done, with size and path")
 	f.StringVar(&host, "host", "", "only URLs of host `H` (host[:port] as in trawl status)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	shared.add(f)
 	return cmd
 }

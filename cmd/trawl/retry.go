@@ -14,14 +14,36 @@ import (
 func newRetryCmd(stdout io.Writer) *cobra.Command {
 	var out, state, host string
 	var status int
+	var shared sharedFlags
 	cmd := &cobra.Command{
-		Use:   "retry [-o DIR | --state FILE] [--host H] [--status CODE]",
+		Use:   "retry [-o DIR | --state FILE | --queue nats://HOST:PORT --job NAME] [--host H] [--status CODE]",
 		Short: "Put failed URLs back in the queue (the next run fetches them)",
 		Long: `Put the job's failed URLs back in the queue with a fresh retry budget; the next run of
 the job's command fetches them. --host and --status narrow it to one host or one HTTP status.
-(A new run of get or crawl retries every failed URL anyway; retry is for choosing which.)`,
+(A new run of get or crawl retries every failed URL anyway; retry is for choosing which.)
+
+With --queue and --job, the job shared by trawl workers on NATS JetStream: the URLs go back to
+its queue, and a worker running (or the next to start) fetches them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter := func(r store.Record) bool {
+				return (host == "" || r.Host == host) && (status == 0 || r.Status == status)
+			}
+			if isShared, err := shared.given(cmd); err != nil {
+				return err
+			} else if isShared {
+				q, closeConn, err := shared.attach(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer closeConn()
+				n, err := q.Requeue(filter)
+				if err != nil {
+					return fatalErr("--queue %s: %v", redact(shared.url), err)
+				}
+				fmt.Fprintf(stdout, "%d failed URL(s) queued again\n", n)
+				return nil
+			}
 			path := statePathOf(out, state)
 			if _, err := os.Stat(path); err != nil {
 				// Never create a job here: a mistyped -o must fail, not leave an empty job behind.
@@ -32,9 +54,7 @@ the job's command fetches them. --host and --status narrow it to one host or one
 				return fatalErr("%v", err)
 			}
 			defer st.Close()
-			n, err := st.Requeue(func(r store.Record) bool {
-				return (host == "" || r.Host == host) && (status == 0 || r.Status == status)
-			})
+			n, err := st.Requeue(filter)
 			if err != nil {
 				return fatalErr("%v", err)
 			}
@@ -49,5 +69,6 @@ the job's command fetches them. --host and --status narrow it to one host or one
 	cmd.Flags().StringVar(&state, "state", "", "the job's state `FILE` (default <out>/.trawl/state.db)")
 	cmd.Flags().StringVar(&host, "host", "", "only URLs of host `H` (host[:port] as in trawl status)")
 	cmd.Flags().IntVar(&status, "status", 0, "only URLs that failed with HTTP status `CODE`")
+	shared.add(cmd.Flags())
 	return cmd
 }

@@ -32,11 +32,16 @@ const (
 // statusReport is what `trawl status` shows. A running job writes it every few seconds next to
 // its state file (statusFile), because the state file itself is locked while a run holds it.
 type statusReport struct {
-	StateFile string    `json:"state_file"`
-	Running   bool      `json:"running"`
-	Holder    string    `json:"holder,omitempty"` // "pid N since T" while running
-	Taken     time.Time `json:"taken"`            // when these numbers were read
-	Job       jobCounts `json:"job"`
+	StateFile string `json:"state_file,omitempty"`
+	// A job shared on NATS JetStream (--queue) has no state file: its server, its name, and the
+	// workers alive on it, each as its last heartbeat describes it.
+	Queue   string         `json:"queue,omitempty"`
+	JobName string         `json:"job_name,omitempty"`
+	Workers []workerStatus `json:"workers,omitempty"`
+	Running bool           `json:"running"`
+	Holder  string         `json:"holder,omitempty"` // "pid N since T" while running
+	Taken   time.Time      `json:"taken"`            // when these numbers were read
+	Job     jobCounts      `json:"job"`
 	// SkippedBy counts the skipped URLs (Job.Skipped) by reason: off-scope, depth, robots.txt,
 	// max-pages... (store.SkipReasons). Absent for a state file an older trawl wrote last.
 	SkippedBy map[string]int `json:"skipped_by,omitempty"`
@@ -106,33 +111,59 @@ func readStatus(st *store.Store) (*statusReport, error) {
 			return nil, err
 		}
 	}
+	if r.LastRun, err = readLastRun(st.Meta); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// readLastRun reads the last run's start, end, outcome, exit code and process ID from the job's
+// metadata.
+func readLastRun(meta func(key string) (string, error)) (lastRun, error) {
+	var lr lastRun
 	var exit, pid string
-	for key, dst := range map[string]*string{metaRunStart: &r.LastRun.Start, metaRunEnd: &r.LastRun.End,
-		metaRunOutcome: &r.LastRun.Outcome, metaRunExit: &exit, metaRunPID: &pid} {
-		if *dst, err = st.Meta(key); err != nil {
-			return nil, err
+	for key, dst := range map[string]*string{metaRunStart: &lr.Start, metaRunEnd: &lr.End,
+		metaRunOutcome: &lr.Outcome, metaRunExit: &exit, metaRunPID: &pid} {
+		var err error
+		if *dst, err = meta(key); err != nil {
+			return lastRun{}, err
 		}
 	}
 	if n, err := strconv.Atoi(exit); err == nil {
-		r.LastRun.ExitCode = &n
+		lr.ExitCode = &n
 	}
-	r.LastRun.PID, _ = strconv.Atoi(pid)
-	return r, nil
+	lr.PID, _ = strconv.Atoi(pid)
+	return lr, nil
 }
 
 func newStatusCmd(stdout io.Writer) *cobra.Command {
 	var out, state string
 	var asJSON bool
+	var shared sharedFlags
 	cmd := &cobra.Command{
-		Use:   "status [-o DIR | --state FILE] [--json]",
+		Use:   "status [-o DIR | --state FILE | --queue nats://HOST:PORT --job NAME] [--json]",
 		Short: "Show a job's progress: counts by state and host, last run, most common errors",
 		Long: `Show a job's state: URLs by state, per host, bytes on disk, the last run's start, end and
 outcome, and the most common errors. It can be run while a job is running (it then shows the live
-numbers the run publishes every few seconds) and never disturbs it.`,
+numbers the run publishes every few seconds) and never disturbs it.
+
+With --queue and --job, the job shared by trawl workers on NATS JetStream: the whole job's
+numbers, read from the engine, and each live worker (its machine, process, the partitions of the
+job's hosts it serves, the URLs it holds, when it was last heard from).`,
+		Example: `  trawl status -o images/
+  trawl status --queue nats://nats.internal:4222 --job nightly-pull --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path := statePathOf(out, state)
-			r, err := loadStatus(path)
+			var r *statusReport
+			isShared, err := shared.given(cmd)
+			switch {
+			case err != nil:
+				return err
+			case isShared:
+				r, err = loadSharedStatus(cmd.Context(), &shared)
+			default:
+				r, err = loadStatus(statePathOf(out, state))
+			}
 			if err != nil {
 				return err
 			}
@@ -148,6 +179,7 @@ numbers the run publishes every few seconds) and never disturbs it.`,
 	cmd.Flags().StringVarP(&out, "out", "o", ".", "the job's output `DIR`")
 	cmd.Flags().StringVar(&state, "state", "", "the job's state `FILE` (default <out>/.trawl/state.db)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	shared.add(cmd.Flags())
 	return cmd
 }
 
@@ -197,10 +229,19 @@ func loadStatus(path string) (*statusReport, error) {
 }
 
 func printStatus(w io.Writer, r *statusReport) {
-	fmt.Fprintf(w, "state file: %s\n", r.StateFile)
-	if r.Running {
+	switch {
+	case r.Queue != "":
+		fmt.Fprintf(w, "job:        %s, shared on %s\n", r.JobName, r.Queue)
+		if r.Running {
+			fmt.Fprintf(w, "running:    yes (%s); numbers as of %s\n", plural(int64(len(r.Workers)), "worker"), r.Taken.Format(time.RFC3339))
+		} else {
+			fmt.Fprintln(w, "running:    no (no live worker)")
+		}
+	case r.Running:
+		fmt.Fprintf(w, "state file: %s\n", r.StateFile)
 		fmt.Fprintf(w, "running:    yes (%s); numbers as of %s\n", cmp.Or(r.Holder, "holder unknown"), r.Taken.Format(time.RFC3339))
-	} else {
+	default:
+		fmt.Fprintf(w, "state file: %s\n", r.StateFile)
 		fmt.Fprintln(w, "running:    no")
 	}
 	j := r.Job
@@ -208,7 +249,11 @@ func printStatus(w io.Writer, r *statusReport) {
 	if j.Skipped > 0 {
 		fmt.Fprintf(w, "skipped:    %d, not counted above: %s\n", j.Skipped, skipReasons(r.SkippedBy))
 	}
-	fmt.Fprintf(w, "on disk:    %s in done files\n", humanBytes(j.Bytes))
+	if r.Queue != "" {
+		fmt.Fprintf(w, "on disk:    %s in done files, over the workers' output directories\n", humanBytes(j.Bytes))
+	} else {
+		fmt.Fprintf(w, "on disk:    %s in done files\n", humanBytes(j.Bytes))
+	}
 	lr := r.LastRun
 	if lr.Start != "" {
 		fmt.Fprintf(w, "last run:   started %s", lr.Start)
@@ -227,6 +272,9 @@ func printStatus(w io.Writer, r *statusReport) {
 		}
 		fmt.Fprintf(w, "%s %d new, %d changed, %d unchanged, %d failed, %d retries\n",
 			which, c.New, c.Changed, c.Unchanged, c.Failed, c.Retries)
+	}
+	if len(r.Workers) > 0 {
+		printWorkers(w, r)
 	}
 	if len(r.Hosts) > 0 {
 		fmt.Fprintln(w, "\nhosts:")

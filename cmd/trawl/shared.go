@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/trawl-dev/trawl/jsqueue"
+)
+
+// natsConn says how to reach the NATS server of a shared job.
+type natsConn struct {
+	url, job, creds, ca string
+	timeout             time.Duration
+}
+
+// connect opens a connection named name. A worker's (reconnect true) rides out a restart of the
+// server: it reconnects for as long as it takes, and its calls wait for it. A one-off command's
+// fails at once when the server cannot be reached.
+func (c natsConn) connect(name string, reconnect bool) (*nats.Conn, error) {
+	u, err := url.Parse(c.url)
+	if err != nil || u.Scheme != "nats" && u.Scheme != "tls" || u.Host == "" {
+		return nil, fmt.Errorf("--queue %q: want nats://HOST:PORT", c.url)
+	}
+	opts := []nats.Option{nats.Name(name), nats.Timeout(c.timeout)}
+	if reconnect {
+		opts = append(opts, nats.MaxReconnects(-1))
+	} else {
+		opts = append(opts, nats.NoReconnect())
+	}
+	if c.creds != "" {
+		opts = append(opts, nats.UserCredentials(c.creds))
+	}
+	if c.ca != "" {
+		opts = append(opts, nats.RootCAs(c.ca))
+	}
+	nc, err := nats.Connect(c.url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--queue %s: %w", redact(c.url), err)
+	}
+	return nc, nil
+}
+
+// sharedFlags are the flags of status, list and retry that name a job shared on NATS JetStream
+// instead of a state file (get and crawl take the same ones through Config).
+type sharedFlags struct {
+	natsConn
+}
+
+func (s *sharedFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&s.url, "queue", "", "a job shared by trawl workers on this NATS JetStream server (`nats://HOST:PORT`) instead of a state file; needs --job")
+	fs.StringVar(&s.job, "job", "", "the shared job's `NAME`, as its workers were given it")
+	fs.StringVar(&s.creds, "nats-creds", "", "with --queue: the NATS user credentials `FILE` (JWT and NKey seed)")
+	fs.StringVar(&s.ca, "nats-ca", "", "with --queue: trust the CA certificates in PEM `FILE` for the NATS server's TLS")
+	s.timeout = 10 * time.Second
+}
+
+// given reports whether the command is about a shared job, refusing flags that do not go
+// together.
+func (s *sharedFlags) given(cmd *cobra.Command) (bool, error) {
+	fs := cmd.Flags()
+	switch {
+	case s.url == "" && s.job != "":
+		return false, usageErr("--job names a job shared on --queue; give --queue nats://HOST:PORT too")
+	case s.url == "" && (s.creds != "" || s.ca != ""):
+		return false, usageErr("--nats-creds and --nats-ca are for a shared job: give --queue nats://HOST:PORT too")
+	case s.url == "":
+		return false, nil
+	case s.job == "":
+		return false, usageErr("--queue needs --job NAME: the name the job's workers were given")
+	case fs.Changed("out") || fs.Changed("state"):
+		return false, usageErr("-o/--state and --queue exclude each other: a shared job lives in the queue, not in a state file")
+	}
+	return true, nil
+}
+
+// attach opens the shared job to read or manage it, without joining it as a worker.
+func (s *sharedFlags) attach(ctx context.Context) (*jsqueue.Queue, func(), error) {
+	nc, err := s.connect("trawl "+s.job+" (status)", false)
+	if err != nil {
+		return nil, nil, fatalErr("%v", err)
+	}
+	q, err := jsqueue.Attach(ctx, nc, s.job)
+	switch {
+	case errors.Is(err, jsqueue.ErrNoJob):
+		nc.Close()
+		return nil, nil, usageErr("no shared job %q on %s (its workers' --job names it)", s.job, redact(s.url))
+	case err != nil:
+		nc.Close()
+		return nil, nil, fatalErr("--queue %s: %v", redact(s.url), err)
+	}
+	return q, nc.Close, nil
+}
