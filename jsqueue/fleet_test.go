@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -200,5 +201,119 @@ func TestFleetShares(t *testing.T) {
 	}
 	if count["a"] == 0 || count["b"] == 0 {
 		t.Fatalf("hosts per worker %v: both must serve some", count)
+	}
+}
+
+// TestFleetHandoffAfterLeases: when a worker joins, the partitions are dealt again, and a
+// partition may move from a worker that still holds leases of its hosts (URLs its run has taken
+// and will fetch at the host's pace). The new worker must not serve those hosts until the old one
+// has settled them: two workers on one host at once would each keep the host's rate, and the host
+// would see twice it. Once the old worker has settled its leases, the new one takes the partition.
+func TestFleetHandoffAfterLeases(t *testing.T) {
+	s := runServer(t)
+	open := func() *Queue {
+		q, err := Open(context.Background(), connect(t, s), Options{Job: "handoff", Partitions: 2, AckWait: testAckWait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		return q
+	}
+	a := open()
+	urls := fleetURLs(8, 3)
+	if _, err := a.Enqueue(urls); err != nil {
+		t.Fatal(err)
+	}
+	hosts := map[string]bool{}
+	for _, u := range urls {
+		hosts[u.Host] = true
+	}
+	// a serves both partitions alone, and leases one URL of every host.
+	var leased []queue.Record
+	for deadline := time.Now().Add(10 * time.Second); len(leased) < len(hosts); {
+		var ask []string
+		for h := range hosts {
+			if !slices.ContainsFunc(leased, func(r queue.Record) bool { return r.Host == h }) {
+				ask = append(ask, h)
+			}
+		}
+		got, err := a.LeaseEach(ask, 1, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			leased = append(leased, g...)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a leased %d of %d hosts' URLs in 10s", len(leased), len(hosts))
+		}
+	}
+
+	// b joins: one partition is dealt to it, whose hosts a still holds leases of.
+	b := open()
+	var moved []string // hosts of b's partition
+	for deadline := time.Now().Add(10 * time.Second); len(moved) == 0; {
+		if _, err := a.PendingHosts(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.PendingHosts(); err != nil {
+			t.Fatal(err)
+		}
+		b.mu.Lock()
+		mine := b.self.Partitions
+		b.mu.Unlock()
+		for h := range hosts {
+			if len(mine) == 1 && slices.Contains(mine, a.partitionOf(h)) {
+				moved = append(moved, h)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b was dealt no partition in 10s")
+		}
+	}
+	// For several lease times, while a holds its leases, b serves none of those hosts, and a
+	// takes no more of their URLs.
+	for until := time.Now().Add(4 * testAckWait); time.Now().Before(until); {
+		for name, q := range map[string]*Queue{"a": a, "b": b} {
+			hq, err := q.PendingHosts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hq {
+				if slices.Contains(moved, h.Host) {
+					t.Fatalf("%s offers %s while a still holds a lease of it", name, h.Host)
+				}
+			}
+		}
+	}
+	// a settles its leases; then b serves the moved hosts.
+	var done []queue.Update
+	for _, r := range leased {
+		r.State, r.Bytes = queue.Done, 1
+		done = append(done, queue.Update{Record: r})
+	}
+	if err := a.Commit(done); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := a.PendingHosts(); err != nil {
+			t.Fatal(err)
+		}
+		hq, err := b.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, h := range hq {
+			if slices.Contains(moved, h.Host) {
+				n++
+			}
+		}
+		if n == len(moved) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b serves %d of the %d hosts it was dealt, 10s after a settled its leases", n, len(moved))
+		}
 	}
 }

@@ -31,13 +31,14 @@ func (q *Queue) fill() error {
 	if room <= 0 {
 		return nil
 	}
-	mine, err := q.partitions()
+	deal, err := q.partitions()
 	if err != nil {
 		return err
 	}
-	if q.dealt(mine) {
+	if q.dealt(deal) {
 		_ = q.heartbeat() // status shows the new deal now; a failed beat is retried on the next tick
 	}
+	mine := q.serving(deal)
 	q.giveBackOthers(mine)
 	if len(mine) == 0 {
 		return nil
@@ -152,18 +153,36 @@ func (q *Queue) partitions() ([]int, error) {
 	return mine, nil
 }
 
-// giveBackOthers hands back, for their new worker, the messages buffered here (not leased) of
-// partitions this worker no longer serves: a host is served by one worker at a time.
-func (q *Queue) giveBackOthers(mine []int) {
-	keep := make(map[string]bool, len(mine))
-	for _, p := range mine {
-		keep[fmt.Sprintf("%s%d", q.subject, p)] = true
+// serving is the partitions this worker pulls: those dealt to it, and those it was dealt before
+// and still holds leases of. A host is served by one worker at a time: a partition dealt to
+// another worker stays pinned here (it is pulled, so the pin does not lapse) until the run has
+// settled every URL of it that it leased — they go out at the host's pace — and only then moves.
+// Meanwhile nothing more of it is leased here (see dealtHere).
+func (q *Queue) serving(deal []int) []int {
+	mine := slices.Clone(deal)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, it := range q.held {
+		if it.leased && !slices.Contains(mine, it.part) {
+			mine = append(mine, it.part)
+		}
 	}
+	slices.Sort(mine)
+	return mine
+}
+
+// dealtHere reports whether it belongs to a partition dealt to this worker: only those are
+// offered and leased. Callers hold q.mu.
+func (q *Queue) dealtHere(it *item) bool { return slices.Contains(q.self.Partitions, it.part) }
+
+// giveBackOthers hands back, for their new worker, the messages buffered here (not leased) of
+// partitions this worker no longer pulls: a host is served by one worker at a time.
+func (q *Queue) giveBackOthers(mine []int) {
 	q.mu.Lock()
 	var back []*item
 	kept := q.buf[:0]
 	for _, it := range q.buf {
-		if keep[q.partition(it.rec.Host)] {
+		if slices.Contains(mine, it.part) {
 			kept = append(kept, it)
 			continue
 		}
@@ -231,7 +250,7 @@ func (q *Queue) take(m jetstream.Msg) error {
 		return nil
 	}
 	if !dup && r.State == queue.Pending {
-		it := &item{rec: r, msg: m, touched: time.Now()}
+		it := &item{rec: r, msg: m, part: q.partitionOf(r.Host), touched: time.Now()}
 		q.held[r.URL] = it
 		q.buf = append(q.buf, it)
 	}
@@ -298,6 +317,9 @@ func (q *Queue) PendingHosts() ([]queue.HostQueue, error) {
 	idx := map[string]int{}
 	var out []queue.HostQueue
 	for _, it := range q.buf {
+		if !q.dealtHere(it) {
+			continue
+		}
 		i, ok := idx[it.rec.Host]
 		if !ok {
 			i = len(out)
@@ -312,9 +334,19 @@ func (q *Queue) PendingHosts() ([]queue.HostQueue, error) {
 	return out, nil
 }
 
-// LeaseEach hands out up to n buffered records of each host that are due at now, in the order
-// they were queued; it pulls first when the buffer holds nothing for a host asked for.
+// leaseMax bounds the records of a host one LeaseEach hands out. A run takes more of a host only
+// once it has sent what it took, so this bounds the URLs of a host taken and waiting for their
+// turn under the host's rate, not how many are in flight. Those are what a worker must send
+// before a partition dealt to another worker can move (see serving): few, so that a worker that
+// joins gets its share of the hosts soon, rather than after a hoard taken by the first worker has
+// gone out at the host's pace. A lease costs no round trip to the engine, so small ones are cheap.
+const leaseMax = 16
+
+// LeaseEach hands out up to n (at most leaseMax) buffered records of each host that are due at
+// now, in the order they were queued; it pulls first when the buffer holds nothing for a host
+// asked for.
 func (q *Queue) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Record, error) {
+	n = min(n, leaseMax)
 	q.mu.Lock()
 	missing := false
 	for _, h := range hosts {
@@ -336,7 +368,7 @@ func (q *Queue) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Recor
 	keep := q.buf[:0]
 	for _, it := range q.buf {
 		i, asked := want[it.rec.Host]
-		if asked && len(out[i]) < n && !it.rec.NextAttempt.After(now) {
+		if asked && len(out[i]) < n && !it.rec.NextAttempt.After(now) && q.dealtHere(it) {
 			it.leased = true
 			it.rec.State = queue.Leased
 			out[i] = append(out[i], it.rec)
@@ -349,10 +381,10 @@ func (q *Queue) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Recor
 	return out, nil
 }
 
-// buffers reports whether the buffer holds work of host. Callers hold q.mu.
+// buffers reports whether the buffer holds work of host to lease. Callers hold q.mu.
 func (q *Queue) buffers(host string) bool {
 	for _, it := range q.buf {
-		if it.rec.Host == host {
+		if it.rec.Host == host && q.dealtHere(it) {
 			return true
 		}
 	}

@@ -103,6 +103,7 @@ var (
 type item struct {
 	rec     queue.Record
 	msg     jetstream.Msg
+	part    int // the partition of rec.Host
 	leased  bool
 	touched time.Time // last keep-alive
 }
@@ -194,9 +195,14 @@ func key(url string) string {
 
 // partition is the subject a host's URLs go to.
 func (q *Queue) partition(host string) string {
+	return fmt.Sprintf("%s%d", q.subject, q.partitionOf(host))
+}
+
+// partitionOf is the number of the partition a host's URLs go to.
+func (q *Queue) partitionOf(host string) int {
 	h := fnv.New32a()
 	h.Write([]byte(host))
-	return fmt.Sprintf("%s%d", q.subject, h.Sum32()%uint32(q.opts.Partitions))
+	return int(h.Sum32() % uint32(q.opts.Partitions))
 }
 
 func (q *Queue) getRecord(ctx context.Context, url string) (queue.Record, bool, error) {
