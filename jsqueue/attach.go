@@ -44,34 +44,8 @@ func Attach(ctx context.Context, nc *nats.Conn, job string) (*Queue, error) {
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}}
-	name := "TRAWL_" + job
-	if q.stream, err = js.Stream(ctx, name); err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return nil, ErrNoJob
-		}
-		return nil, fmt.Errorf("jsqueue: stream %s: %w", name, err)
-	}
-	// Records are published to the partitions the job was created with: count its consumers.
-	n := 0
-	for c := range q.stream.ConsumerNames(ctx).Name() {
-		if strings.HasPrefix(c, "p") {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("jsqueue: job %s has no partitions", job)
-	}
-	q.opts.Partitions = n
-	for _, b := range []struct {
-		kv   *jetstream.KeyValue
-		name string
-	}{{&q.records, name + "_urls"}, {&q.meta, name + "_meta"}, {&q.workers, name + "_workers"}} {
-		if *b.kv, err = js.KeyValue(ctx, b.name); err != nil {
-			if errors.Is(err, jetstream.ErrBucketNotFound) {
-				return nil, ErrNoJob
-			}
-			return nil, fmt.Errorf("jsqueue: bucket %s: %w", b.name, err)
-		}
+	if err := q.join(ctx, false); err != nil {
+		return nil, err
 	}
 	return q, nil
 }

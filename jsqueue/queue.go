@@ -120,7 +120,9 @@ type work struct {
 	Want      string `json:"w,omitempty"` // WantSHA256
 }
 
-// Open joins the job opts.Job on nc, creating its stream, consumers and buckets if it is new.
+// Open joins the job opts.Job on nc as a worker, creating its stream, consumers and buckets if it
+// is new. A job that exists keeps the partitions and lease time it was made with: they replace
+// opts'.
 func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
@@ -131,41 +133,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}}
-	name := "TRAWL_" + opts.Job
-	if q.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:      name,
-		Subjects:  []string{q.subject + "*"},
-		Retention: jetstream.WorkQueuePolicy,
-		Storage:   jetstream.FileStorage,
-	}); err != nil {
-		return nil, fmt.Errorf("jsqueue: stream %s: %w", name, err)
-	}
-	for p := range opts.Partitions {
-		c, err := q.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:        fmt.Sprintf("p%d", p),
-			FilterSubject:  fmt.Sprintf("%s%d", q.subject, p),
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        opts.AckWait,
-			MaxDeliver:     -1,
-			MaxAckPending:  -1,
-			PriorityPolicy: jetstream.PriorityPolicyPinned,
-			PriorityGroups: []string{group},
-			PinnedTTL:      opts.AckWait,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("jsqueue: consumer p%d: %w", p, err)
-		}
-		q.consumers = append(q.consumers, c)
-	}
-	if q.records, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_urls", Storage: jetstream.FileStorage}); err != nil {
-		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
-	}
-	if q.meta, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_meta", Storage: jetstream.FileStorage}); err != nil {
-		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
-	}
-	if q.workers, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name + "_workers",
-		Storage: jetstream.FileStorage, TTL: opts.AckWait}); err != nil {
-		return nil, fmt.Errorf("jsqueue: bucket: %w", err)
+	if err := q.join(ctx, true); err != nil {
+		return nil, err
 	}
 	q.id = nuid.Next()
 	host, _ := os.Hostname()

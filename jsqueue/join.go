@@ -1,0 +1,118 @@
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// join finds the job's stream, consumers and buckets, and with create makes those missing;
+// without, a job the system does not have is ErrNoJob. What exists is taken as it is, never
+// updated: the job's partitions and lease time are those it was made with, whichever worker comes
+// later with other options (they are adopted into q.opts), and workers started together must not
+// update the stream while another adds its consumers (nats-server's own code races then).
+func (q *Queue) join(ctx context.Context, create bool) error {
+	name := "TRAWL_" + q.opts.Job
+	var err error
+	q.stream, err = q.js.Stream(ctx, name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound) && !create:
+		return ErrNoJob
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		q.stream, err = q.js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:      name,
+			Subjects:  []string{q.subject + "*"},
+			Retention: jetstream.WorkQueuePolicy,
+			Storage:   jetstream.FileStorage,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // made meanwhile by another worker
+			q.stream, err = q.js.Stream(ctx, name)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("jsqueue: stream %s: %w", name, err)
+	}
+
+	// The partitions are the job's consumers, p0 to pN-1.
+	n := 0
+	names := q.stream.ConsumerNames(ctx)
+	for c := range names.Name() {
+		if p, err := strconv.Atoi(strings.TrimPrefix(c, "p")); err == nil && strings.HasPrefix(c, "p") {
+			n = max(n, p+1)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("jsqueue: consumers of %s: %w", name, err)
+	}
+	switch {
+	case n == 0 && !create:
+		return fmt.Errorf("jsqueue: job %s has no partitions", q.opts.Job)
+	case n > 0:
+		q.opts.Partitions = n
+	}
+	q.consumers = make([]jetstream.Consumer, q.opts.Partitions)
+	for p := range q.consumers {
+		if q.consumers[p], err = q.consumer(ctx, p, create); err != nil {
+			return err
+		}
+	}
+	if create {
+		// The lease time is the job's: keep-alives and heartbeats keep to it.
+		q.opts.AckWait = q.consumers[0].CachedInfo().Config.AckWait
+	}
+
+	for _, b := range []struct {
+		kv  *jetstream.KeyValue
+		cfg jetstream.KeyValueConfig
+	}{
+		{&q.records, jetstream.KeyValueConfig{Bucket: name + "_urls", Storage: jetstream.FileStorage}},
+		{&q.meta, jetstream.KeyValueConfig{Bucket: name + "_meta", Storage: jetstream.FileStorage}},
+		// A worker's entry lapses a lease time after its last heartbeat.
+		{&q.workers, jetstream.KeyValueConfig{Bucket: name + "_workers", Storage: jetstream.FileStorage, TTL: q.opts.AckWait}},
+	} {
+		*b.kv, err = q.js.KeyValue(ctx, b.cfg.Bucket)
+		switch {
+		case errors.Is(err, jetstream.ErrBucketNotFound) && !create:
+			return ErrNoJob
+		case errors.Is(err, jetstream.ErrBucketNotFound):
+			*b.kv, err = q.js.CreateKeyValue(ctx, b.cfg)
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				*b.kv, err = q.js.KeyValue(ctx, b.cfg.Bucket)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("jsqueue: bucket %s: %w", b.cfg.Bucket, err)
+		}
+	}
+	return nil
+}
+
+// consumer finds partition p's durable consumer, and with create makes it if it is missing.
+func (q *Queue) consumer(ctx context.Context, p int, create bool) (jetstream.Consumer, error) {
+	durable := fmt.Sprintf("p%d", p)
+	c, err := q.stream.Consumer(ctx, durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) && create {
+		c, err = q.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:        durable,
+			FilterSubject:  fmt.Sprintf("%s%d", q.subject, p),
+			AckPolicy:      jetstream.AckExplicitPolicy,
+			AckWait:        q.opts.AckWait,
+			MaxDeliver:     -1,
+			MaxAckPending:  -1,
+			PriorityPolicy: jetstream.PriorityPolicyPinned,
+			PriorityGroups: []string{group},
+			PinnedTTL:      q.opts.AckWait,
+		})
+		if errors.Is(err, jetstream.ErrConsumerExists) { // made meanwhile, with other options
+			c, err = q.stream.Consumer(ctx, durable)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jsqueue: consumer %s: %w", durable, err)
+	}
+	return c, nil
+}
