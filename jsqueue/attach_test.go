@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/trawl-dev/trawl/queue"
 )
 
@@ -24,6 +26,19 @@ func TestAttach(t *testing.T) {
 	}
 	if _, err := Attach(ctx, nc, "nosuch"); !errors.Is(err, ErrNoJob) {
 		t.Fatalf("Attach of an unknown job, twice: %v, want ErrNoJob (the first made it)", err)
+	}
+
+	// A job being made (its stream, not yet its consumers) is no job yet either.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "TRAWL_half", Subjects: []string{"trawl.half.q.*"},
+		Metadata: map[string]string{metaPartitions: "4"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Attach(ctx, nc, "half"); !errors.Is(err, ErrNoJob) {
+		t.Fatalf("Attach of a job being made: %v, want ErrNoJob", err)
 	}
 
 	const parts = 4

@@ -28,6 +28,7 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 			Subjects:  []string{q.subject + "*"},
 			Retention: jetstream.WorkQueuePolicy,
 			Storage:   jetstream.FileStorage,
+			Metadata:  map[string]string{metaPartitions: strconv.Itoa(q.opts.Partitions)},
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // made meanwhile by another worker
 			q.stream, err = q.js.Stream(ctx, name)
@@ -37,20 +38,23 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 		return fmt.Errorf("jsqueue: stream %s: %w", name, err)
 	}
 
-	// The partitions are the job's consumers, p0 to pN-1.
-	n := 0
-	names := q.stream.ConsumerNames(ctx)
-	for c := range names.Name() {
-		if p, err := strconv.Atoi(strings.TrimPrefix(c, "p")); err == nil && strings.HasPrefix(c, "p") {
-			n = max(n, p+1)
+	// The partitions are fixed when the stream is made, in its metadata (a job made by an
+	// earlier trawl has its consumers, p0 to pN-1, to count).
+	n, _ := strconv.Atoi(q.stream.CachedInfo().Config.Metadata[metaPartitions])
+	if n == 0 {
+		names := q.stream.ConsumerNames(ctx)
+		for c := range names.Name() {
+			if p, err := strconv.Atoi(strings.TrimPrefix(c, "p")); err == nil && strings.HasPrefix(c, "p") {
+				n = max(n, p+1)
+			}
 		}
-	}
-	if err := names.Err(); err != nil {
-		return fmt.Errorf("jsqueue: consumers of %s: %w", name, err)
+		if err := names.Err(); err != nil {
+			return fmt.Errorf("jsqueue: consumers of %s: %w", name, err)
+		}
 	}
 	switch {
 	case n == 0 && !create:
-		return fmt.Errorf("jsqueue: job %s has no partitions", q.opts.Job)
+		return ErrNoJob // being made
 	case n > 0:
 		q.opts.Partitions = n
 	}
@@ -91,11 +95,17 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 	return nil
 }
 
+// metaPartitions is the key of the stream's metadata that holds the job's number of partitions.
+const metaPartitions = "trawl.partitions"
+
 // consumer finds partition p's durable consumer, and with create makes it if it is missing.
 func (q *Queue) consumer(ctx context.Context, p int, create bool) (jetstream.Consumer, error) {
 	durable := fmt.Sprintf("p%d", p)
 	c, err := q.stream.Consumer(ctx, durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) && create {
+	if errors.Is(err, jetstream.ErrConsumerNotFound) && !create {
+		return nil, ErrNoJob // being made
+	}
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		c, err = q.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:        durable,
 			FilterSubject:  fmt.Sprintf("%s%d", q.subject, p),
