@@ -16,9 +16,7 @@ import (
 
 // Get returns the record of url.
 func (q *Queue) Get(url string) (queue.Record, bool, error) {
-	ctx, cancel := q.ctx()
-	defer cancel()
-	r, ok, err := q.getRecord(ctx, url)
+	r, ok, err := q.getRecord(url)
 	if ok {
 		q.overlay(&r)
 	}
@@ -36,9 +34,25 @@ func (q *Queue) overlay(r *queue.Record) {
 }
 
 // ForEach calls fn with every record of the job. It streams the whole bucket: one ordered
-// consumer delivers the latest value of each key, not a request per record.
+// consumer delivers the latest value of each key, not a request per record. A connection lost
+// meanwhile ends it with an error.
 func (q *Queue) ForEach(fn func(queue.Record) error) error {
-	ctx, cancel := context.WithCancel(context.Background())
+	lctx, _ := q.link.current()
+	return q.forEach(lctx, fn)
+}
+
+// scan is ForEach that starts again from the first record, with begin called first, when the
+// engine could not be read to the end: for readers whose fn only adds up (counts, requeue's
+// list), which a worker needs to ride out an outage.
+func (q *Queue) scan(begin func(), fn func(queue.Record) error) error {
+	return q.do(false, func(ctx context.Context) error {
+		begin()
+		return q.forEach(ctx, fn)
+	})
+}
+
+func (q *Queue) forEach(ctx context.Context, fn func(queue.Record) error) error {
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := q.records.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
@@ -56,7 +70,9 @@ func (q *Queue) ForEach(fn func(queue.Record) error) error {
 		case e = <-w.Updates():
 			stall.Reset(q.timeout)
 		case <-stall.C:
-			return fmt.Errorf("jsqueue: list: no record for %v", q.timeout)
+			return fmt.Errorf("jsqueue: list: no record for %v: %w", q.timeout, context.DeadlineExceeded)
+		case <-ctx.Done():
+			return fmt.Errorf("jsqueue: list: %w", ctx.Err())
 		}
 		if e == nil {
 			return nil
@@ -83,14 +99,14 @@ func (q *Queue) ForEach(fn func(queue.Record) error) error {
 // as pending). It reads the whole bucket.
 func (q *Queue) Counts() (queue.Counts, error) {
 	var c queue.Counts
-	err := q.ForEach(func(r queue.Record) error { c.Add(r); return nil })
+	err := q.scan(func() { c = queue.Counts{} }, func(r queue.Record) error { c.Add(r); return nil })
 	return c, err
 }
 
 // HostCounts are Counts per host. It reads the whole bucket.
 func (q *Queue) HostCounts() (map[string]queue.Counts, error) {
-	out := map[string]queue.Counts{}
-	err := q.ForEach(func(r queue.Record) error {
+	var out map[string]queue.Counts
+	err := q.scan(func() { out = map[string]queue.Counts{} }, func(r queue.Record) error {
 		c := out[r.Host]
 		c.Add(r)
 		out[r.Host] = c
@@ -113,7 +129,7 @@ func (q *Queue) Revalidate(filter func(queue.Record) bool) (int, error) {
 
 func (q *Queue) requeue(state queue.State, filter func(queue.Record) bool) (int, error) {
 	var hits []queue.Record
-	err := q.ForEach(func(r queue.Record) error {
+	err := q.scan(func() { hits = nil }, func(r queue.Record) error {
 		if r.State == state && (filter == nil || filter(r)) {
 			hits = append(hits, r)
 		}
@@ -132,12 +148,10 @@ func (q *Queue) requeue(state queue.State, filter func(queue.Record) bool) (int,
 }
 
 func (q *Queue) requeueOne(r queue.Record) error {
-	ctx, cancel := q.ctx()
-	defer cancel()
-	if err := q.publish(ctx, r); err != nil {
+	if err := q.publish(r); err != nil {
 		return err
 	}
-	return q.putRecord(ctx, r)
+	return q.putRecord(r)
 }
 
 // metaKey encodes a metadata key for the bucket, which allows few characters.
@@ -145,9 +159,12 @@ func metaKey(k string) string { return "m." + base64.RawURLEncoding.EncodeToStri
 
 // Meta returns the value of key, "" if unset.
 func (q *Queue) Meta(key string) (string, error) {
-	ctx, cancel := q.ctx()
-	defer cancel()
-	e, err := q.meta.Get(ctx, metaKey(key))
+	var e jetstream.KeyValueEntry
+	err := q.do(true, func(ctx context.Context) error {
+		var err error
+		e, err = q.meta.Get(ctx, metaKey(key))
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return "", nil
@@ -165,10 +182,10 @@ func (q *Queue) SetMeta(key, value string) error {
 // SetMetas sets several keys, one write each (not atomically, unlike the bbolt store).
 func (q *Queue) SetMetas(kv map[string]string) error {
 	for k, v := range kv {
-		ctx, cancel := q.ctx()
-		_, err := q.meta.Put(ctx, metaKey(k), []byte(v))
-		cancel()
-		if err != nil {
+		if err := q.do(true, func(ctx context.Context) error {
+			_, err := q.meta.Put(ctx, metaKey(k), []byte(v))
+			return err
+		}); err != nil {
 			return fmt.Errorf("jsqueue: meta %q: %w", k, err)
 		}
 	}
@@ -186,7 +203,8 @@ func (q *Queue) SetPageLimit(n int) {
 // take at once, and leaves the connection to its owner.
 func (q *Queue) Close() error {
 	if q.id == "" {
-		return nil // attached: no worker to stop
+		q.closeOnce.Do(q.link.stop) // attached: no worker to stop
+		return nil
 	}
 	q.closeOnce.Do(func() { close(q.closing) })
 	<-q.loopDone
@@ -198,8 +216,7 @@ func (q *Queue) Close() error {
 		_ = it.msg.Nak()
 	}
 	// Leave the deal of partitions: the others take this worker's share once its pins lapse.
-	ctx, cancel := q.ctx()
-	defer cancel()
-	_ = q.workers.Delete(ctx, q.id)
+	_ = q.once(func(ctx context.Context) error { return q.workers.Delete(ctx, q.id) })
+	q.link.stop()
 	return nil
 }

@@ -47,13 +47,15 @@ func Attach(ctx context.Context, nc *nats.Conn, job string) (*Queue, error) {
 	if err := q.join(ctx, false); err != nil {
 		return nil, err
 	}
+	q.link = newLink(nc) // outage 0: a call the engine does not answer fails at once
 	return q, nil
 }
 
 // Workers are the job's live workers, in the order of their IDs (the order they deal the
 // partitions in).
 func (q *Queue) Workers() ([]Worker, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), q.timeout)
+	lctx, _ := q.link.current()
+	ctx, cancel := context.WithTimeout(lctx, q.timeout)
 	defer cancel()
 	w, err := q.workers.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {

@@ -57,9 +57,10 @@ func (q *Queue) fill() error {
 			defer wg.Done()
 			// A lost pin (it lapsed while this worker pulled nothing, or another worker took the
 			// partition) is no failure: the client forgets the pin, and its next pull asks anew.
+			// Nor is an engine out of reach: the next pull, once it is back, brings the messages.
 			b, err := c.Fetch(batch, jetstream.FetchMaxWait(pullWait), jetstream.FetchPriorityGroup(group))
 			if err != nil {
-				if !errors.Is(err, jetstream.ErrPinIDMismatch) {
+				if !errors.Is(err, jetstream.ErrPinIDMismatch) && !unreachable(err) {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -72,7 +73,7 @@ func (q *Queue) fill() error {
 			}
 			mu.Lock()
 			msgs = append(msgs, got...)
-			if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) &&
+			if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !unreachable(err) &&
 				!errors.Is(err, jetstream.ErrPinIDMismatch) {
 				errs = append(errs, err)
 			}
@@ -104,9 +105,12 @@ func (q *Queue) heartbeat() error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := q.ctx()
-	defer cancel()
-	if _, err := q.workers.Put(ctx, q.id, b); err != nil {
+	// One attempt, never waiting out an outage: the keep-alive loop makes it, and must go on
+	// keeping leases alive; a missed beat is made on the next tick.
+	if err := q.once(func(ctx context.Context) error {
+		_, err := q.workers.Put(ctx, q.id, b)
+		return err
+	}); err != nil {
 		return fmt.Errorf("jsqueue: heartbeat: %w", err)
 	}
 	return nil
@@ -128,19 +132,22 @@ func (q *Queue) dealt(mine []int) bool {
 // so each host) has one worker. When a worker joins or dies the deal changes; a partition's pin
 // moves to its new worker once the old one stops pulling it (PinnedTTL).
 func (q *Queue) partitions() ([]int, error) {
-	ctx, cancel := q.ctx()
-	defer cancel()
 	ids := []string{q.id}
-	keys, err := q.workers.ListKeys(ctx)
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil, fmt.Errorf("jsqueue: workers: %w", err)
-	}
-	if err == nil {
-		for k := range keys.Keys() {
+	err := q.do(true, func(ctx context.Context) error {
+		ids = ids[:1]
+		keys, err := q.workers.Keys(ctx)
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		for _, k := range keys {
 			if k != q.id {
 				ids = append(ids, k)
 			}
 		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jsqueue: workers: %w", err)
 	}
 	slices.Sort(ids)
 	me := slices.Index(ids, q.id)
@@ -223,9 +230,7 @@ func (q *Queue) take(m jetstream.Msg) error {
 	if err := json.Unmarshal(m.Data(), &w); err != nil || w.URL == "" {
 		return m.Term() // not ours to read: never redeliver it
 	}
-	ctx, cancel := q.ctx()
-	defer cancel()
-	r, ok, err := q.getRecord(ctx, w.URL)
+	r, ok, err := q.getRecord(w.URL)
 	if err != nil {
 		_ = m.Nak()
 		return err
@@ -233,7 +238,7 @@ func (q *Queue) take(m jetstream.Msg) error {
 	if !ok {
 		r = queue.Record{URL: w.URL, Host: w.Host, Path: w.Path, State: queue.Pending, Depth: w.Depth,
 			Requisite: w.Requisite, Auth: w.Auth, WantSHA256: w.Want}
-		if err := q.putRecord(ctx, r); err != nil {
+		if err := q.putRecord(r); err != nil {
 			_ = m.Nak()
 			return err
 		}
@@ -394,9 +399,12 @@ func (q *Queue) buffers(host string) bool {
 // Outstanding counts the job's messages not yet acknowledged by any worker: queued, leased,
 // held for a retry, or delayed in the engine.
 func (q *Queue) Outstanding() (int, error) {
-	ctx, cancel := q.ctx()
-	defer cancel()
-	info, err := q.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := q.do(true, func(ctx context.Context) error {
+		var err error
+		info, err = q.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("jsqueue: stream info: %w", err)
 	}

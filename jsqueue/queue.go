@@ -79,7 +79,9 @@ type Queue struct {
 	records   jetstream.KeyValue // URL hash -> record
 	meta      jetstream.KeyValue // encoded key -> value; "pages" counts the job's pages
 	subject   string             // subject prefix: trawl.<job>.q.
-	timeout   time.Duration      // bounds each call to the engine (see ctx)
+	timeout   time.Duration      // bounds each call to the engine (callTimeout)
+	link      *link              // the connection's state: calls wait for it while it is down
+	outage    time.Duration      // how long calls wait for the engine in all (outageMax)
 
 	workers   jetstream.KeyValue // worker ID -> heartbeat; an entry lapses AckWait after its worker died
 	id        string             // this worker's entry in workers; "" for a queue Attach opened
@@ -136,10 +138,12 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	if err := q.join(ctx, true); err != nil {
 		return nil, err
 	}
+	q.link, q.outage = newLink(nc), outageMax
 	q.id = nuid.Next()
 	host, _ := os.Hostname()
 	q.self = Worker{ID: q.id, Host: host, PID: os.Getpid(), Started: time.Now().UTC()}
 	if err := q.heartbeat(); err != nil {
+		q.link.stop()
 		return nil, err
 	}
 	q.closing, q.loopDone = make(chan struct{}), make(chan struct{})
@@ -147,14 +151,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// callTimeout bounds one call to the engine.
+// callTimeout bounds one call to the engine: one record read or written, one publish. Never a
+// whole batch, whose length grows with the batch and the engine's round trip.
 const callTimeout = 10 * time.Second
-
-// ctx bounds one call to the engine: one record read or written, one publish, one URL enqueued.
-// Never a whole batch, whose length grows with the batch and the engine's round trip.
-func (q *Queue) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), q.timeout)
-}
 
 // key is the record key of a URL: a hash, since KV keys allow few characters.
 func key(url string) string {
@@ -174,13 +173,13 @@ func (q *Queue) partitionOf(host string) int {
 	return int(h.Sum32() % uint32(q.opts.Partitions))
 }
 
-func (q *Queue) getRecord(ctx context.Context, url string) (queue.Record, bool, error) {
-	e, err := q.records.Get(ctx, key(url))
+func (q *Queue) getRecord(url string) (queue.Record, bool, error) {
+	e, err := q.getEntry(url)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return queue.Record{}, false, nil
 	case err != nil:
-		return queue.Record{}, false, fmt.Errorf("jsqueue: get %.100q: %w", url, err)
+		return queue.Record{}, false, err
 	}
 	var r queue.Record
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
@@ -189,25 +188,47 @@ func (q *Queue) getRecord(ctx context.Context, url string) (queue.Record, bool, 
 	return r, true, nil
 }
 
-func (q *Queue) putRecord(ctx context.Context, r queue.Record) error {
+// getEntry reads the bucket's entry of url.
+func (q *Queue) getEntry(url string) (jetstream.KeyValueEntry, error) {
+	var e jetstream.KeyValueEntry
+	err := q.do(true, func(ctx context.Context) error {
+		var err error
+		e, err = q.records.Get(ctx, key(url))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jsqueue: get %.100q: %w", url, err)
+	}
+	return e, nil
+}
+
+func (q *Queue) putRecord(r queue.Record) error {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	if _, err := q.records.Put(ctx, key(r.URL), b); err != nil {
+	if err := q.do(true, func(ctx context.Context) error {
+		_, err := q.records.Put(ctx, key(r.URL), b)
+		return err
+	}); err != nil {
 		return fmt.Errorf("jsqueue: put %.100q: %w", r.URL, err)
 	}
 	return nil
 }
 
 // publish queues a message for r's URL on its host's partition.
-func (q *Queue) publish(ctx context.Context, r queue.Record) error {
+// A publish made again after a lost answer may queue the URL twice: a delivery whose record is
+// settled, or whose URL this worker holds, is dropped (take).
+func (q *Queue) publish(r queue.Record) error {
 	b, err := json.Marshal(work{URL: r.URL, Host: r.Host, Path: r.Path, Depth: r.Depth, Requisite: r.Requisite,
 		Auth: r.Auth, Want: r.WantSHA256})
 	if err != nil {
 		return err
 	}
-	if _, err := q.js.Publish(ctx, q.partition(r.Host), b); err != nil {
+	if err := q.do(true, func(ctx context.Context) error {
+		_, err := q.js.Publish(ctx, q.partition(r.Host), b)
+		return err
+	}); err != nil {
 		return fmt.Errorf("jsqueue: publish %.100q: %w", r.URL, err)
 	}
 	return nil
@@ -236,14 +257,12 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 	if u.URL == "" || u.Host == "" {
 		return false, fmt.Errorf("jsqueue: enqueue: empty URL or host")
 	}
-	ctx, cancel := q.ctx()
-	defer cancel()
-	if old, ok, err := q.getRecord(ctx, u.URL); err != nil || ok {
+	if old, ok, err := q.getRecord(u.URL); err != nil || ok {
 		if err == nil {
-			err = q.relist(ctx, u)
+			err = q.relist(u)
 		}
 		if err == nil && u.SetWant && old.WantSHA256 != u.WantSHA256 {
-			err = q.rewant(ctx, u)
+			err = q.rewant(u)
 		}
 		return false, err
 	}
@@ -251,7 +270,7 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed,
 		WantSHA256: u.WantSHA256}
 	if u.Skip == "" && !u.Requisite {
-		ok, err := q.takePage(ctx)
+		ok, err := q.takePage()
 		if err != nil {
 			return false, err
 		}
@@ -261,14 +280,17 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 	}
 	if r.LastError != "" {
 		r.State, r.Lastmod, r.Listed = queue.Skipped, time.Time{}, time.Time{}
-	} else if err := q.publish(ctx, r); err != nil {
+	} else if err := q.publish(r); err != nil {
 		return false, err
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return false, err
 	}
-	_, err = q.records.Create(ctx, key(r.URL), b)
+	err = q.do(true, func(ctx context.Context) error {
+		_, err := q.records.Create(ctx, key(r.URL), b)
+		return err
+	})
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return false, nil // another worker, or a lease of the message just published, made it
@@ -282,14 +304,14 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 // skipped one. A compare-and-set: an outcome written meanwhile is read again, never overwritten;
 // one written after it (of a lease taken before) overwrites the word, which is then lost, as the
 // contract allows.
-func (q *Queue) relist(ctx context.Context, u queue.NewURL) error {
+func (q *Queue) relist(u queue.NewURL) error {
 	if u.Lastmod.IsZero() || u.Skip != "" {
 		return nil
 	}
 	for {
-		e, err := q.records.Get(ctx, key(u.URL))
+		e, err := q.getEntry(u.URL)
 		if err != nil {
-			return fmt.Errorf("jsqueue: get %.100q: %w", u.URL, err)
+			return err
 		}
 		var r queue.Record
 		if err := json.Unmarshal(e.Value(), &r); err != nil {
@@ -303,7 +325,10 @@ func (q *Queue) relist(ctx context.Context, u queue.NewURL) error {
 		if err != nil {
 			return err
 		}
-		_, err = q.records.Update(ctx, key(u.URL), b, e.Revision())
+		err = q.do(true, func(ctx context.Context) error {
+			_, err := q.records.Update(ctx, key(u.URL), b, e.Revision())
+			return err
+		})
 		if err == nil {
 			return nil
 		}
@@ -317,11 +342,11 @@ func (q *Queue) relist(ctx context.Context, u queue.NewURL) error {
 // compare-and-set, like relist; a record queued again by it is published first, so that a crash
 // in between leaves a message for a record that take acknowledges, never a pending record without
 // one.
-func (q *Queue) rewant(ctx context.Context, u queue.NewURL) error {
+func (q *Queue) rewant(u queue.NewURL) error {
 	for {
-		e, err := q.records.Get(ctx, key(u.URL))
+		e, err := q.getEntry(u.URL)
 		if err != nil {
-			return fmt.Errorf("jsqueue: get %.100q: %w", u.URL, err)
+			return err
 		}
 		var r queue.Record
 		if err := json.Unmarshal(e.Value(), &r); err != nil {
@@ -331,7 +356,7 @@ func (q *Queue) rewant(ctx context.Context, u queue.NewURL) error {
 			return nil
 		}
 		if r.ApplyWant(u.WantSHA256) {
-			if err := q.publish(ctx, r); err != nil {
+			if err := q.publish(r); err != nil {
 				return err
 			}
 		}
@@ -339,7 +364,10 @@ func (q *Queue) rewant(ctx context.Context, u queue.NewURL) error {
 		if err != nil {
 			return err
 		}
-		_, err = q.records.Update(ctx, key(u.URL), b, e.Revision())
+		err = q.do(true, func(ctx context.Context) error {
+			_, err := q.records.Update(ctx, key(u.URL), b, e.Revision())
+			return err
+		})
 		if err == nil {
 			break
 		}
@@ -359,7 +387,7 @@ func (q *Queue) rewant(ctx context.Context, u queue.NewURL) error {
 
 // takePage counts one more page against the page limit, atomically over every worker, and says
 // whether it fits.
-func (q *Queue) takePage(ctx context.Context) (bool, error) {
+func (q *Queue) takePage() (bool, error) {
 	q.mu.Lock()
 	limit := q.pageLimit
 	q.mu.Unlock()
@@ -368,7 +396,12 @@ func (q *Queue) takePage(ctx context.Context) (bool, error) {
 	}
 	for {
 		n, rev := 0, uint64(0)
-		e, err := q.meta.Get(ctx, "pages")
+		var e jetstream.KeyValueEntry
+		err := q.do(true, func(ctx context.Context) error {
+			var err error
+			e, err = q.meta.Get(ctx, "pages")
+			return err
+		})
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 		case err != nil:
@@ -380,11 +413,15 @@ func (q *Queue) takePage(ctx context.Context) (bool, error) {
 		if n >= limit {
 			return false, nil
 		}
-		if rev == 0 {
-			_, err = q.meta.Create(ctx, "pages", []byte(fmt.Sprint(n+1)))
-		} else {
-			_, err = q.meta.Update(ctx, "pages", []byte(fmt.Sprint(n+1)), rev)
-		}
+		err = q.do(true, func(ctx context.Context) error {
+			var err error
+			if rev == 0 {
+				_, err = q.meta.Create(ctx, "pages", []byte(fmt.Sprint(n+1)))
+			} else {
+				_, err = q.meta.Update(ctx, "pages", []byte(fmt.Sprint(n+1)), rev)
+			}
+			return err
+		})
 		if err == nil {
 			return true, nil
 		}
@@ -425,10 +462,8 @@ func (q *Queue) settle(u queue.Update) error {
 			return err
 		}
 	}
-	ctx, cancel := q.ctx()
-	defer cancel()
 	// The stored record is read for its expected sha256, which is Enqueue's (see queue.Queue).
-	old, ok, err := q.getRecord(ctx, r.URL)
+	old, ok, err := q.getRecord(r.URL)
 	switch {
 	case err != nil:
 		return err
@@ -442,7 +477,7 @@ func (q *Queue) settle(u queue.Update) error {
 			r.ApplyWant(old.WantSHA256)
 		}
 	}
-	if err := q.putRecord(ctx, r); err != nil {
+	if err := q.putRecord(r); err != nil {
 		return err
 	}
 	q.mu.Lock()
@@ -455,7 +490,7 @@ func (q *Queue) settle(u queue.Update) error {
 	q.mu.Unlock()
 	switch {
 	case it == nil && r.State == queue.Pending:
-		err = q.publish(ctx, r)
+		err = q.publish(r)
 	case it == nil:
 	case r.State != queue.Pending:
 		err = it.msg.Ack()

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/trawl-dev/trawl/jsqueue"
@@ -13,7 +14,7 @@ import (
 
 // openBackend opens the job's queue: the state file (the default; local is it), or with --queue
 // a job shared by many workers on NATS JetStream (local is nil). closeFn releases it.
-func openBackend(ctx context.Context, cfg *Config, statePath string) (b queue.Backend, local *store.Store, closeFn func(), err error) {
+func openBackend(ctx context.Context, cfg *Config, statePath string, log *slog.Logger) (b queue.Backend, local *store.Store, closeFn func(), err error) {
 	if cfg.Queue == "" {
 		st, err := store.Open(statePath, &store.Options{Timeout: time.Second, Respell: scheduler.Respell})
 		if err != nil {
@@ -22,7 +23,7 @@ func openBackend(ctx context.Context, cfg *Config, statePath string) (b queue.Ba
 		return st, st, func() { st.Close() }, nil
 	}
 	nc, err := natsConn{url: cfg.Queue, job: cfg.Job, creds: cfg.NATSCreds, ca: cfg.NATSCA,
-		timeout: cfg.ConnectTimeout}.connect("trawl "+cfg.Job, true)
+		timeout: cfg.ConnectTimeout}.connect("trawl "+cfg.Job, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -194,7 +194,7 @@ func (r *jobRun) open(ctx context.Context, stderr io.Writer) error {
 			return fatalErr("%v", err)
 		}
 	}
-	st, local, closeState, err := openBackend(ctx, cfg, r.statePath)
+	st, local, closeState, err := openBackend(ctx, cfg, r.statePath, log)
 	if err != nil {
 		return fatalErr("%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -20,17 +21,24 @@ type natsConn struct {
 	timeout             time.Duration
 }
 
-// connect opens a connection named name. A worker's (reconnect true) rides out a restart of the
-// server: it reconnects for as long as it takes, and its calls wait for it. A one-off command's
-// fails at once when the server cannot be reached.
-func (c natsConn) connect(name string, reconnect bool) (*nats.Conn, error) {
+// connect opens a connection named name. A worker's (log not nil) rides out a restart of the
+// server: it reconnects for as long as it takes (its calls wait for it, up to a limit: see
+// jsqueue), saying so in log. A one-off command's fails at once when the server cannot be reached.
+func (c natsConn) connect(name string, log *slog.Logger) (*nats.Conn, error) {
 	u, err := url.Parse(c.url)
 	if err != nil || u.Scheme != "nats" && u.Scheme != "tls" || u.Host == "" {
 		return nil, fmt.Errorf("--queue %q: want nats://HOST:PORT", c.url)
 	}
 	opts := []nats.Option{nats.Name(name), nats.Timeout(c.timeout)}
-	if reconnect {
-		opts = append(opts, nats.MaxReconnects(-1))
+	if log != nil {
+		// Tried often: a server restarting is back within a second or two, and the work waits.
+		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				log.Warn("lost the connection to the NATS server; reconnecting", "err", err)
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				log.Info("reconnected to the NATS server", "server", nc.ConnectedUrlRedacted())
+			}))
 	} else {
 		opts = append(opts, nats.NoReconnect())
 	}
@@ -82,7 +90,7 @@ func (s *sharedFlags) given(cmd *cobra.Command) (bool, error) {
 
 // attach opens the shared job to read or manage it, without joining it as a worker.
 func (s *sharedFlags) attach(ctx context.Context) (*jsqueue.Queue, func(), error) {
-	nc, err := s.connect("trawl "+s.job+" (status)", false)
+	nc, err := s.connect("trawl "+s.job+" (status)", nil)
 	if err != nil {
 		return nil, nil, fatalErr("%v", err)
 	}
@@ -95,5 +103,5 @@ func (s *sharedFlags) attach(ctx context.Context) (*jsqueue.Queue, func(), error
 		nc.Close()
 		return nil, nil, fatalErr("--queue %s: %v", redact(s.url), err)
 	}
-	return q, nc.Close, nil
+	return q, func() { q.Close(); nc.Close() }, nil
 }
