@@ -208,6 +208,7 @@ func (q *Queue) Close() error {
 	}
 	q.closeOnce.Do(func() { close(q.closing) })
 	<-q.loopDone
+	_ = q.shareCooldowns() // before the URLs go back: the next worker must see them
 	q.mu.Lock()
 	held := q.held
 	q.held, q.buf = map[string]*item{}, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -70,16 +71,22 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 	}
 
 	for _, b := range []struct {
-		kv  *jetstream.KeyValue
-		cfg jetstream.KeyValueConfig
+		kv       *jetstream.KeyValue
+		cfg      jetstream.KeyValueConfig
+		optional bool // to read: a job an earlier trawl made has none
 	}{
-		{&q.records, jetstream.KeyValueConfig{Bucket: name + "_urls", Storage: jetstream.FileStorage}},
-		{&q.meta, jetstream.KeyValueConfig{Bucket: name + "_meta", Storage: jetstream.FileStorage}},
+		{&q.records, jetstream.KeyValueConfig{Bucket: name + "_urls", Storage: jetstream.FileStorage}, false},
+		{&q.meta, jetstream.KeyValueConfig{Bucket: name + "_meta", Storage: jetstream.FileStorage}, false},
 		// A worker's entry lapses a lease time after its last heartbeat.
-		{&q.workers, jetstream.KeyValueConfig{Bucket: name + "_workers", Storage: jetstream.FileStorage, TTL: q.opts.AckWait}},
+		{&q.workers, jetstream.KeyValueConfig{Bucket: name + "_workers", Storage: jetstream.FileStorage, TTL: q.opts.AckWait}, false},
+		// Cooldowns are capped (at an hour) like the Retry-After they come from: a day is plenty.
+		{&q.hosts, jetstream.KeyValueConfig{Bucket: name + "_hosts", Storage: jetstream.FileStorage, TTL: 24 * time.Hour}, true},
+		{&q.later, jetstream.KeyValueConfig{Bucket: name + "_later", Storage: jetstream.FileStorage, TTL: laterTTL}, true},
 	} {
 		*b.kv, err = q.js.KeyValue(ctx, b.cfg.Bucket)
 		switch {
+		case errors.Is(err, jetstream.ErrBucketNotFound) && !create && b.optional:
+			*b.kv, err = nil, nil
 		case errors.Is(err, jetstream.ErrBucketNotFound) && !create:
 			return ErrNoJob
 		case errors.Is(err, jetstream.ErrBucketNotFound):

@@ -124,6 +124,7 @@ func (q *Queue) dealt(mine []int) bool {
 		return false
 	}
 	q.self.Partitions = slices.Clone(mine)
+	clear(q.coolRead) // hosts may have come from a worker that gave them a cooldown
 	return true
 }
 
@@ -243,6 +244,12 @@ func (q *Queue) take(m jetstream.Msg) error {
 			return err
 		}
 	}
+	if r.State == queue.Pending && q.hosts != nil {
+		if err := q.learnCooldown(r.Host); err != nil {
+			_ = m.Nak()
+			return err
+		}
+	}
 	q.mu.Lock()
 	old, dup := q.held[r.URL]
 	if dup && r.State == queue.Pending && sameMessage(old.msg, m) {
@@ -336,6 +343,13 @@ func (q *Queue) PendingHosts() ([]queue.HostQueue, error) {
 			out[i].Next = it.rec.NextAttempt
 		}
 	}
+	// A host in a cooldown is due when it ends, whoever gave it.
+	now := time.Now()
+	for i := range out {
+		if until, ok := q.coolingUntil(out[i].Host, now); ok && until.After(out[i].Next) {
+			out[i].Next = until
+		}
+	}
 	return out, nil
 }
 
@@ -373,7 +387,8 @@ func (q *Queue) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Recor
 	keep := q.buf[:0]
 	for _, it := range q.buf {
 		i, asked := want[it.rec.Host]
-		if asked && len(out[i]) < n && !it.rec.NextAttempt.After(now) && q.dealtHere(it) {
+		_, cooling := q.coolingUntil(it.rec.Host, now)
+		if asked && len(out[i]) < n && !it.rec.NextAttempt.After(now) && q.dealtHere(it) && !cooling {
 			it.leased = true
 			it.rec.State = queue.Leased
 			out[i] = append(out[i], it.rec)
@@ -397,16 +412,28 @@ func (q *Queue) buffers(host string) bool {
 }
 
 // Outstanding counts the job's messages not yet acknowledged by any worker: queued, leased,
-// held for a retry, or delayed in the engine.
-func (q *Queue) Outstanding() (int, error) {
+// held for a retry, or handed back to the engine with a delay. When all of them are so delayed,
+// next is when the first is due; otherwise it is zero (some may be due now, or in a worker's hands).
+func (q *Queue) Outstanding() (n int, next time.Time, err error) {
 	var info *jetstream.StreamInfo
-	err := q.do(true, func(ctx context.Context) error {
+	err = q.do(true, func(ctx context.Context) error {
 		var err error
 		info, err = q.stream.Info(ctx)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("jsqueue: stream info: %w", err)
+		return 0, time.Time{}, fmt.Errorf("jsqueue: stream info: %w", err)
 	}
-	return int(info.State.Msgs), nil
+	n = int(info.State.Msgs)
+	if n == 0 || q.later == nil {
+		return n, time.Time{}, nil
+	}
+	deferred, first, err := q.deferredUntil(time.Now())
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("jsqueue: deferred URLs: %w", err)
+	}
+	if deferred < n {
+		return n, time.Time{}, nil
+	}
+	return n, first, nil
 }

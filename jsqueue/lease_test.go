@@ -36,7 +36,7 @@ func TestRedeliveredLeaseKept(t *testing.T) {
 		if err := q.nc.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := q.Outstanding(); err != nil || n != 1 {
+		if n, _, err := q.Outstanding(); err != nil || n != 1 {
 			t.Fatalf("after the lease lapsed %d messages outstanding (%v), want the one still held", n, err)
 		}
 		if time.Now().After(deadline) {

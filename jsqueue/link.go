@@ -21,14 +21,15 @@ type link struct {
 	events chan nats.Status
 
 	mu     sync.Mutex
-	ctx    context.Context // the current connection's
+	ctx    context.Context // the current connection's; cancelled when it drops
 	cancel context.CancelFunc
 	up     chan struct{} // closed while connected
+	closed chan struct{} // closed once the connection is closed for good: nothing to wait for
 	done   chan struct{} // closed when the watch stops
 }
 
 func newLink(nc *nats.Conn) *link {
-	l := &link{nc: nc, events: nc.StatusChanged(), done: make(chan struct{})}
+	l := &link{nc: nc, events: nc.StatusChanged(), closed: make(chan struct{}), done: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.up = make(chan struct{})
 	l.update()
@@ -46,9 +47,17 @@ func (l *link) watch() {
 
 // update takes the connection's status as it is now (events only say that it changed).
 func (l *link) update() {
-	connected := l.nc.Status() == nats.CONNECTED
+	status := l.nc.Status()
+	connected := status == nats.CONNECTED
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if status == nats.CLOSED {
+		select {
+		case <-l.closed:
+		default:
+			close(l.closed)
+		}
+	}
 	select {
 	case <-l.up:
 		if !connected {
@@ -101,6 +110,9 @@ func (q *Queue) do(limit bool, f func(ctx context.Context) error) error {
 			// Not now: a request sent while the connection is down waits out its whole time limit
 			// if its answer is lost.
 			if !q.link.await(up, giveUp) {
+				if q.nc.IsClosed() {
+					return fmt.Errorf("jsqueue: %w", nats.ErrConnectionClosed)
+				}
 				return fmt.Errorf("jsqueue: the NATS server has not answered for %v: %w", q.outage, nats.ErrDisconnected)
 			}
 			continue
@@ -114,7 +126,7 @@ func (q *Queue) do(limit bool, f func(ctx context.Context) error) error {
 		if err == nil || !unreachable(err) {
 			return err
 		}
-		if !time.Now().Before(giveUp) {
+		if !time.Now().Before(giveUp) || q.nc.IsClosed() {
 			return fmt.Errorf("%w (the NATS server has not answered for %v)", err, q.outage)
 		}
 		// Connected, or about to find out it is not: try again shortly.
@@ -138,7 +150,8 @@ func (q *Queue) once(f func(ctx context.Context) error) error {
 	return f(ctx)
 }
 
-// await waits until up is closed or giveUp passes, and reports whether up was closed.
+// await waits until up is closed, giveUp passes or the connection is closed for good, and
+// reports whether up was closed.
 func (l *link) await(up <-chan struct{}, giveUp time.Time) bool {
 	t := time.NewTimer(max(time.Until(giveUp), 0))
 	defer t.Stop()
@@ -146,8 +159,9 @@ func (l *link) await(up <-chan struct{}, giveUp time.Time) bool {
 	case <-up:
 		return true
 	case <-t.C:
-		return false
+	case <-l.closed:
 	}
+	return false
 }
 
 // unreachable reports an error that says the engine did not answer, or not yet: the call may

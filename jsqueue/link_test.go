@@ -78,7 +78,7 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("after the restart: %+v, %v; want %d done", c, err, len(urls))
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		n, err := q.Outstanding()
+		n, _, err := q.Outstanding()
 		if err != nil {
 			t.Fatal(err)
 		}

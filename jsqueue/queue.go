@@ -90,10 +90,16 @@ type Queue struct {
 	loopDone  chan struct{}      // closed when the keep-alive loop has stopped
 	closeOnce sync.Once
 
+	hosts jetstream.KeyValue // host hash -> its cooldown (later.go); nil if an older trawl made the job
+	later jetstream.KeyValue // URL hash -> when a URL handed back with a delay is due (later.go); nil likewise
+
 	mu        sync.Mutex
 	buf       []*item          // delivered, not yet leased, in arrival order
 	held      map[string]*item // URL -> buffered or leased item
 	pageLimit int
+	cool      map[string]time.Time // host -> the end of its cooldown, as this worker knows it
+	coolNew   map[string]time.Time // cooldowns given here, not yet shared
+	coolRead  map[string]bool      // hosts whose shared cooldown was read since the deal changed
 }
 
 var (
@@ -134,7 +140,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("jsqueue: %w", err)
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
-		held: map[string]*item{}}
+		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{}}
 	if err := q.join(ctx, true); err != nil {
 		return nil, err
 	}
@@ -443,6 +449,10 @@ func isWrongSequence(err error) bool {
 // than losing its links. An update of a URL this worker does not hold writes the record, and a
 // Pending one is published again.
 func (q *Queue) Commit(updates []queue.Update) error {
+	// Before any URL is settled: a host's partition moves only once its URLs are.
+	if err := q.shareCooldowns(); err != nil {
+		return err
+	}
 	for _, u := range updates {
 		if err := q.settle(u); err != nil {
 			return err
@@ -495,6 +505,9 @@ func (q *Queue) settle(u queue.Update) error {
 	case r.State != queue.Pending:
 		err = it.msg.Ack()
 	case time.Until(r.NextAttempt) > holdMax:
+		if err := q.noteLater(r.URL, r.NextAttempt); err != nil {
+			return err
+		}
 		err = it.msg.NakWithDelay(time.Until(r.NextAttempt))
 	case r.NextAttempt.After(time.Now()):
 		// A retry due soon: held here, kept alive, and offered again when due.

@@ -235,9 +235,15 @@ type Renamer interface {
 	Rename(url, proposed string) (path string, err error)
 }
 
-// Shared is implemented by a backend whose job other workers serve too. Outstanding counts the
-// job's work not yet settled anywhere — leased by any worker, or waiting for a retry — so that a
-// worker with nothing left of its own waits for the rest instead of ending its run.
+// Shared is implemented by a backend whose job other workers serve too.
 type Shared interface {
-	Outstanding() (int, error)
+	// Outstanding counts the job's work not yet settled anywhere — leased by any worker, or
+	// waiting for a retry — so that a worker with nothing left of its own waits for the rest
+	// instead of ending its run; when all of it waits for a retry in the backend, next is when
+	// the first is due (zero otherwise), so that the worker need not wait past its MaxWait.
+	Outstanding() (n int, next time.Time, err error)
+	// Cooldown tells the backend that host asked to be left alone until until (Retry-After, 429,
+	// 503): the worker that serves the host next is told, and holds its URLs back until then
+	// (PendingHosts gives the host as due then). It must not wait for the backend.
+	Cooldown(host string, until time.Time)
 }

@@ -119,13 +119,15 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			}
 			scan, lastScan = false, now
 			if d.settled(committed) {
-				switch done, err := d.finished(n); {
+				switch done, others, err := d.finished(n); {
 				case err != nil:
 					return &FatalError{err}
 				case done:
 					return nil
 				case d.waitTooLong(now):
 					return &WaitingError{Next: d.sleep[0].wake}
+				case d.tooFar(others, now):
+					return &WaitingError{Next: others}
 				}
 			}
 		}
@@ -180,14 +182,15 @@ func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }
 
 // othersWorking reports whether other workers of a shared job still hold or will be given work
 // (leases that may come back, retries due later): a worker with nothing of its own then waits for
-// the rest, polling, rather than ending its run while the job is unfinished.
-func (d *dispatcher) othersWorking() (bool, error) {
+// the rest, polling, rather than ending its run while the job is unfinished. When all of that
+// work waits in the queue for a retry, next is when the first is due.
+func (d *dispatcher) othersWorking() (working bool, next time.Time, err error) {
 	sq, ok := d.s.q.(queue.Shared)
 	if !ok {
-		return false, nil
+		return false, time.Time{}, nil
 	}
-	n, err := sq.Outstanding()
-	return n > 0, err
+	n, next, err := sq.Outstanding()
+	return n > 0, next, err
 }
 
 // settled reports whether nothing is moving: the feed is over, no request is in flight or ready
@@ -199,13 +202,21 @@ func (d *dispatcher) settled(committed int64) bool {
 
 // finished reports whether a settled run has no work left: the latest scan found no host with
 // pending work (n), no host sleeps or holds leased jobs, and no other worker of a shared queue
-// is working (its outcomes could queue more).
-func (d *dispatcher) finished(n int) (bool, error) {
+// is working (its outcomes could queue more). When all that is left is a shared queue's work
+// waiting for a retry, others is when the first is due.
+func (d *dispatcher) finished(n int) (done bool, others time.Time, err error) {
 	if n > 0 || len(d.sleep) > 0 || d.holding > 0 {
-		return false, nil
+		return false, time.Time{}, nil
 	}
-	others, err := d.othersWorking()
-	return !others, err
+	working, others, err := d.othersWorking()
+	return !working, others, err
+}
+
+// tooFar reports whether the shared queue's work, all of it waiting for a retry until next (zero:
+// not all of it), is due later than MaxWait allows this run to wait.
+func (d *dispatcher) tooFar(next, now time.Time) bool {
+	limit := d.s.opts.MaxWait
+	return limit != 0 && !next.IsZero() && next.Sub(now) > max(limit, 0)
 }
 
 // waitTooLong reports whether, with nothing in flight or ready, every host left sleeps past
@@ -527,6 +538,9 @@ func (d *dispatcher) update(r outcome, now time.Time) (Kind, queue.Record) {
 		d.s.lim.Cooldown(rec.Host, now.Add(cool))
 		h := d.host(rec.Host)
 		h.coolUntil = maxTime(h.coolUntil, now.Add(cool))
+		if sq, ok := d.s.q.(queue.Shared); ok {
+			sq.Cooldown(rec.Host, now.Add(cool)) // for whichever worker serves the host next
+		}
 	}
 	if !fe.Retryable || rec.Attempts > opts.Retries {
 		rec.State = queue.Failed

@@ -1,0 +1,132 @@
+package jsqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
+	"github.com/trawl-dev/trawl/ratelimit"
+	"github.com/trawl-dev/trawl/scheduler"
+)
+
+// TestCooldownShared: a host's cooldown (a Retry-After) given by one worker holds for the worker
+// that serves the host next. Worker a leases a URL of the host, gives the host a cooldown, settles
+// the URL and leaves; worker b, taking the host over, offers it as due only when the cooldown ends
+// and leases none of its URLs before then.
+func TestCooldownShared(t *testing.T) {
+	s := runServer(t)
+	open := func() *Queue {
+		q, err := Open(context.Background(), connect(t, s), Options{Job: "cool", Partitions: 1, AckWait: testAckWait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		return q
+	}
+	a := open()
+	urls := fleetURLs(1, 4)
+	host := urls[0].Host
+	if _, err := a.Enqueue(urls); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]queue.Record
+	for deadline := time.Now().Add(10 * time.Second); len(got) == 0 || len(got[0]) == 0; {
+		var err error
+		if got, err = a.LeaseEach([]string{host}, 1, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a leased nothing in 10s")
+		}
+	}
+	until := time.Now().Add(3 * time.Second)
+	a.Cooldown(host, until)
+	r := got[0][0]
+	r.State, r.Bytes = queue.Done, 1
+	if err := a.Commit([]queue.Update{{Record: r}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	b := open()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		hq, err := b.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hq) == 1 {
+			if hq[0].Next.Before(until) {
+				t.Fatalf("b offers %s as due at %v, before the end of a's cooldown %v", host, hq[0].Next, until)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b was offered nothing in 10s")
+		}
+	}
+	if got, err := b.LeaseEach([]string{host}, 4, time.Now()); err != nil || len(got[0]) != 0 {
+		t.Fatalf("b leased %v (%v) during the cooldown", got, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got, err := b.LeaseEach([]string{host}, 4, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[0]) > 0 {
+			if time.Now().Before(until) {
+				t.Fatalf("b leased %s's URLs before the cooldown ended", host)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b leased nothing in 10s after the cooldown")
+		}
+	}
+}
+
+// TestFleetMaxWait: a worker whose job's only work left was handed back to the engine for an hour
+// (a Retry-After) ends its run with a WaitingError at once, as on one machine, rather than waiting
+// the hour for the URL to come back.
+func TestFleetMaxWait(t *testing.T) {
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "wait", Partitions: 2, AckWait: testAckWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	urls := fleetURLs(2, 2)
+	if _, err := q.Enqueue(urls); err != nil {
+		t.Fatal(err)
+	}
+	busy := urls[0].URL
+	f := fetchFunc(func(_ context.Context, req fetcher.Request) (fetcher.Response, error) {
+		if req.URL == busy {
+			return fetcher.Response{}, &fetcher.Error{URL: req.URL, Class: fetcher.ClassHTTP, Status: http.StatusTooManyRequests,
+				Retryable: true, RetryAfter: time.Hour}
+		}
+		return fetcher.Response{Status: 200, Bytes: 1, SHA256: fmt.Sprintf("%064x", 1), Path: req.Path}, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	began := time.Now()
+	err = scheduler.New(q, f, ratelimit.New(ratelimit.Options{PerHost: 2}), nil, scheduler.Options{Workers: 4, PerHost: 2,
+		CommitInterval: time.Millisecond, MaxWait: time.Minute, Grace: 50 * time.Millisecond}).Run(ctx, nil)
+	var waiting *scheduler.WaitingError
+	if !errors.As(err, &waiting) {
+		t.Fatalf("Run: %v after %v, want a WaitingError", err, time.Since(began))
+	}
+	if d := time.Until(waiting.Next); d < 50*time.Minute || d > time.Hour {
+		t.Errorf("the work left is due in %v, want about an hour", d)
+	}
+	n, next, err := q.Outstanding()
+	if err != nil || n != 1 || !next.Equal(waiting.Next) {
+		t.Errorf("Outstanding: %d, %v, %v; want the one URL, due %v", n, next, err, waiting.Next)
+	}
+}
