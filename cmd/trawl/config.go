@@ -131,7 +131,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.Job, "job", cfg.Job, "the shared job's `NAME` (letters, digits, - and _): every worker given the same name works on the same queue")
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", cfg.NATSCreds, "with --queue: the NATS user credentials `FILE` (JWT and NKey seed)")
 	fs.StringVar(&cfg.NATSCA, "nats-ca", cfg.NATSCA, "with --queue: trust the CA certificates in PEM `FILE` for the NATS server's TLS")
-	durationVar(fs, &cfg.LeaseTime, "lease-time", cfg.LeaseTime, "with --queue: how long a worker's leases outlive it (a dead worker's URLs go to others after this)")
+	durationVar(fs, &cfg.LeaseTime, "lease-time", cfg.LeaseTime, "with --queue: how long a worker's leases outlive it (a dead worker's URLs go to others after this); set by the worker that makes the job, later ones take the job's")
 	durationVar(fs, &cfg.MaxWait, "max-wait", cfg.MaxWait, "end the run (exit 4) when all that is left waits longer than this for a Retry-After, a host's cooldown or a retry; those URLs stay queued for the next run (0 = never wait past what is due now)")
 	fs.StringVar(&cfg.CACert, "ca-cert", cfg.CACert, "trust the CA certificates in PEM `FILE`, besides the system's")
 	fs.StringVar(&cfg.ClientCert, "client-cert", cfg.ClientCert, "TLS client certificate PEM `FILE` (with --client-key)")
