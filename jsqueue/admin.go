@@ -52,6 +52,11 @@ func (q *Queue) scan(begin func(), fn func(queue.Record) error) error {
 }
 
 func (q *Queue) forEach(ctx context.Context, fn func(queue.Record) error) error {
+	return q.forEachEntry(ctx, func(r queue.Record, _ uint64) error { return fn(r) })
+}
+
+// forEachEntry is forEach that gives each record's revision too.
+func (q *Queue) forEachEntry(ctx context.Context, fn func(r queue.Record, rev uint64) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := q.records.WatchAll(ctx, jetstream.IgnoreDeletes())
@@ -89,7 +94,7 @@ func (q *Queue) forEach(ctx context.Context, fn func(queue.Record) error) error 
 			return fmt.Errorf("jsqueue: record %s: %w", e.Key(), err)
 		}
 		q.overlay(&r)
-		if err := fn(r); err != nil {
+		if err := fn(r, e.Revision()); err != nil {
 			return err
 		}
 	}
@@ -128,30 +133,51 @@ func (q *Queue) Revalidate(filter func(queue.Record) bool) (int, error) {
 }
 
 func (q *Queue) requeue(state queue.State, filter func(queue.Record) bool) (int, error) {
-	var hits []queue.Record
-	err := q.scan(func() { hits = nil }, func(r queue.Record) error {
-		if r.State == state && (filter == nil || filter(r)) {
-			hits = append(hits, r)
-		}
-		return nil
+	type hit struct {
+		r   queue.Record
+		rev uint64
+	}
+	var hits []hit
+	err := q.do(false, func(ctx context.Context) error {
+		hits = nil
+		return q.forEachEntry(ctx, func(r queue.Record, rev uint64) error {
+			if r.State == state && (filter == nil || filter(r)) {
+				hits = append(hits, hit{r, rev})
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return 0, err
 	}
-	for _, r := range hits {
-		r.State, r.Attempts, r.NextAttempt = queue.Pending, 0, time.Time{}
-		if err := q.requeueOne(r); err != nil {
+	for _, h := range hits {
+		h.r.State, h.r.Attempts, h.r.NextAttempt = queue.Pending, 0, time.Time{}
+		if err := q.requeueOne(h.r, h.rev); err != nil {
 			return 0, err
 		}
 	}
 	return len(hits), nil
 }
 
-func (q *Queue) requeueOne(r queue.Record) error {
-	if err := q.publish(r); err != nil {
+// requeueOne publishes r again, then writes it pending over revision rev of its record: a worker
+// that takes the message first takes it as work all the same (see work.Rev), and one that has
+// settled it meanwhile keeps its outcome (the write finds a later revision and is dropped).
+func (q *Queue) requeueOne(r queue.Record, rev uint64) error {
+	if err := q.publish(r, rev); err != nil {
 		return err
 	}
-	return q.putRecord(r)
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	err = q.do(true, func(ctx context.Context) error {
+		_, err := q.records.Update(ctx, key(r.URL), b, rev)
+		return err
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+		return fmt.Errorf("jsqueue: update %.100q: %w", r.URL, err)
+	}
+	return nil
 }
 
 // metaKey encodes a metadata key for the bucket, which allows few characters.

@@ -130,3 +130,56 @@ func TestFleetMaxWait(t *testing.T) {
 		t.Errorf("Outstanding: %d, %v, %v; want the one URL, due %v", n, next, err, waiting.Next)
 	}
 }
+
+// TestRequeueBeforeRecord: a failed URL queued again (trawl retry, a new run's retry of the
+// failures, --refresh) is published before its record is written pending. A worker that takes the
+// message in between, or after the requeuer died in between, must take it as work, not drop it as
+// a duplicate of the settled record: the URL would then be pending for ever, with no message.
+func TestRequeueBeforeRecord(t *testing.T) {
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "requeue", Partitions: 1, AckWait: testAckWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	u := fleetURLs(1, 1)[0]
+	if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
+		t.Fatal(err)
+	}
+	lease := func() []queue.Record {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got[0]) == 1 {
+				return got[0]
+			}
+			if time.Now().After(deadline) {
+				return nil
+			}
+		}
+	}
+	got := lease()
+	if got == nil {
+		t.Fatal("the URL was not leased in 10s")
+	}
+	r := got[0]
+	r.State, r.Status, r.Attempts = queue.Failed, 500, 3
+	if err := q.Commit([]queue.Update{{Record: r}}); err != nil {
+		t.Fatal(err)
+	}
+	// The requeue's publish, and nothing more: its record still says failed.
+	_, rev, _, err := q.getRecordRev(u.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.State, r.Attempts = queue.Pending, 0
+	if err := q.publish(r, rev); err != nil {
+		t.Fatal(err)
+	}
+	got = lease()
+	if len(got) != 1 || got[0].Attempts != 0 {
+		t.Fatalf("after the requeue's publish the worker leased %+v; want the URL, with a fresh budget", got)
+	}
+}

@@ -231,10 +231,15 @@ func (q *Queue) take(m jetstream.Msg) error {
 	if err := json.Unmarshal(m.Data(), &w); err != nil || w.URL == "" {
 		return m.Term() // not ours to read: never redeliver it
 	}
-	r, ok, err := q.getRecord(w.URL)
+	r, rev, ok, err := q.getRecordRev(w.URL)
 	if err != nil {
 		_ = m.Nak()
 		return err
+	}
+	if ok && r.State != queue.Pending && w.Rev != 0 && rev == w.Rev {
+		// Taken back to the queue by a requeue that has not rewritten the record yet (or never
+		// will: it crashed): work, as the requeue will write it.
+		r.State, r.Attempts, r.NextAttempt, r.WantSHA256 = queue.Pending, 0, time.Time{}, w.Want
 	}
 	if !ok {
 		r = queue.Record{URL: w.URL, Host: w.Host, Path: w.Path, State: queue.Pending, Depth: w.Depth,

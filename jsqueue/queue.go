@@ -126,6 +126,11 @@ type work struct {
 	Requisite bool   `json:"r,omitempty"`
 	Auth      bool   `json:"a,omitempty"`
 	Want      string `json:"w,omitempty"` // WantSHA256
+	// Rev is set on a URL taken back to the queue from a settled record (requeue, revalidate, a
+	// new expected sum): the revision of that record. The record is rewritten as pending only
+	// after the publish; a worker taking the message before (or after a crash in between) reads
+	// this revision, and takes the message as work, not as a duplicate of settled work.
+	Rev uint64 `json:"v,omitempty"`
 }
 
 // Open joins the job opts.Job on nc as a worker, creating its stream, consumers and buckets if it
@@ -180,18 +185,24 @@ func (q *Queue) partitionOf(host string) int {
 }
 
 func (q *Queue) getRecord(url string) (queue.Record, bool, error) {
+	r, _, ok, err := q.getRecordRev(url)
+	return r, ok, err
+}
+
+// getRecordRev is getRecord that gives the record's revision too.
+func (q *Queue) getRecordRev(url string) (queue.Record, uint64, bool, error) {
 	e, err := q.getEntry(url)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return queue.Record{}, false, nil
+		return queue.Record{}, 0, false, nil
 	case err != nil:
-		return queue.Record{}, false, err
+		return queue.Record{}, 0, false, err
 	}
 	var r queue.Record
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return queue.Record{}, false, fmt.Errorf("jsqueue: record of %.100q: %w", url, err)
+		return queue.Record{}, 0, false, fmt.Errorf("jsqueue: record of %.100q: %w", url, err)
 	}
-	return r, true, nil
+	return r, e.Revision(), true, nil
 }
 
 // getEntry reads the bucket's entry of url.
@@ -222,12 +233,13 @@ func (q *Queue) putRecord(r queue.Record) error {
 	return nil
 }
 
-// publish queues a message for r's URL on its host's partition.
-// A publish made again after a lost answer may queue the URL twice: a delivery whose record is
-// settled, or whose URL this worker holds, is dropped (take).
-func (q *Queue) publish(r queue.Record) error {
+// publish queues a message for r's URL on its host's partition; rev is that of the settled
+// record it takes back to the queue, if any (see work.Rev). A publish made again after a lost
+// answer may queue the URL twice: a delivery whose record is settled, or whose URL this worker
+// holds, is dropped (take).
+func (q *Queue) publish(r queue.Record, rev uint64) error {
 	b, err := json.Marshal(work{URL: r.URL, Host: r.Host, Path: r.Path, Depth: r.Depth, Requisite: r.Requisite,
-		Auth: r.Auth, Want: r.WantSHA256})
+		Auth: r.Auth, Want: r.WantSHA256, Rev: rev})
 	if err != nil {
 		return err
 	}
@@ -286,7 +298,7 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 	}
 	if r.LastError != "" {
 		r.State, r.Lastmod, r.Listed = queue.Skipped, time.Time{}, time.Time{}
-	} else if err := q.publish(r); err != nil {
+	} else if err := q.publish(r, 0); err != nil {
 		return false, err
 	}
 	b, err := json.Marshal(r)
@@ -345,9 +357,9 @@ func (q *Queue) relist(u queue.NewURL) error {
 }
 
 // rewant gives u's known record the expected sha256 u.WantSHA256 (queue.Record.ApplyWant). A
-// compare-and-set, like relist; a record queued again by it is published first, so that a crash
-// in between leaves a message for a record that take acknowledges, never a pending record without
-// one.
+// compare-and-set, like relist; a record queued again by it is published first, with the
+// revision it supersedes (work.Rev), so that a crash in between leaves a message a worker takes as
+// work, never a pending record without one.
 func (q *Queue) rewant(u queue.NewURL) error {
 	for {
 		e, err := q.getEntry(u.URL)
@@ -362,7 +374,7 @@ func (q *Queue) rewant(u queue.NewURL) error {
 			return nil
 		}
 		if r.ApplyWant(u.WantSHA256) {
-			if err := q.publish(r); err != nil {
+			if err := q.publish(r, e.Revision()); err != nil {
 				return err
 			}
 		}
@@ -500,7 +512,7 @@ func (q *Queue) settle(u queue.Update) error {
 	q.mu.Unlock()
 	switch {
 	case it == nil && r.State == queue.Pending:
-		err = q.publish(r)
+		err = q.publish(r, 0)
 	case it == nil:
 	case r.State != queue.Pending:
 		err = it.msg.Ack()
