@@ -43,7 +43,8 @@ func Attach(ctx context.Context, nc *nats.Conn, job string) (*Queue, error) {
 		return nil, fmt.Errorf("jsqueue: %w", err)
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + job + ".q.", timeout: callTimeout,
-		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{}}
+		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
+		settled: map[string]bool{}}
 	if err := q.join(ctx, false); err != nil {
 		return nil, err
 	}

@@ -183,3 +183,71 @@ func TestRequeueBeforeRecord(t *testing.T) {
 		t.Fatalf("after the requeue's publish the worker leased %+v; want the URL, with a fresh budget", got)
 	}
 }
+
+// TestDuplicateWhileSettled: a URL queued twice (workers adding it at once) has two messages. A
+// worker taking the second while it settles the first reads the record before the outcome is
+// written, and finds the first no longer held once it is: the second is a duplicate all the same,
+// acknowledged, not fetched again.
+func TestDuplicateWhileSettled(t *testing.T) {
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "dup", Partitions: 1, AckWait: testAckWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	u := fleetURLs(1, 1)[0]
+	if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
+		t.Fatal(err)
+	}
+	var r queue.Record
+	for deadline := time.Now().Add(10 * time.Second); r.URL == ""; {
+		got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[0]) == 1 {
+			r = got[0][0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the URL was not leased in 10s")
+		}
+	}
+	// The second copy, as another worker's Enqueue would have published it.
+	copy2 := r
+	copy2.State = queue.Pending
+	if err := q.publish(copy2, 0); err != nil {
+		t.Fatal(err)
+	}
+	settled := make(chan error, 1)
+	q.testAfterRead = func(url string) {
+		if url != u.URL {
+			return
+		}
+		q.testAfterRead = nil
+		done := r
+		done.State, done.Bytes = queue.Done, 1
+		settled <- q.Commit([]queue.Update{{Record: done}})
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		hq, err := q.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hq) != 0 {
+			t.Fatalf("after the URL was settled its second message is offered: %+v", hq)
+		}
+		n, _, err := q.Outstanding()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 && len(settled) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages outstanding after 10s (settled: %d)", n, len(settled))
+		}
+	}
+	if err := <-settled; err != nil {
+		t.Fatal(err)
+	}
+}

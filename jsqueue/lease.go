@@ -43,6 +43,9 @@ func (q *Queue) fill() error {
 	if len(mine) == 0 {
 		return nil
 	}
+	q.mu.Lock()
+	clear(q.settled) // what is settled from here on, a record read by this pull may not show yet
+	q.mu.Unlock()
 	batch := max(1, min(room/len(mine)+1, 256))
 	var (
 		wg   sync.WaitGroup
@@ -255,9 +258,15 @@ func (q *Queue) take(m jetstream.Msg) error {
 			return err
 		}
 	}
+	if q.testAfterRead != nil {
+		q.testAfterRead(r.URL)
+	}
 	q.mu.Lock()
 	old, dup := q.held[r.URL]
-	if dup && r.State == queue.Pending && sameMessage(old.msg, m) {
+	if !dup && w.Rev == 0 && q.settled[r.URL] {
+		dup = true // read before this worker wrote its outcome (see Queue.settled)
+	}
+	if dup && r.State == queue.Pending && old != nil && sameMessage(old.msg, m) {
 		// The engine redelivered a message this worker still holds: its lease lapsed (a keep-alive
 		// came late). It is the same work, not a duplicate. Acknowledging it would take it out of
 		// the stream while the worker still has it, and a retry or a release would then have

@@ -100,6 +100,14 @@ type Queue struct {
 	cool      map[string]time.Time // host -> the end of its cooldown, as this worker knows it
 	coolNew   map[string]time.Time // cooldowns given here, not yet shared
 	coolRead  map[string]bool      // hosts whose shared cooldown was read since the deal changed
+	// settled are the URLs this worker has settled for good since its latest pull began: a copy
+	// of one's message (the URL was queued twice, by workers adding it at once) whose record
+	// was read before the outcome was written is a duplicate all the same.
+	settled map[string]bool
+
+	// testAfterRead, if set, is called by take between its read of a URL's record and its look at
+	// what this worker holds: tests interleave a settle there.
+	testAfterRead func(url string)
 }
 
 var (
@@ -145,7 +153,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("jsqueue: %w", err)
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
-		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{}}
+		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
+		settled: map[string]bool{}}
 	if err := q.join(ctx, true); err != nil {
 		return nil, err
 	}
@@ -506,6 +515,9 @@ func (q *Queue) settle(u queue.Update) error {
 	it := q.held[r.URL]
 	if it != nil && it.leased {
 		delete(q.held, r.URL)
+		if r.State != queue.Pending {
+			q.settled[r.URL] = true
+		}
 	} else {
 		it = nil
 	}
