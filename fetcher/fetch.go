@@ -93,6 +93,17 @@ type transfer struct {
 	haveSize         int64                   // its length
 	multiplexed      bool                    // the host answered over HTTP/2
 	firstConn        connProbe               // the connection the answer came over, for the split policy (segment.go)
+
+	// What the steps of a download written as one stream (run, write) hand on to the next.
+	offset     int64     // bytes of the .part kept: the body is appended from there (0: from the start)
+	sidecar    partMeta  // the .part's validators: as its sidecar recorded them, or the answer's for a new .part
+	metaOnDisk bool      // the sidecar file holds them
+	out        hashFile  // the open .part and the sha256 of the file up to where it is written
+	buf        []byte    // the pooled copy buffer
+	unreserve  func()    // gives back the disk reserved for the .part (see reserve); nil: none
+	mtime      time.Time // the answer's Last-Modified, for the file's mtime
+	mtimeLeft  bool      // the mtime could not be set through the descriptor: set it by name
+	ifFailed   partFate  // what end does with the .part if the step under way fails
 }
 
 func (t *transfer) fail(class Class, retryable bool, err error) *Error {
@@ -102,8 +113,6 @@ func (t *transfer) fail(class Class, retryable bool, err error) *Error {
 func (t *transfer) local(err error) *Error { return localError(t.req.URL, err) }
 
 func (t *transfer) run(parent context.Context) (Response, error) {
-	var offset int64
-	var meta partMeta
 	if t.root != nil {
 		// Only a refresh needs to know what is at the path: to revalidate it, or to leave it be
 		// when the body turns out to be its own. A directory there is never clobbered either way:
@@ -122,16 +131,16 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 			}
 		}
 		if t.f.dirs.mayHavePart(t.dir, t.part) {
-			offset, meta, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
-			if len(meta.Segments) > 0 {
+			t.offset, t.sidecar, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
+			if len(t.sidecar.Segments) > 0 {
 				// Written in place at offsets, not from byte 0: see segment.go.
-				return t.resumeSegments(parent, meta)
+				return t.resumeSegments(parent, t.sidecar)
 			}
 		}
 	}
 	// Revalidate only a copy that is still there (a 304 for a deleted file would leave nothing)
 	// and that is the file wanted (a 304 would keep one the list no longer vouches for).
-	conditional := t.have && offset == 0 && (t.req.ETag != "" || t.req.LastModified != "") &&
+	conditional := t.have && t.offset == 0 && (t.req.ETag != "" || t.req.LastModified != "") &&
 		(t.req.WantSHA256 == "" || t.req.HaveSHA256 == t.req.WantSHA256)
 
 	// The watchdog cancels with errStalled as the cause, so a stall is told apart from the
@@ -147,11 +156,11 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		return Response{}, t.fail(ClassURL, false, err)
 	}
 	hreq.Header = t.f.requestHeader(hreq.URL)
-	if offset > 0 {
+	if t.offset > 0 {
 		// Resume takes precedence over revalidation: the .part is of the server's newer
 		// version, and If-Range makes the server send the whole new body if it moved on.
-		hreq.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
-		hreq.Header.Set("If-Range", meta.ifRange())
+		hreq.Header.Set("Range", "bytes="+strconv.FormatInt(t.offset, 10)+"-")
+		hreq.Header.Set("If-Range", t.sidecar.ifRange())
 	} else if conditional {
 		if t.req.ETag != "" {
 			hreq.Header.Set("If-None-Match", t.req.ETag)
@@ -162,7 +171,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	}
 
 	client := t.f.client
-	if t.f.bulk != nil && offset > 0 && meta.Size-offset >= BulkBodySize {
+	if t.f.bulk != nil && t.offset > 0 && t.sidecar.Size-t.offset >= BulkBodySize {
 		// What is left of a big body is known to be big: over HTTP/1.1 at once (see ProtocolAuto).
 		client = t.f.bulk
 	}
@@ -204,20 +213,20 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	switch {
 	case resp.StatusCode == http.StatusNotModified && conditional:
 		return t.response(resp, 0, "", false, 0), nil
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && t.offset > 0:
 		// The .part is longer than the file now is: it is from another version.
-		discardPart(t.root, t.part, t.meta) // offset > 0: root is set
-		return Response{}, t.fail(ClassRange, true, fmt.Errorf("server refused Range bytes=%d- (416)", offset))
+		discardPart(t.root, t.part, t.meta) // t.offset > 0: root is set
+		return Response{}, t.fail(ClassRange, true, fmt.Errorf("server refused Range bytes=%d- (416)", t.offset))
 	case resp.StatusCode == http.StatusPartialContent:
-		if err := checkResume(resp, offset, meta); err != nil {
+		if err := checkResume(resp, t.offset, t.sidecar); err != nil {
 			discardPart(t.root, t.part, t.meta)
 			return Response{}, t.fail(ClassRange, true, err)
 		}
-		return t.write(ctx, resp, offset)
+		return t.write(ctx, resp)
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		// A 200 to a Range request: the validator no longer matches (or the server
 		// ignores Range). Start over from zero with this body.
-		if offset == 0 && !conditional {
+		if t.offset == 0 && !conditional {
 			// A fresh download: the answer may name the file (Request.Naming).
 			if err := t.takeName(resp); err != nil {
 				return Response{}, err
@@ -227,7 +236,8 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 			t.announce(resp.ContentLength, 0)
 			return t.writeSegments(parent, ctx, resp) // over several connections: segment.go
 		}
-		return t.write(ctx, resp, 0)
+		t.offset = 0
+		return t.write(ctx, resp)
 	default:
 		// Read a little of the error body so the connection can be reused, but not
 		// from a server that stalls it.
@@ -309,75 +319,145 @@ func checkResume(resp *http.Response, offset int64, m partMeta) error {
 	return nil
 }
 
-// write streams the body into the .part (appending at offset, or from zero), verifies
-// its length, and publishes it by rename.
-func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64) (Response, error) {
+// write streams the body into the .part (appending at t.offset, or from zero) and publishes it once
+// it is whole and verified: open the .part, copy the body into it, verify, publish. A step that
+// fails ends the transfer in end, which keeps or discards the .part as the step said (ifFailed).
+func (t *transfer) write(ctx context.Context, resp *http.Response) (Response, error) {
 	if resp.ContentLength >= 0 {
-		t.announce(offset+resp.ContentLength, offset)
+		t.announce(t.offset+resp.ContentLength, t.offset)
 	}
-	release, derr := t.makeDir()
-	if derr != nil {
-		return Response{}, derr
+	release, err := t.makeDir()
+	if err != nil {
+		return t.end(err)
 	}
 	defer release()
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
-	buf := *bufp
-
-	h := sha256.New()
-	var file partFile
-	var err error
-	var m partMeta
-	resumable, metaOnDisk := true, offset > 0
-	reserved := false // disk preallocated past what arrives
-	if offset > 0 {
-		f, err := t.root.OpenFile(t.part, os.O_RDWR, 0)
-		if err != nil {
-			return Response{}, t.local(err)
-		}
-		file = f
-		// The sha256 must cover the whole file: hash the kept bytes first. This also
-		// leaves the file offset at the end of the kept bytes.
-		n, err := io.CopyBuffer(h, io.LimitReader(f, offset), buf)
-		if err == nil && n == offset {
-			// Frees what a transfer killed mid-way had reserved past its end (see reserve).
-			err = f.Truncate(offset)
-		}
-		if err != nil || n != offset {
-			file.Close()
-			discardPart(t.root, t.part, t.meta)
-			if err != nil {
-				return Response{}, t.local(err)
-			}
-			return Response{}, t.fail(ClassRange, true, fmt.Errorf(".part shrank to %d bytes while resuming from %d", n, offset))
-		}
-	} else {
-		// Truncate first, then record the validator: see resumePoint.
-		if file, err = t.createPart(); err != nil {
-			return Response{}, t.local(err)
-		}
-		if resp.ContentLength >= preallocateSize {
-			var release func()
-			if release, reserved = t.f.reserve(file, resp.ContentLength); reserved {
-				defer release()
-			}
-		}
-		m = metaFromResponse(t.req.URL, resp.Header, resp.ContentLength)
-		resumable = m.ifRange() != ""
-		switch {
-		case resumable && (resp.ContentLength < 0 || resp.ContentLength >= eagerMetaSize):
-			err = writeMeta(t.root, t.meta, m)
-			metaOnDisk = true
-		case t.metaFound:
-			err = removeIfExists(t.root, t.meta) // describes bytes just truncated away
-		}
-		if err != nil {
-			file.Close()
-			return Response{}, t.local(err)
+	t.buf = *bufp
+	defer t.unreserveDisk()
+	if err := t.openPart(resp); err != nil {
+		return t.end(err)
+	}
+	if err := t.copyBody(ctx, resp); err != nil {
+		return t.end(err)
+	}
+	sum := hex.EncodeToString(t.out.h.Sum(nil))
+	unchanged, err := t.verify(sum, t.offset+t.out.n)
+	if err != nil {
+		return t.end(err)
+	}
+	if !unchanged {
+		if err := t.publishBody(); err != nil {
+			return t.end(err)
 		}
 	}
+	return t.result(resp, sum, unchanged), nil
+}
 
-	w := &hashFile{f: file, h: h}
+// partFate is what end does with the .part of a transfer that fails in the step under way.
+type partFate uint8
+
+const (
+	leavePart     partFate = iota // leave it as it is: there is none of ours, or the step cleaned up
+	dropPart                      // discard it and its sidecar: its bytes cannot be resumed
+	keepResumable                 // keep it for a resume if it has bytes and a validator; else discard
+)
+
+// end is the one exit of a transfer that failed: it closes the .part if a step left it open, then
+// keeps or discards it as t.ifFailed says, and returns err.
+func (t *transfer) end(err *Error) (Response, error) {
+	if t.out.f != nil {
+		t.out.f.Close()
+		t.out.f = nil
+	}
+	switch t.ifFailed {
+	case dropPart:
+		discardPart(t.root, t.part, t.meta)
+	case keepResumable:
+		// Anything short of a complete body: keep a resumable .part for the next attempt (recording
+		// its validator now if that was deferred), drop one that could only be restarted anyway.
+		if t.sidecar.ifRange() == "" || t.offset+t.out.n == 0 ||
+			!t.metaOnDisk && writeMeta(t.root, t.meta, t.sidecar) != nil {
+			discardPart(t.root, t.part, t.meta)
+		}
+	}
+	return Response{}, err
+}
+
+// openPart opens the .part the body goes into, with the sha256 of what it holds: the kept bytes
+// of a .part being resumed (reopenPart), or none of a new one (startPart).
+func (t *transfer) openPart(resp *http.Response) *Error {
+	t.out.h = sha256.New()
+	if t.offset > 0 {
+		return t.reopenPart()
+	}
+	return t.startPart(resp)
+}
+
+// reopenPart opens the .part being resumed, whose sidecar is on disk, and hashes its kept bytes:
+// the sha256 must cover the whole file. That leaves the file offset at their end, where the body
+// is appended.
+func (t *transfer) reopenPart() *Error {
+	t.metaOnDisk = true
+	f, err := t.root.OpenFile(t.part, os.O_RDWR, 0)
+	if err != nil {
+		return t.local(err)
+	}
+	t.out.f = f
+	t.ifFailed = dropPart // kept bytes that cannot be read back cannot be resumed
+	n, err := io.CopyBuffer(t.out.h, io.LimitReader(f, t.offset), t.buf)
+	if err == nil && n == t.offset {
+		// Frees what a transfer killed mid-way had reserved past its end (see reserve).
+		err = f.Truncate(t.offset)
+	}
+	switch {
+	case err != nil:
+		return t.local(err)
+	case n != t.offset:
+		return t.fail(ClassRange, true, fmt.Errorf(".part shrank to %d bytes while resuming from %d", n, t.offset))
+	}
+	return nil
+}
+
+// startPart creates (or truncates) the .part, reserves its disk for a big body, and takes the
+// answer's validator for its sidecar. Truncate first, then record the validator: see resumePoint.
+// A big body, or one of unknown length, has it recorded before the first byte, so even a kill -9
+// mid-transfer can resume; a small one only if it ends short (see eagerMetaSize).
+func (t *transfer) startPart(resp *http.Response) *Error {
+	file, err := t.createPart()
+	if err != nil {
+		return t.local(err)
+	}
+	t.out.f = file
+	if resp.ContentLength >= preallocateSize {
+		t.unreserve, _ = t.f.reserve(file, resp.ContentLength)
+	}
+	t.sidecar = metaFromResponse(t.req.URL, resp.Header, resp.ContentLength)
+	switch {
+	case t.sidecar.ifRange() != "" && (resp.ContentLength < 0 || resp.ContentLength >= eagerMetaSize):
+		err = writeMeta(t.root, t.meta, t.sidecar)
+		t.metaOnDisk = true
+	case t.metaFound:
+		err = removeIfExists(t.root, t.meta) // describes bytes just truncated away
+	}
+	if err != nil {
+		return t.local(err)
+	}
+	return nil
+}
+
+// unreserveDisk gives back the budget of the disk startPart reserved, if it did.
+func (t *transfer) unreserveDisk() {
+	if t.unreserve != nil {
+		t.unreserve()
+		t.unreserve = nil
+	}
+}
+
+// copyBody streams the body into the .part and the sha256, under the stall watchdog and the
+// bandwidth limit, and closes the .part. From here a failure keeps what arrived for a resume.
+func (t *transfer) copyBody(ctx context.Context, resp *http.Response) *Error {
+	t.ifFailed = keepResumable
 	idle := t.f.opts.IdleTimeout
 	body := &watchedBody{
 		ctx:     ctx,
@@ -387,74 +467,75 @@ func (t *transfer) write(ctx context.Context, resp *http.Response, offset int64)
 		lim:     t.f.opts.Bandwidth,
 		onBytes: t.req.OnBytes,
 	}
-	_, cerr := copyFilled(w, body, buf)
+	_, err := copyFilled(&t.out, body, t.buf)
 	body.timer.Stop()
-	// The mtime comes from Last-Modified; set through the descriptor after the last write.
-	// Cosmetic (the store keeps the validators), so a failure is not worth failing for.
-	lm, lmErr := http.ParseTime(resp.Header.Get("Last-Modified"))
-	mtimeSet := false
-	if cerr == nil && lmErr == nil {
-		mtimeSet = setMtime(file, lm) == nil
+	if err == nil {
+		t.stampMtime(resp)
 	}
-	if reserved && (cerr != nil || w.n != resp.ContentLength) {
-		trimPart(file, w.n) // a kept .part holds only what arrived
+	if t.unreserve != nil && (err != nil || t.out.n != resp.ContentLength) {
+		trimPart(t.out.f, t.out.n) // a kept .part holds only what arrived
 	}
-	if err := file.Close(); err != nil && cerr == nil {
-		cerr = &writeError{err}
+	if cerr := t.out.f.Close(); cerr != nil && err == nil {
+		err = &writeError{cerr}
 	}
+	t.out.f = nil
+	return t.bodyError(ctx, err, resp.ContentLength)
+}
 
-	// Anything short of a complete body: keep a resumable .part for the next attempt
-	// (recording its validator now if that was deferred), drop one that could only be
-	// restarted anyway.
-	keepOrDiscard := func() {
-		if resumable && offset+w.n > 0 && (metaOnDisk || writeMeta(t.root, t.meta, m) == nil) {
-			return
-		}
-		discardPart(t.root, t.part, t.meta)
-	}
+// stampMtime gives the .part the answer's Last-Modified as its mtime, through the descriptor after
+// the last write; where that fails, publishBody sets it by name. It is cosmetic (the store keeps
+// the validators), so a failure is not worth failing for.
+func (t *transfer) stampMtime(resp *http.Response) {
+	lm, err := http.ParseTime(resp.Header.Get("Last-Modified"))
+	t.mtime, t.mtimeLeft = lm, err == nil && setMtime(t.out.f, lm) != nil
+}
+
+// bodyError classifies how the copy ended: a failed write is the disk's, a failed read the
+// network's, a body shorter than declared is kept to resume, and one longer than declared is not
+// the file and is discarded.
+func (t *transfer) bodyError(ctx context.Context, err error, declared int64) *Error {
 	var we *writeError
 	switch {
-	case errors.As(cerr, &we):
-		keepOrDiscard()
-		return Response{}, t.local(we.err)
-	case cerr != nil:
-		keepOrDiscard()
-		return Response{}, t.netError(ctx, cerr)
-	case resp.ContentLength >= 0 && w.n < resp.ContentLength:
-		keepOrDiscard()
-		return Response{}, t.fail(ClassShortBody, true, fmt.Errorf("%w: got %d of %d bytes", errShortBody, w.n, resp.ContentLength))
-	case resp.ContentLength >= 0 && w.n > resp.ContentLength:
-		discardPart(t.root, t.part, t.meta)
-		return Response{}, t.fail(ClassNetwork, true, fmt.Errorf("%w: got %d, declared %d", errLongBody, w.n, resp.ContentLength))
+	case errors.As(err, &we):
+		return t.local(we.err)
+	case err != nil:
+		return t.netError(ctx, err)
+	case declared >= 0 && t.out.n < declared:
+		return t.fail(ClassShortBody, true, fmt.Errorf("%w: got %d of %d bytes", errShortBody, t.out.n, declared))
+	case declared >= 0 && t.out.n > declared:
+		t.ifFailed = dropPart
+		return t.fail(ClassNetwork, true, fmt.Errorf("%w: got %d, declared %d", errLongBody, t.out.n, declared))
 	}
+	t.ifFailed = leavePart // the .part is whole: verify and publishPart clean up after themselves
+	return nil
+}
 
-	sum := hex.EncodeToString(h.Sum(nil))
-	unchanged, verr := t.verify(sum, offset+w.n)
-	switch {
-	case verr != nil:
-		return Response{}, verr
-	case unchanged:
-	default:
-		if metaOnDisk {
-			// Before the rename, so a sidecar never outlives its .part (see resumePoint).
-			if err := removeIfExists(t.root, t.meta); err != nil {
-				return Response{}, t.local(err)
-			}
-		}
-		if err := t.publishPart(); err != nil {
-			return Response{}, err
-		}
-		if lmErr == nil && !mtimeSet {
-			_ = t.root.Chtimes(t.name, time.Time{}, lm)
+// publishBody puts the verified .part in place. Its sidecar goes first, so that a sidecar never
+// outlives its .part (see resumePoint); an mtime stampMtime could not set is set by name.
+func (t *transfer) publishBody() *Error {
+	if t.metaOnDisk {
+		if err := removeIfExists(t.root, t.meta); err != nil {
+			return t.local(err)
 		}
 	}
-	r := t.response(resp, offset+w.n, sum, offset > 0, offset)
+	if err := t.publishPart(); err != nil {
+		return err
+	}
+	if t.mtimeLeft {
+		_ = t.root.Chtimes(t.name, time.Time{}, t.mtime)
+	}
+	return nil
+}
+
+// result is the Response for a body written whole, with the body itself for KeepBody when one fill
+// of the buffer held it all (copyFilled read to EOF before its only write).
+func (t *transfer) result(resp *http.Response, sum string, unchanged bool) Response {
+	r := t.response(resp, t.offset+t.out.n, sum, t.offset > 0, t.offset)
 	r.Unchanged = unchanged
-	if t.req.KeepBody != nil && offset == 0 && w.n < int64(len(buf)) && t.req.KeepBody(r.ContentType) {
-		// One fill of buf held the whole body: copyFilled read to EOF before its only write.
-		r.Body = bytes.Clone(buf[:w.n])
+	if t.req.KeepBody != nil && t.offset == 0 && t.out.n < int64(len(t.buf)) && t.req.KeepBody(r.ContentType) {
+		r.Body = bytes.Clone(t.buf[:t.out.n])
 	}
-	return r, nil
+	return r
 }
 
 // publishPart renames the complete .part into place, or says why it could not.
