@@ -95,15 +95,16 @@ type transfer struct {
 	firstConn        connProbe               // the connection the answer came over, for the split policy (segment.go)
 
 	// What the steps of a download written as one stream (run, write) hand on to the next.
-	offset     int64     // bytes of the .part kept: the body is appended from there (0: from the start)
-	sidecar    partMeta  // the .part's validators: as its sidecar recorded them, or the answer's for a new .part
-	metaOnDisk bool      // the sidecar file holds them
-	out        hashFile  // the open .part and the sha256 of the file up to where it is written
-	buf        []byte    // the pooled copy buffer
-	unreserve  func()    // gives back the disk reserved for the .part (see reserve); nil: none
-	mtime      time.Time // the answer's Last-Modified, for the file's mtime
-	mtimeLeft  bool      // the mtime could not be set through the descriptor: set it by name
-	ifFailed   partFate  // what end does with the .part if the step under way fails
+	offset      int64     // bytes of the .part kept: the body is appended from there (0: from the start)
+	sidecar     partMeta  // the .part's validators: as its sidecar recorded them, or the answer's for a new .part
+	metaOnDisk  bool      // the sidecar file holds them
+	conditional bool      // the request revalidates the copy at the path
+	out         hashFile  // the open .part and the sha256 of the file up to where it is written
+	buf         []byte    // the pooled copy buffer
+	unreserve   func()    // gives back the disk reserved for the .part (see reserve); nil: none
+	mtime       time.Time // the answer's Last-Modified, for the file's mtime
+	mtimeLeft   bool      // the mtime could not be set through the descriptor: set it by name
+	ifFailed    partFate  // what end does with the .part if the step under way fails
 }
 
 func (t *transfer) fail(class Class, retryable bool, err error) *Error {
@@ -112,37 +113,19 @@ func (t *transfer) fail(class Class, retryable bool, err error) *Error {
 
 func (t *transfer) local(err error) *Error { return localError(t.req.URL, err) }
 
+// run is the download: find where it resumes, send the request, and hand the answer to the step
+// its status calls for (answer). A step that fails ends the transfer in end.
 func (t *transfer) run(parent context.Context) (Response, error) {
 	if t.root != nil {
-		// Only a refresh needs to know what is at the path: to revalidate it, or to leave it be
-		// when the body turns out to be its own. A directory there is never clobbered either way:
-		// publish refuses to rename over it (a conflict on disk nobody planned for; the store
-		// resolves collisions at enqueue time). Not looking saves a syscall per file of a first
-		// download.
-		if t.req.ETag != "" || t.req.LastModified != "" || t.req.HaveSHA256 != "" {
-			fi, err := lstatIn(t.root, t.dirfd, t.name)
-			switch {
-			case err == nil && fi.IsDir():
-				return Response{}, t.local(fmt.Errorf("%s: %w", t.rel, errIsDirectory))
-			case err == nil:
-				t.have, t.haveSize = fi.Mode().IsRegular(), fi.Size()
-			case !errors.Is(err, fs.ErrNotExist):
-				return Response{}, t.local(err)
-			}
+		if err := t.statPath(); err != nil {
+			return t.end(err)
 		}
-		if t.f.dirs.mayHavePart(t.dir, t.part) {
-			t.offset, t.sidecar, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
-			if len(t.sidecar.Segments) > 0 {
-				// Written in place at offsets, not from byte 0: see segment.go.
-				return t.resumeSegments(parent, t.sidecar)
-			}
+		if t.findResumePoint(); len(t.sidecar.Segments) > 0 {
+			// Written in place at offsets, not from byte 0: see segment.go.
+			return t.resumeSegments(parent, t.sidecar)
 		}
 	}
-	// Revalidate only a copy that is still there (a 304 for a deleted file would leave nothing)
-	// and that is the file wanted (a 304 would keep one the list no longer vouches for).
-	conditional := t.have && t.offset == 0 && (t.req.ETag != "" || t.req.LastModified != "") &&
-		(t.req.WantSHA256 == "" || t.req.HaveSHA256 == t.req.WantSHA256)
-
+	t.conditional = t.revalidates()
 	// The watchdog cancels with errStalled as the cause, so a stall is told apart from the
 	// caller canceling.
 	ctx, cancel := context.WithCancelCause(parent)
@@ -151,9 +134,86 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	if t.req.MoreConns != nil {
 		ctx = t.firstConn.trace(ctx) // a file that may be segmented: see segment.go
 	}
+	resp, err := t.send(ctx)
+	if err != nil {
+		return t.end(err)
+	}
+	defer resp.Body.Close()
+	return t.answer(parent, ctx, resp)
+}
+
+// statPath looks at what is at the path, for a refresh only: to revalidate it, or to leave it be
+// when the body turns out to be its own. A directory there is never clobbered either way: publish
+// refuses to rename over it (a conflict on disk nobody planned for; the store resolves collisions
+// at enqueue time). Not looking saves a syscall per file of a first download.
+func (t *transfer) statPath() *Error {
+	if t.req.ETag == "" && t.req.LastModified == "" && t.req.HaveSHA256 == "" {
+		return nil
+	}
+	fi, err := lstatIn(t.root, t.dirfd, t.name)
+	switch {
+	case err == nil && fi.IsDir():
+		return t.local(fmt.Errorf("%s: %w", t.rel, errIsDirectory))
+	case err == nil:
+		t.have, t.haveSize = fi.Mode().IsRegular(), fi.Size()
+	case !errors.Is(err, fs.ErrNotExist):
+		return t.local(err)
+	}
+	return nil
+}
+
+// findResumePoint reads how much of a .part an earlier attempt left can be kept, and the validator
+// that must guard the append (see resumePoint). A directory this Fetcher made holds no .part it
+// does not know of: a first download there need not look.
+func (t *transfer) findResumePoint() {
+	if t.f.dirs.mayHavePart(t.dir, t.part) {
+		t.offset, t.sidecar, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
+	}
+}
+
+// revalidates reports whether the request is to be conditional. Only a copy that is still there
+// is revalidated (a 304 for a deleted file would leave nothing), and only if it is the file wanted
+// (a 304 would keep one the list no longer vouches for); a resume takes precedence.
+func (t *transfer) revalidates() bool {
+	return t.have && t.offset == 0 && (t.req.ETag != "" || t.req.LastModified != "") &&
+		(t.req.WantSHA256 == "" || t.req.HaveSHA256 == t.req.WantSHA256)
+}
+
+// send sends the request and returns the answer whose body is the file's: for a big body that
+// came over an HTTP/2 stream, the answer to the request asked again over HTTP/1.1 (askAgain).
+func (t *transfer) send(ctx context.Context) (*http.Response, *Error) {
+	hreq, err := t.newRequest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	client := t.f.client
+	if t.f.bulk != nil && t.offset > 0 && t.sidecar.Size-t.offset >= BulkBodySize {
+		// What is left of a big body is known to be big: over HTTP/1.1 at once (see ProtocolAuto).
+		client = t.f.bulk
+	}
+	// The client adds the jar's cookies to hreq's own header: a request asked again starts from
+	// this copy, and gets them from the jar again.
+	header := hreq.Header.Clone()
+	resp, err := t.do(ctx, client, hreq)
+	if err != nil {
+		return nil, err
+	}
+	t.multiplexed = resp.ProtoMajor == 2
+	if t.req.OnAnswer != nil {
+		t.req.OnAnswer(t.multiplexed)
+	}
+	if client != t.f.bulk && t.bigOnHTTP2(resp) {
+		return t.askAgain(ctx, hreq, header, resp)
+	}
+	return resp, nil
+}
+
+// newRequest builds the GET: one that resumes the .part with Range and If-Range, or revalidates
+// the copy at the path with its validators, or asks for the whole body.
+func (t *transfer) newRequest(ctx context.Context) (*http.Request, *Error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, t.req.URL, nil)
 	if err != nil {
-		return Response{}, t.fail(ClassURL, false, err)
+		return nil, t.fail(ClassURL, false, err)
 	}
 	hreq.Header = t.f.requestHeader(hreq.URL)
 	if t.offset > 0 {
@@ -161,7 +221,7 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 		// version, and If-Range makes the server send the whole new body if it moved on.
 		hreq.Header.Set("Range", "bytes="+strconv.FormatInt(t.offset, 10)+"-")
 		hreq.Header.Set("If-Range", t.sidecar.ifRange())
-	} else if conditional {
+	} else if t.conditional {
 		if t.req.ETag != "" {
 			hreq.Header.Set("If-None-Match", t.req.ETag)
 		}
@@ -169,83 +229,99 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 			hreq.Header.Set("If-Modified-Since", t.req.LastModified)
 		}
 	}
+	return hreq, nil
+}
 
-	client := t.f.client
-	if t.f.bulk != nil && t.offset > 0 && t.sidecar.Size-t.offset >= BulkBodySize {
-		// What is left of a big body is known to be big: over HTTP/1.1 at once (see ProtocolAuto).
-		client = t.f.bulk
-	}
+// do sends hreq with client. The first request to an HTTPS origin that may speak HTTP/2 goes
+// alone until it has its connection, which the others then share (see firstRequests).
+func (t *transfer) do(ctx context.Context, client *http.Client, hreq *http.Request) (*http.Response, *Error) {
 	first := func() {}
 	if hreq.URL.Scheme == "https" && client == t.f.client && t.f.multiplexed() {
+		var err error
 		if first, err = t.f.first.enter(ctx, hreq.URL.Host); err != nil {
-			return Response{}, t.netError(ctx, err)
+			return nil, t.netError(ctx, err)
 		}
 		// Released as soon as the request has its connection (by then an HTTP/2 one is in
 		// the pool for the others), not after a slow first response or a redirect chain.
 		hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(),
 			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { first() }}))
 	}
-	// The client adds the jar's cookies to hreq's own header: a request asked again starts from
-	// this copy, and gets them from the jar again.
-	header := hreq.Header.Clone()
 	resp, err := client.Do(hreq)
 	first()
 	if err != nil {
-		return Response{}, t.netError(ctx, err)
+		return nil, t.netError(ctx, err)
 	}
-	t.multiplexed = resp.ProtoMajor == 2
-	if t.req.OnAnswer != nil {
-		t.req.OnAnswer(t.multiplexed)
-	}
-	if t.multiplexed && client != t.f.bulk && t.f.bulk != nil && resp.ContentLength >= BulkBodySize &&
-		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) && t.askAgainAllowed() {
-		// A big body: ask again over an HTTP/1.1 connection of its own (see ProtocolAuto). Only
-		// what the server sent before the stream's reset is wasted.
-		resp.Body.Close()
-		again := hreq.Clone(ctx)
-		again.Header = header
-		if resp, err = t.f.bulk.Do(again); err != nil {
-			return Response{}, t.netError(ctx, err)
-		}
-	}
-	defer resp.Body.Close()
+	return resp, nil
+}
 
+// bigOnHTTP2 reports whether resp is a big body on an HTTP/2 stream, to be moved to an HTTP/1.1
+// connection of its own (see ProtocolAuto) if the host's politeness allows the second request.
+func (t *transfer) bigOnHTTP2(resp *http.Response) bool {
+	return t.multiplexed && t.f.bulk != nil && resp.ContentLength >= BulkBodySize &&
+		(resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) && t.askAgainAllowed()
+}
+
+// askAgain asks for the body of resp again, over an HTTP/1.1 connection of its own, with header,
+// the request's header before the jar added its cookies. Only what the server sent before the
+// stream's reset is wasted.
+func (t *transfer) askAgain(ctx context.Context, hreq *http.Request, header http.Header, resp *http.Response) (*http.Response, *Error) {
+	resp.Body.Close()
+	again := hreq.Clone(ctx)
+	again.Header = header
+	resp, err := t.f.bulk.Do(again)
+	if err != nil {
+		return nil, t.netError(ctx, err)
+	}
+	return resp, nil
+}
+
+// answer hands the answer to the step its status calls for: a 304 keeps the copy at the path, a
+// 206 that continues the .part is appended to it, any other 2xx writes the file from byte 0
+// (restart), and anything else is refused. ctx is the request's context, parent the Fetch's.
+func (t *transfer) answer(parent, ctx context.Context, resp *http.Response) (Response, error) {
 	switch {
-	case resp.StatusCode == http.StatusNotModified && conditional:
+	case resp.StatusCode == http.StatusNotModified && t.conditional:
 		return t.response(resp, 0, "", false, 0), nil
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && t.offset > 0:
 		// The .part is longer than the file now is: it is from another version.
-		discardPart(t.root, t.part, t.meta) // t.offset > 0: root is set
-		return Response{}, t.fail(ClassRange, true, fmt.Errorf("server refused Range bytes=%d- (416)", t.offset))
+		t.ifFailed = dropPart
+		return t.end(t.fail(ClassRange, true, fmt.Errorf("server refused Range bytes=%d- (416)", t.offset)))
 	case resp.StatusCode == http.StatusPartialContent:
 		if err := checkResume(resp, t.offset, t.sidecar); err != nil {
-			discardPart(t.root, t.part, t.meta)
-			return Response{}, t.fail(ClassRange, true, err)
+			t.ifFailed = dropPart
+			return t.end(t.fail(ClassRange, true, err))
 		}
 		return t.write(ctx, resp)
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		// A 200 to a Range request: the validator no longer matches (or the server
-		// ignores Range). Start over from zero with this body.
-		if t.offset == 0 && !conditional {
-			// A fresh download: the answer may name the file (Request.Naming).
-			if err := t.takeName(resp); err != nil {
-				return Response{}, err
-			}
-		}
-		if t.segmentable(resp) {
-			t.announce(resp.ContentLength, 0)
-			return t.writeSegments(parent, ctx, resp) // over several connections: segment.go
-		}
-		t.offset = 0
-		return t.write(ctx, resp)
-	default:
-		// Read a little of the error body so the connection can be reused, but not
-		// from a server that stalls it.
-		stop := time.AfterFunc(t.f.opts.IdleTimeout, func() { cancel(errStalled) })
-		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-		stop.Stop()
-		return Response{}, httpError(t.req.URL, resp, time.Now())
+		return t.restart(parent, ctx, resp)
 	}
+	return t.end(t.refused(resp))
+}
+
+// restart writes the file from byte 0 with a 2xx answer: to a fresh download, whose answer may
+// name the file (Request.Naming); or to a Range request, whose validator no longer matches (or
+// whose server ignores Range). A body worth it is fetched over several connections (segment.go).
+func (t *transfer) restart(parent, ctx context.Context, resp *http.Response) (Response, error) {
+	if t.offset == 0 && !t.conditional {
+		if err := t.takeName(resp); err != nil {
+			return t.end(err)
+		}
+	}
+	t.offset = 0
+	if t.segmentable(resp) {
+		t.announce(resp.ContentLength, 0)
+		return t.writeSegments(parent, ctx, resp)
+	}
+	return t.write(ctx, resp)
+}
+
+// refused is the error of an answer that is not the file. A little of its body is read so the
+// connection can be reused, but not from a server that stalls it.
+func (t *transfer) refused(resp *http.Response) *Error {
+	stop := time.AfterFunc(t.f.opts.IdleTimeout, func() { t.cancel(errStalled) })
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	stop.Stop()
+	return httpError(t.req.URL, resp, time.Now())
 }
 
 // takeName moves the transfer to the path the answer names (Request.Naming), when that differs
