@@ -54,24 +54,11 @@ type Fetcher struct {
 
 // New builds a Fetcher. It fails if a CA or client certificate file cannot be loaded.
 func New(opts Options) (*Fetcher, error) {
-	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = DefaultConnectTimeout
-	}
-	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = DefaultIdleTimeout
-	}
-	if opts.MaxRedirects <= 0 {
-		opts.MaxRedirects = DefaultMaxRedirects
-	}
-	if opts.UserAgent == "" {
-		opts.UserAgent = "trawl/" + Version
-	}
-	opts.Header = opts.Header.Clone()
+	opts = opts.withDefaults()
 	noProxy, err := ParseNoProxy(opts.NoProxy)
 	if err != nil {
 		return nil, fmt.Errorf("no-proxy list: %w", err)
 	}
-
 	tc, err := tlsConfig(opts)
 	if err != nil {
 		return nil, err
@@ -99,7 +86,38 @@ func New(opts Options) (*Fetcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.transport = &http.Transport{
+	f.transport = f.newTransport(proxyOf)
+	f.client = &http.Client{Transport: f.transport, CheckRedirect: f.checkRedirect, Jar: f.jar}
+	if opts.Protocol == ProtocolAuto {
+		f.bulkTransport = f.newBulkTransport()
+		f.bulk = &http.Client{Transport: f.bulkTransport, CheckRedirect: f.checkRedirect, Jar: f.jar}
+	}
+	return f, nil
+}
+
+// withDefaults fills o's zero fields with their defaults, and copies the header the Fetcher keeps,
+// so the caller's map is not shared.
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.MaxRedirects <= 0 {
+		o.MaxRedirects = DefaultMaxRedirects
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = "trawl/" + Version
+	}
+	o.Header = o.Header.Clone()
+	return o
+}
+
+// newTransport is the connection pool every request starts on, going through proxyOf's proxy.
+func (f *Fetcher) newTransport(proxyOf func(*http.Request) (*url.URL, error)) *http.Transport {
+	opts := &f.opts
+	return &http.Transport{
 		Proxy:                  proxyOf,
 		OnProxyConnectResponse: proxyRefused,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -114,7 +132,7 @@ func New(opts Options) (*Fetcher, error) {
 			}
 			return f.dialTLS(ctx, network, addr, f.tlsConfig)
 		},
-		TLSClientConfig:     tc,
+		TLSClientConfig:     f.tlsConfig,
 		TLSHandshakeTimeout: opts.ConnectTimeout,
 		// Set explicitly: with a custom dialer, net/http would otherwise leave HTTP/2 off.
 		Protocols: protocols(opts.Protocol),
@@ -143,17 +161,18 @@ func New(opts Options) (*Fetcher, error) {
 			PingTimeout:     min(opts.IdleTimeout, 15*time.Second),
 		},
 	}
-	f.client = &http.Client{Transport: f.transport, CheckRedirect: f.checkRedirect, Jar: f.jar}
-	if opts.Protocol == ProtocolAuto {
-		f.bulkTransport = f.transport.Clone()
-		f.bulkTransport.Protocols = protocols(ProtocolHTTP1)
-		f.bulkTransport.TLSClientConfig = h1
-		f.bulkTransport.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return f.dialTLS(ctx, network, addr, f.tlsHTTP1)
-		}
-		f.bulk = &http.Client{Transport: f.bulkTransport, CheckRedirect: f.checkRedirect, Jar: f.jar}
+}
+
+// newBulkTransport is the main transport's HTTP/1.1-only twin, for the big bodies of ProtocolAuto
+// (see BulkBodySize): each gets a connection of its own instead of a stream of a shared one.
+func (f *Fetcher) newBulkTransport() *http.Transport {
+	t := f.transport.Clone()
+	t.Protocols = protocols(ProtocolHTTP1)
+	t.TLSClientConfig = f.tlsHTTP1
+	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return f.dialTLS(ctx, network, addr, f.tlsHTTP1)
 	}
-	return f, nil
+	return t
 }
 
 // Close closes idle connections. In-flight fetches are not interrupted.
