@@ -440,16 +440,18 @@ const (
 )
 
 // end is the one exit of a transfer that failed: it closes the .part if a step left it open, then
-// keeps or discards it as t.ifFailed says, and returns err.
+// keeps or discards it as t.ifFailed says, and returns err. Where the file's directory does not
+// exist (it is made only to write), there is no .part to do anything with.
 func (t *transfer) end(err *Error) (Response, error) {
 	if t.out.f != nil {
 		t.out.f.Close()
 		t.out.f = nil
 	}
-	switch t.ifFailed {
-	case dropPart:
+	switch {
+	case t.root == nil:
+	case t.ifFailed == dropPart:
 		discardPart(t.root, t.part, t.meta)
-	case keepResumable:
+	case t.ifFailed == keepResumable:
 		// Anything short of a complete body: keep a resumable .part for the next attempt (recording
 		// its validator now if that was deferred), drop one that could only be restarted anyway.
 		if t.sidecar.ifRange() == "" || t.offset+t.out.n == 0 ||

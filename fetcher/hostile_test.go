@@ -513,3 +513,30 @@ func TestHostilePartTakenByAnother(t *testing.T) {
 		t.Fatalf("error %v: fatal %v", e, e.Fatal)
 	}
 }
+
+// TestHostileUnaskedPartial: a 206 to a request that asked for the whole body (no .part to
+// resume) is refused as a range failure worth a retry, with nothing left on disk, whether the
+// file's directory exists or is still to be made: the refusal must not look for a .part in a
+// directory that is not there.
+func TestHostileUnaskedPartial(t *testing.T) {
+	srv := testserver.New(t, testserver.HTTP1Only(), testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			t.Errorf("%s asked with Range %q", r.URL.Path, r.Header.Get("Range"))
+		}
+		w.Header().Set("Content-Range", "bytes 0-3/4")
+		w.Header().Set("Content-Length", "4")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write([]byte("abcd"))
+	}))
+	f := newFetcher(t, srv)
+	for _, name := range []string{"f", "new/dir/f"} {
+		t.Run(name, func(t *testing.T) {
+			root, dir := newRoot(t)
+			_, err := fetch(t, f, root, srv.URL("/"+name), name)
+			wantError(t, err, ClassRange, true)
+			if exists(dir, name) || exists(dir, name+".part") || exists(dir, name+".part.meta") {
+				t.Fatal("files left after an unasked 206")
+			}
+		})
+	}
+}
