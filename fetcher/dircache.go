@@ -27,7 +27,8 @@ type dirKey struct {
 
 type dirEntry struct {
 	r    *os.Root
-	f    *os.File // the directory itself, for the *at syscalls of fileops_linux.go; may be nil
+	f    *os.File // the directory itself; may be nil
+	fd   int      // f's descriptor, for the *at syscalls of fileops_linux.go, or -1
 	refs int
 	// made: this Fetcher created the directory, so the only .parts in it are those it created,
 	// listed in parts until they are published (guarded by dirCache.mu). A first attempt at a
@@ -36,20 +37,12 @@ type dirEntry struct {
 	parts map[string]bool
 }
 
-// fd is the entry's directory descriptor, or -1.
-func (e *dirEntry) fd() int {
-	if e.f == nil {
-		return -1
-	}
-	return int(e.f.Fd())
-}
-
 // open returns the directory dir of root (dir "." is root itself, not cached) and a release
 // func. With create, missing directories are made first; without, a missing directory gives
 // fs.ErrNotExist.
 func (c *dirCache) open(root *os.Root, dir string, create bool) (*dirEntry, func(), error) {
 	if dir == "." || dir == "" {
-		return &dirEntry{r: root}, func() {}, nil
+		return &dirEntry{r: root, fd: -1}, func() {}, nil
 	}
 	k := dirKey{root, dir}
 	c.mu.Lock()
@@ -103,7 +96,7 @@ func (c *dirCache) open(root *os.Root, dir string, create bool) (*dirEntry, func
 			}
 		}
 	}
-	e := &dirEntry{r: r, f: f, refs: 1, made: made}
+	e := &dirEntry{r: r, f: f, fd: fdOf(f), refs: 1, made: made}
 	c.m[k] = e
 	return e, c.releaser(k, e), nil
 }
@@ -136,6 +129,14 @@ func (e *dirEntry) close() {
 	if e.f != nil {
 		e.f.Close()
 	}
+}
+
+// fdOf is f's descriptor, or -1 without f.
+func fdOf(f *os.File) int {
+	if f == nil {
+		return -1
+	}
+	return int(f.Fd())
 }
 
 func (c *dirCache) releaser(k dirKey, e *dirEntry) func() {

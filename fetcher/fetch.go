@@ -56,11 +56,11 @@ func (t *transfer) at(name string) *Error {
 	dir, base := path.Split(name)
 	t.rel, t.dirName, t.name = name, path.Clean(dir), base
 	t.part, t.meta = tempNames(base)
-	t.dir, t.root, t.dirfd = nil, nil, -1
+	t.dir = nil
 	e, release, err := t.f.dirs.open(t.outRoot, t.dirName, false)
 	switch {
 	case err == nil:
-		t.dir, t.root, t.dirfd, t.release = e, e.r, e.fd(), release
+		t.dir, t.release = e, release
 	case !errors.Is(err, fs.ErrNotExist):
 		return t.local(err)
 	}
@@ -77,22 +77,24 @@ func (t *transfer) releaseDir() {
 
 // transfer is one Fetch call's state.
 type transfer struct {
-	f                *Fetcher
-	dir              *dirEntry // the file's directory; nil until write creates it
-	root             *os.Root  // dir.r
-	dirfd            int       // root's descriptor for the *at fast paths (fileops_linux.go), or -1
+	f   *Fetcher
+	req Request
+
+	// Where the file goes.
 	outRoot          *os.Root  // the output root
-	release          func()    // gives back the directory at opened, if it did
-	dirName          string    // the file's directory, relative to the output root
 	rel              string    // the file's path relative to the output root
-	req              Request
-	name, part, meta string                  // base names in root
-	cancel           context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
-	metaFound        bool                    // a sidecar exists on disk
-	have             bool                    // a regular file is at the path (looked for only for a refresh)
-	haveSize         int64                   // its length
-	multiplexed      bool                    // the host answered over HTTP/2
-	firstConn        connProbe               // the connection the answer came over, for the split policy (segment.go)
+	dirName          string    // the file's directory, relative to the output root
+	name, part, meta string    // base names in the directory: the file, its .part, the .part's sidecar
+	dir              *dirEntry // the directory, open (dir.r; dir.fd for the *at fast paths); nil until made
+	release          func()    // gives back the directory at opened, if it did
+
+	// What the transfer found on disk and on the wire.
+	have        bool                    // a regular file is at the path (looked for only for a refresh)
+	haveSize    int64                   // its length
+	metaFound   bool                    // a sidecar exists on disk
+	cancel      context.CancelCauseFunc // cancels the HTTP request; the stall watchdog's cause is errStalled
+	multiplexed bool                    // the host answered over HTTP/2
+	firstConn   connProbe               // the connection the answer came over, for the split policy (segment.go)
 
 	// What the steps of a download written as one stream (run, write) hand on to the next.
 	offset      int64     // bytes of the .part kept: the body is appended from there (0: from the start)
@@ -116,7 +118,7 @@ func (t *transfer) local(err error) *Error { return localError(t.req.URL, err) }
 // run is the download: find where it resumes, send the request, and hand the answer to the step
 // its status calls for (answer). A step that fails ends the transfer in end.
 func (t *transfer) run(parent context.Context) (Response, error) {
-	if t.root != nil {
+	if t.dir != nil {
 		if err := t.statPath(); err != nil {
 			return t.end(err)
 		}
@@ -150,7 +152,7 @@ func (t *transfer) statPath() *Error {
 	if t.req.ETag == "" && t.req.LastModified == "" && t.req.HaveSHA256 == "" {
 		return nil
 	}
-	fi, err := lstatIn(t.root, t.dirfd, t.name)
+	fi, err := lstatIn(t.dir.r, t.dir.fd, t.name)
 	switch {
 	case err == nil && fi.IsDir():
 		return t.local(fmt.Errorf("%s: %w", t.rel, errIsDirectory))
@@ -167,7 +169,7 @@ func (t *transfer) statPath() *Error {
 // does not know of: a first download there need not look.
 func (t *transfer) findResumePoint() {
 	if t.f.dirs.mayHavePart(t.dir, t.part) {
-		t.offset, t.sidecar, t.metaFound = resumePoint(t.root, t.dirfd, t.part, t.meta, t.req.URL)
+		t.offset, t.sidecar, t.metaFound = resumePoint(t.dir.r, t.dir.fd, t.part, t.meta, t.req.URL)
 	}
 }
 
@@ -351,16 +353,16 @@ func (t *transfer) takeName(resp *http.Response) *Error {
 	if name == t.rel {
 		return nil
 	}
-	if t.root != nil && t.f.dirs.mayHavePart(t.dir, t.part) {
+	if t.dir != nil && t.f.dirs.mayHavePart(t.dir, t.part) {
 		// This download starts from zero: a .part at the old path would have been overwritten.
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 	}
 	if err := t.at(name); err != nil {
 		return err
 	}
 	// A sidecar there (a stale one: the path was just given to this URL) must not describe the
 	// new .part; write removes it when it writes none.
-	t.metaFound = t.root != nil && t.f.dirs.mayHavePart(t.dir, t.part)
+	t.metaFound = t.dir != nil && t.f.dirs.mayHavePart(t.dir, t.part)
 	return nil
 }
 
@@ -448,15 +450,15 @@ func (t *transfer) end(err *Error) (Response, error) {
 		t.out.f = nil
 	}
 	switch {
-	case t.root == nil:
+	case t.dir == nil:
 	case t.ifFailed == dropPart:
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 	case t.ifFailed == keepResumable:
 		// Anything short of a complete body: keep a resumable .part for the next attempt (recording
 		// its validator now if that was deferred), drop one that could only be restarted anyway.
 		if t.sidecar.ifRange() == "" || t.offset+t.out.n == 0 ||
-			!t.metaOnDisk && writeMeta(t.root, t.meta, t.sidecar) != nil {
-			discardPart(t.root, t.part, t.meta)
+			!t.metaOnDisk && writeMeta(t.dir.r, t.meta, t.sidecar) != nil {
+			t.discard()
 		}
 	}
 	return Response{}, err
@@ -477,7 +479,7 @@ func (t *transfer) openPart(resp *http.Response) *Error {
 // is appended.
 func (t *transfer) reopenPart() *Error {
 	t.metaOnDisk = true
-	f, err := t.root.OpenFile(t.part, os.O_RDWR, 0)
+	f, err := t.dir.r.OpenFile(t.part, os.O_RDWR, 0)
 	if err != nil {
 		return t.local(err)
 	}
@@ -513,10 +515,10 @@ func (t *transfer) startPart(resp *http.Response) *Error {
 	t.sidecar = metaFromResponse(t.req.URL, resp.Header, resp.ContentLength)
 	switch {
 	case t.sidecar.ifRange() != "" && (resp.ContentLength < 0 || resp.ContentLength >= eagerMetaSize):
-		err = writeMeta(t.root, t.meta, t.sidecar)
+		err = writeMeta(t.dir.r, t.meta, t.sidecar)
 		t.metaOnDisk = true
 	case t.metaFound:
-		err = removeIfExists(t.root, t.meta) // describes bytes just truncated away
+		err = removeIfExists(t.dir.r, t.meta) // describes bytes just truncated away
 	}
 	if err != nil {
 		return t.local(err)
@@ -592,7 +594,7 @@ func (t *transfer) bodyError(ctx context.Context, err error, declared int64) *Er
 // outlives its .part (see resumePoint); an mtime stampMtime could not set is set by name.
 func (t *transfer) publishBody() *Error {
 	if t.metaOnDisk {
-		if err := removeIfExists(t.root, t.meta); err != nil {
+		if err := removeIfExists(t.dir.r, t.meta); err != nil {
 			return t.local(err)
 		}
 	}
@@ -600,7 +602,7 @@ func (t *transfer) publishBody() *Error {
 		return err
 	}
 	if t.mtimeLeft {
-		_ = t.root.Chtimes(t.name, time.Time{}, t.mtime)
+		_ = t.dir.r.Chtimes(t.name, time.Time{}, t.mtime)
 	}
 	return nil
 }
@@ -616,6 +618,9 @@ func (t *transfer) result(resp *http.Response, sum string, unchanged bool) Respo
 	return r
 }
 
+// discard removes the .part and its sidecar (see discardPart).
+func (t *transfer) discard() { discardPart(t.dir.r, t.part, t.meta) }
+
 // publishPart renames the complete .part into place, or says why it could not.
 func (t *transfer) publishPart() *Error {
 	err := t.publish()
@@ -629,7 +634,7 @@ func (t *transfer) publishPart() *Error {
 		return t.fail(ClassLocal, true, fmt.Errorf("%s.part vanished before it was published (another process writing to the same output directory?): %w", t.rel, err))
 	}
 	// The .part is complete but cannot be published; nothing will resume it.
-	discardPart(t.root, t.part, t.meta)
+	t.discard()
 	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
 		err = fmt.Errorf("%s: %w", t.rel, errIsDirectory)
 	}
@@ -653,14 +658,14 @@ func (t *transfer) askAgainAllowed() bool {
 // makeDir opens the file's directory, creating it, if Fetch found it missing; release gives it
 // back.
 func (t *transfer) makeDir() (release func(), err *Error) {
-	if t.root != nil {
+	if t.dir != nil {
 		return func() {}, nil
 	}
 	e, release, derr := t.f.dirs.open(t.outRoot, t.dirName, true)
 	if derr != nil {
 		return nil, t.local(derr)
 	}
-	t.dir, t.root, t.dirfd = e, e.r, e.fd()
+	t.dir = e
 	return release, nil
 }
 

@@ -12,24 +12,24 @@ import (
 // non-blocking and back, four fcntl calls and an epoll_ctl a file.
 func (t *transfer) createPart() (partFile, error) {
 	t.f.dirs.notePart(t.dir, t.part, true) // before: a failed create may still leave one
-	if t.dirfd >= 0 {
-		f, err := openatCreate(t.dirfd, t.part)
+	if t.dir.fd >= 0 {
+		f, err := openatCreate(t.dir.fd, t.part)
 		if !errors.Is(err, errSlowPath) {
 			return f, err
 		}
 	}
-	return t.root.OpenFile(t.part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	return t.dir.r.OpenFile(t.part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 }
 
 // publish renames the complete .part to the file's name, within its directory.
 func (t *transfer) publish() error {
-	if t.dirfd >= 0 {
-		err := renameat(t.dirfd, t.part, t.name)
+	if t.dir.fd >= 0 {
+		err := renameat(t.dir.fd, t.part, t.name)
 		if !errors.Is(err, errSlowPath) {
 			return err
 		}
 	}
-	return t.root.Rename(t.part, t.name)
+	return t.dir.r.Rename(t.part, t.name)
 }
 
 // partFile is an open .part being written: an *os.File, or where it is cheaper a bare descriptor.

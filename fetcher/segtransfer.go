@@ -105,7 +105,7 @@ func (t *transfer) writeSegments(parent, ctx context.Context, resp *http.Respons
 	}
 	defer release()
 	t.f.dirs.notePart(t.dir, t.part, true) // before: a failed create may still leave one
-	file, err := t.root.OpenFile(t.part, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	file, err := t.dir.r.OpenFile(t.part, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return Response{}, t.local(err)
 	}
@@ -120,9 +120,9 @@ func (t *transfer) writeSegments(parent, ctx context.Context, resp *http.Respons
 	}
 	// The validator is recorded before the first byte (see resumePoint): a big body, so even a kill
 	// -9 mid-transfer can resume.
-	if err := writeMeta(t.root, t.meta, s.meta); err != nil {
+	if err := writeMeta(t.dir.r, t.meta, s.meta); err != nil {
 		file.Close()
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		return Response{}, t.local(err)
 	}
 	s.head = resp
@@ -139,7 +139,7 @@ func (t *transfer) writeSegments(parent, ctx context.Context, resp *http.Respons
 
 // resumeSegments continues a .part written in segments, as its sidecar m describes it.
 func (t *transfer) resumeSegments(parent context.Context, m partMeta) (Response, error) {
-	file, err := t.root.OpenFile(t.part, os.O_RDWR, 0)
+	file, err := t.dir.r.OpenFile(t.part, os.O_RDWR, 0)
 	if err != nil {
 		return Response{}, t.local(err)
 	}
@@ -565,7 +565,7 @@ func (s *segTransfer) save() error {
 	}
 	s.mu.Unlock()
 	s.saved = time.Now()
-	err := writeMeta(s.t.root, s.t.meta, m)
+	err := writeMeta(s.t.dir.r, s.t.meta, m)
 	if obs := s.t.f.seg.observe; obs != nil && err == nil {
 		obs(m.Segments)
 	}
@@ -578,7 +578,7 @@ func (s *segTransfer) abandon() error {
 	t := s.t
 	if s.lied {
 		s.file.Close()
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		t.f.seg.refuse(hostOf(t.req.URL))
 		return s.failed
 	}
@@ -592,7 +592,7 @@ func (s *segTransfer) abandon() error {
 	switch {
 	case written == 0:
 		s.file.Close()
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		return s.failed
 	case s.split:
 		if s.reserved {
@@ -607,7 +607,7 @@ func (s *segTransfer) abandon() error {
 		trimPart(s.file, next0)
 	}
 	if err := s.file.Close(); err != nil {
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		return t.local(err)
 	}
 	return s.failed
@@ -618,7 +618,7 @@ func (s *segTransfer) finish() (Response, error) {
 	t := s.t
 	fail := func(e *Error) (Response, error) {
 		s.file.Close()
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		return Response{}, e
 	}
 	if fi, err := s.file.Stat(); err != nil || fi.Size() != s.size {
@@ -645,7 +645,7 @@ func (s *segTransfer) finish() (Response, error) {
 	}
 	mtimeSet := haveLM && setMtime(s.file, lm) == nil
 	if err := s.file.Close(); err != nil {
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		return Response{}, t.local(err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
@@ -656,14 +656,14 @@ func (s *segTransfer) finish() (Response, error) {
 	case unchanged:
 	default:
 		// Before the rename, so a sidecar never outlives its .part (see resumePoint).
-		if err := removeIfExists(t.root, t.meta); err != nil {
+		if err := removeIfExists(t.dir.r, t.meta); err != nil {
 			return Response{}, t.local(err)
 		}
 		if err := t.publishPart(); err != nil {
 			return Response{}, err
 		}
 		if haveLM && !mtimeSet {
-			_ = t.root.Chtimes(t.name, time.Time{}, lm)
+			_ = t.dir.r.Chtimes(t.name, time.Time{}, lm)
 		}
 	}
 	if s.head == nil {

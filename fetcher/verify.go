@@ -12,11 +12,11 @@ import "fmt"
 func (t *transfer) verify(sum string, size int64) (unchanged bool, err *Error) {
 	switch {
 	case t.req.WantSHA256 != "" && sum != t.req.WantSHA256:
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		return false, t.fail(ClassChecksum, false,
 			fmt.Errorf("%w: expected %s, got %s; not published", errChecksum, t.req.WantSHA256, sum))
 	case t.req.HaveSHA256 != "" && sum == t.req.HaveSHA256 && t.have && size == t.haveSize:
-		discardPart(t.root, t.part, t.meta)
+		t.discard()
 		return true, nil
 	}
 	return false, nil
