@@ -616,15 +616,37 @@ func (s *segTransfer) abandon() error {
 // finish checks that the .part is whole, hashes it, and publishes it.
 func (s *segTransfer) finish() (Response, error) {
 	t := s.t
-	fail := func(e *Error) (Response, error) {
+	sum, err := s.hashPart()
+	if err != nil {
 		s.file.Close()
 		t.discard()
-		return Response{}, e
+		return Response{}, err
 	}
+	s.stampMtime()
+	if err := s.file.Close(); err != nil {
+		t.discard()
+		return Response{}, t.local(err)
+	}
+	unchanged, err := t.verify(sum, s.size)
+	if err != nil {
+		return Response{}, err
+	}
+	if !unchanged {
+		t.metaOnDisk = true // a .part written in segments always has its sidecar
+		if err := t.publishBody(); err != nil {
+			return Response{}, err
+		}
+	}
+	return s.result(sum, unchanged), nil
+}
+
+// hashPart checks that the .part has the body's length and completes its sha256: the first
+// response fed [0, hashed) to the hash in order as it streamed; the rest is read back.
+func (s *segTransfer) hashPart() (string, *Error) {
+	t := s.t
 	if fi, err := s.file.Stat(); err != nil || fi.Size() != s.size {
-		return fail(t.fail(ClassRange, true, fmt.Errorf("segmented .part of %s is not %d bytes long", t.rel, s.size)))
+		return "", t.fail(ClassRange, true, fmt.Errorf("segmented .part of %s is not %d bytes long", t.rel, s.size))
 	}
-	// The first response fed [0, hashed) to the hash in order; the rest is read back.
 	h := s.firstHash
 	if h == nil {
 		h = sha256.New()
@@ -633,46 +655,31 @@ func (s *segTransfer) finish() (Response, error) {
 	_, err := io.CopyBuffer(h, io.NewSectionReader(s.file, s.hashed, s.size-s.hashed), *bufp)
 	bufPool.Put(bufp)
 	if err != nil {
-		return fail(t.local(err))
+		return "", t.local(err)
 	}
-	// The mtime comes from Last-Modified (cosmetic: the store keeps the validators).
-	var lm time.Time
-	haveLM := false
-	if s.head != nil {
-		var err error
-		lm, err = http.ParseTime(s.head.Header.Get("Last-Modified"))
-		haveLM = err == nil
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// stampMtime gives the .part an answer's Last-Modified as its mtime, through the descriptor, as
+// the one-stream stampMtime does; publishBody sets it by name where that failed.
+func (s *segTransfer) stampMtime() {
+	if s.head == nil {
+		return
 	}
-	mtimeSet := haveLM && setMtime(s.file, lm) == nil
-	if err := s.file.Close(); err != nil {
-		t.discard()
-		return Response{}, t.local(err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	unchanged, verr := t.verify(sum, s.size)
-	switch {
-	case verr != nil:
-		return Response{}, verr
-	case unchanged:
-	default:
-		// Before the rename, so a sidecar never outlives its .part (see resumePoint).
-		if err := removeIfExists(t.dir.r, t.meta); err != nil {
-			return Response{}, t.local(err)
-		}
-		if err := t.publishPart(); err != nil {
-			return Response{}, err
-		}
-		if haveLM && !mtimeSet {
-			_ = t.dir.r.Chtimes(t.name, time.Time{}, lm)
-		}
-	}
+	lm, err := http.ParseTime(s.head.Header.Get("Last-Modified"))
+	s.t.mtime, s.t.mtimeLeft = lm, err == nil && setMtime(s.file, lm) != nil
+}
+
+// result is the Response for the whole file.
+func (s *segTransfer) result(sum string, unchanged bool) Response {
+	t := s.t
 	if s.head == nil {
 		// Every range was finished before this run: nothing was asked of the server.
 		return Response{Status: http.StatusPartialContent, Bytes: s.size, SHA256: sum, ETag: s.meta.ETag,
 			LastModified: s.meta.LastModified, FinalURL: redact(t.req.URL), Path: t.rel,
-			Resumed: true, Offset: s.kept, Unchanged: unchanged}, nil
+			Resumed: true, Offset: s.kept, Unchanged: unchanged}
 	}
 	r := t.response(s.head, s.size, sum, s.resumed, s.kept)
 	r.Unchanged = unchanged
-	return r, nil
+	return r
 }
