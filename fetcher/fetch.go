@@ -1,10 +1,7 @@
 package fetcher
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +13,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -96,7 +92,7 @@ type transfer struct {
 	multiplexed bool                    // the host answered over HTTP/2
 	firstConn   connProbe               // the connection the answer came over, for the split policy (segment.go)
 
-	// What the steps of a download written as one stream (run, write) hand on to the next.
+	// What the steps of run and write hand on to the next (and finish to publishBody).
 	offset      int64     // bytes of the .part kept: the body is appended from there (0: from the start)
 	sidecar     partMeta  // the .part's validators: as its sidecar recorded them, or the answer's for a new .part
 	metaOnDisk  bool      // the sidecar file holds them
@@ -115,8 +111,9 @@ func (t *transfer) fail(class Class, retryable bool, err error) *Error {
 
 func (t *transfer) local(err error) *Error { return localError(t.req.URL, err) }
 
-// run is the download: find where it resumes, send the request, and hand the answer to the step
-// its status calls for (answer). A step that fails ends the transfer in end.
+// run is the download, as a chain of named steps: the resume point (statPath, findResumePoint),
+// the request (send), the status (answer), then write's open, copy, verify and publish. Each step
+// hands on what it found in the transfer's fields; one that fails ends the transfer in end.
 func (t *transfer) run(parent context.Context) (Response, error) {
 	if t.dir != nil {
 		if err := t.statPath(); err != nil {
@@ -142,6 +139,38 @@ func (t *transfer) run(parent context.Context) (Response, error) {
 	}
 	defer resp.Body.Close()
 	return t.answer(parent, ctx, resp)
+}
+
+// partFate is what end does with the .part of a transfer that fails in the step under way.
+type partFate uint8
+
+const (
+	leavePart     partFate = iota // leave it as it is: there is none of ours, or the step cleaned up
+	dropPart                      // discard it and its sidecar: its bytes cannot be resumed
+	keepResumable                 // keep it for a resume if it has bytes and a validator; else discard
+)
+
+// end is the one exit of a transfer that failed: it closes the .part if a step left it open, then
+// keeps or discards it as t.ifFailed says, and returns err. Where the file's directory does not
+// exist (it is made only to write), there is no .part to do anything with.
+func (t *transfer) end(err *Error) (Response, error) {
+	if t.out.f != nil {
+		t.out.f.Close()
+		t.out.f = nil
+	}
+	switch {
+	case t.dir == nil:
+	case t.ifFailed == dropPart:
+		t.discard()
+	case t.ifFailed == keepResumable:
+		// Anything short of a complete body: keep a resumable .part for the next attempt (recording
+		// its validator now if that was deferred), drop one that could only be restarted anyway.
+		if t.sidecar.ifRange() == "" || t.offset+t.out.n == 0 ||
+			!t.metaOnDisk && writeMeta(t.dir.r, t.meta, t.sidecar) != nil {
+			t.discard()
+		}
+	}
+	return Response{}, err
 }
 
 // statPath looks at what is at the path, for a refresh only: to revalidate it, or to leave it be
@@ -277,6 +306,20 @@ func (t *transfer) askAgain(ctx context.Context, hreq *http.Request, header http
 	return resp, nil
 }
 
+// askAgainAllowed says whether the host's politeness allows the second request a big body's
+// move to HTTP/1.1 costs: it takes a request of the host's rate and concurrency (MoreConns),
+// given back at once, as the first is over. Without one the body stays on its HTTP/2 stream.
+func (t *transfer) askAgainAllowed() bool {
+	if t.req.MoreConns == nil {
+		return true
+	}
+	if t.req.MoreConns(1) != 1 {
+		return false
+	}
+	t.req.ConnDone()
+	return true
+}
+
 // answer hands the answer to the step its status calls for: a 304 keeps the copy at the path, a
 // 206 that continues the .part is appended to it, any other 2xx writes the file from byte 0
 // (restart), and anything else is refused. ctx is the request's context, parent the Fetch's.
@@ -361,7 +404,7 @@ func (t *transfer) takeName(resp *http.Response) *Error {
 		return err
 	}
 	// A sidecar there (a stale one: the path was just given to this URL) must not describe the
-	// new .part; write removes it when it writes none.
+	// new .part; startPart removes it when it records none.
 	t.metaFound = t.dir != nil && t.f.dirs.mayHavePart(t.dir, t.part)
 	return nil
 }
@@ -395,278 +438,6 @@ func checkResume(resp *http.Response, offset int64, m partMeta) error {
 		return fmt.Errorf("206 Content-Length %d does not match Content-Range %q", resp.ContentLength, cr)
 	}
 	return nil
-}
-
-// write streams the body into the .part (appending at t.offset, or from zero) and publishes it once
-// it is whole and verified: open the .part, copy the body into it, verify, publish. A step that
-// fails ends the transfer in end, which keeps or discards the .part as the step said (ifFailed).
-func (t *transfer) write(ctx context.Context, resp *http.Response) (Response, error) {
-	if resp.ContentLength >= 0 {
-		t.announce(t.offset+resp.ContentLength, t.offset)
-	}
-	release, err := t.makeDir()
-	if err != nil {
-		return t.end(err)
-	}
-	defer release()
-	bufp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bufp)
-	t.buf = *bufp
-	defer t.unreserveDisk()
-	if err := t.openPart(resp); err != nil {
-		return t.end(err)
-	}
-	if err := t.copyBody(ctx, resp); err != nil {
-		return t.end(err)
-	}
-	sum := hex.EncodeToString(t.out.h.Sum(nil))
-	unchanged, err := t.verify(sum, t.offset+t.out.n)
-	if err != nil {
-		return t.end(err)
-	}
-	if !unchanged {
-		if err := t.publishBody(); err != nil {
-			return t.end(err)
-		}
-	}
-	return t.result(resp, sum, unchanged), nil
-}
-
-// partFate is what end does with the .part of a transfer that fails in the step under way.
-type partFate uint8
-
-const (
-	leavePart     partFate = iota // leave it as it is: there is none of ours, or the step cleaned up
-	dropPart                      // discard it and its sidecar: its bytes cannot be resumed
-	keepResumable                 // keep it for a resume if it has bytes and a validator; else discard
-)
-
-// end is the one exit of a transfer that failed: it closes the .part if a step left it open, then
-// keeps or discards it as t.ifFailed says, and returns err. Where the file's directory does not
-// exist (it is made only to write), there is no .part to do anything with.
-func (t *transfer) end(err *Error) (Response, error) {
-	if t.out.f != nil {
-		t.out.f.Close()
-		t.out.f = nil
-	}
-	switch {
-	case t.dir == nil:
-	case t.ifFailed == dropPart:
-		t.discard()
-	case t.ifFailed == keepResumable:
-		// Anything short of a complete body: keep a resumable .part for the next attempt (recording
-		// its validator now if that was deferred), drop one that could only be restarted anyway.
-		if t.sidecar.ifRange() == "" || t.offset+t.out.n == 0 ||
-			!t.metaOnDisk && writeMeta(t.dir.r, t.meta, t.sidecar) != nil {
-			t.discard()
-		}
-	}
-	return Response{}, err
-}
-
-// openPart opens the .part the body goes into, with the sha256 of what it holds: the kept bytes
-// of a .part being resumed (reopenPart), or none of a new one (startPart).
-func (t *transfer) openPart(resp *http.Response) *Error {
-	t.out.h = sha256.New()
-	if t.offset > 0 {
-		return t.reopenPart()
-	}
-	return t.startPart(resp)
-}
-
-// reopenPart opens the .part being resumed, whose sidecar is on disk, and hashes its kept bytes:
-// the sha256 must cover the whole file. That leaves the file offset at their end, where the body
-// is appended.
-func (t *transfer) reopenPart() *Error {
-	t.metaOnDisk = true
-	f, err := t.dir.r.OpenFile(t.part, os.O_RDWR, 0)
-	if err != nil {
-		return t.local(err)
-	}
-	t.out.f = f
-	t.ifFailed = dropPart // kept bytes that cannot be read back cannot be resumed
-	n, err := io.CopyBuffer(t.out.h, io.LimitReader(f, t.offset), t.buf)
-	if err == nil && n == t.offset {
-		// Frees what a transfer killed mid-way had reserved past its end (see reserve).
-		err = f.Truncate(t.offset)
-	}
-	switch {
-	case err != nil:
-		return t.local(err)
-	case n != t.offset:
-		return t.fail(ClassRange, true, fmt.Errorf(".part shrank to %d bytes while resuming from %d", n, t.offset))
-	}
-	return nil
-}
-
-// startPart creates (or truncates) the .part, reserves its disk for a big body, and takes the
-// answer's validator for its sidecar. Truncate first, then record the validator: see resumePoint.
-// A big body, or one of unknown length, has it recorded before the first byte, so even a kill -9
-// mid-transfer can resume; a small one only if it ends short (see eagerMetaSize).
-func (t *transfer) startPart(resp *http.Response) *Error {
-	file, err := t.createPart()
-	if err != nil {
-		return t.local(err)
-	}
-	t.out.f = file
-	if resp.ContentLength >= preallocateSize {
-		t.unreserve, _ = t.f.reserve(file, resp.ContentLength)
-	}
-	t.sidecar = metaFromResponse(t.req.URL, resp.Header, resp.ContentLength)
-	switch {
-	case t.sidecar.ifRange() != "" && (resp.ContentLength < 0 || resp.ContentLength >= eagerMetaSize):
-		err = writeMeta(t.dir.r, t.meta, t.sidecar)
-		t.metaOnDisk = true
-	case t.metaFound:
-		err = removeIfExists(t.dir.r, t.meta) // describes bytes just truncated away
-	}
-	if err != nil {
-		return t.local(err)
-	}
-	return nil
-}
-
-// unreserveDisk gives back the budget of the disk startPart reserved, if it did.
-func (t *transfer) unreserveDisk() {
-	if t.unreserve != nil {
-		t.unreserve()
-		t.unreserve = nil
-	}
-}
-
-// copyBody streams the body into the .part and the sha256, under the stall watchdog and the
-// bandwidth limit, and closes the .part. From here a failure keeps what arrived for a resume.
-func (t *transfer) copyBody(ctx context.Context, resp *http.Response) *Error {
-	t.ifFailed = keepResumable
-	idle := t.f.opts.IdleTimeout
-	body := &watchedBody{
-		ctx:     ctx,
-		r:       resp.Body,
-		timer:   time.AfterFunc(idle, func() { t.cancel(errStalled) }),
-		idle:    idle,
-		lim:     t.f.opts.Bandwidth,
-		onBytes: t.req.OnBytes,
-	}
-	_, err := copyFilled(&t.out, body, t.buf)
-	body.timer.Stop()
-	if err == nil {
-		t.stampMtime(resp)
-	}
-	if t.unreserve != nil && (err != nil || t.out.n != resp.ContentLength) {
-		trimPart(t.out.f, t.out.n) // a kept .part holds only what arrived
-	}
-	if cerr := t.out.f.Close(); cerr != nil && err == nil {
-		err = &writeError{cerr}
-	}
-	t.out.f = nil
-	return t.bodyError(ctx, err, resp.ContentLength)
-}
-
-// stampMtime gives the .part the answer's Last-Modified as its mtime, through the descriptor after
-// the last write; where that fails, publishBody sets it by name. It is cosmetic (the store keeps
-// the validators), so a failure is not worth failing for.
-func (t *transfer) stampMtime(resp *http.Response) {
-	lm, err := http.ParseTime(resp.Header.Get("Last-Modified"))
-	t.mtime, t.mtimeLeft = lm, err == nil && setMtime(t.out.f, lm) != nil
-}
-
-// bodyError classifies how the copy ended: a failed write is the disk's, a failed read the
-// network's, a body shorter than declared is kept to resume, and one longer than declared is not
-// the file and is discarded.
-func (t *transfer) bodyError(ctx context.Context, err error, declared int64) *Error {
-	var we *writeError
-	switch {
-	case errors.As(err, &we):
-		return t.local(we.err)
-	case err != nil:
-		return t.netError(ctx, err)
-	case declared >= 0 && t.out.n < declared:
-		return t.fail(ClassShortBody, true, fmt.Errorf("%w: got %d of %d bytes", errShortBody, t.out.n, declared))
-	case declared >= 0 && t.out.n > declared:
-		t.ifFailed = dropPart
-		return t.fail(ClassNetwork, true, fmt.Errorf("%w: got %d, declared %d", errLongBody, t.out.n, declared))
-	}
-	t.ifFailed = leavePart // the .part is whole: verify and publishPart clean up after themselves
-	return nil
-}
-
-// publishBody puts the verified .part in place. Its sidecar goes first, so that a sidecar never
-// outlives its .part (see resumePoint); an mtime stampMtime could not set is set by name.
-func (t *transfer) publishBody() *Error {
-	if t.metaOnDisk {
-		if err := removeIfExists(t.dir.r, t.meta); err != nil {
-			return t.local(err)
-		}
-	}
-	if err := t.publishPart(); err != nil {
-		return err
-	}
-	if t.mtimeLeft {
-		_ = t.dir.r.Chtimes(t.name, time.Time{}, t.mtime)
-	}
-	return nil
-}
-
-// result is the Response for a body written whole, with the body itself for KeepBody when one fill
-// of the buffer held it all (copyFilled read to EOF before its only write).
-func (t *transfer) result(resp *http.Response, sum string, unchanged bool) Response {
-	r := t.response(resp, t.offset+t.out.n, sum, t.offset > 0, t.offset)
-	r.Unchanged = unchanged
-	if t.req.KeepBody != nil && t.offset == 0 && t.out.n < int64(len(t.buf)) && t.req.KeepBody(r.ContentType) {
-		r.Body = bytes.Clone(t.buf[:t.out.n])
-	}
-	return r
-}
-
-// discard removes the .part and its sidecar (see discardPart).
-func (t *transfer) discard() { discardPart(t.dir.r, t.part, t.meta) }
-
-// publishPart renames the complete .part into place, or says why it could not.
-func (t *transfer) publishPart() *Error {
-	err := t.publish()
-	switch {
-	case err == nil:
-		t.f.dirs.notePart(t.dir, t.part, false)
-		return nil
-	case errors.Is(err, fs.ErrNotExist):
-		// Our .part is gone: another process writing the same path of this output directory
-		// published or removed it. Its bytes were not ours to present; try again.
-		return t.fail(ClassLocal, true, fmt.Errorf("%s.part vanished before it was published (another process writing to the same output directory?): %w", t.rel, err))
-	}
-	// The .part is complete but cannot be published; nothing will resume it.
-	t.discard()
-	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.ENOTEMPTY) {
-		err = fmt.Errorf("%s: %w", t.rel, errIsDirectory)
-	}
-	return t.local(err)
-}
-
-// askAgainAllowed says whether the host's politeness allows the second request a big body's
-// move to HTTP/1.1 costs: it takes a request of the host's rate and concurrency (MoreConns),
-// given back at once, as the first is over. Without one the body stays on its HTTP/2 stream.
-func (t *transfer) askAgainAllowed() bool {
-	if t.req.MoreConns == nil {
-		return true
-	}
-	if t.req.MoreConns(1) != 1 {
-		return false
-	}
-	t.req.ConnDone()
-	return true
-}
-
-// makeDir opens the file's directory, creating it, if Fetch found it missing; release gives it
-// back.
-func (t *transfer) makeDir() (release func(), err *Error) {
-	if t.dir != nil {
-		return func() {}, nil
-	}
-	e, release, derr := t.f.dirs.open(t.outRoot, t.dirName, true)
-	if derr != nil {
-		return nil, t.local(derr)
-	}
-	t.dir = e
-	return release, nil
 }
 
 // announce tells the caller the whole file's length, and how much of it is on disk already.
