@@ -55,6 +55,10 @@ func ParseListLine(line string) (e ListEntry, ok bool, err error) {
 		return ListEntry{}, false, err
 	}
 	if p := strings.TrimSpace(path); p != "" {
+		if len(p) >= len("sha256:") && strings.EqualFold(p[:len("sha256:")], "sha256:") {
+			// A sum typed one field early would name the file "sha256:..." and check nothing.
+			return ListEntry{}, false, fmt.Errorf("output path %.80q is a checksum: the sum is the third field, after the path (URL<TAB><TAB>sha256:HEX when the path is empty)", p)
+		}
 		clean, err := fetcher.CleanPath(p)
 		if err != nil {
 			return ListEntry{}, false, fmt.Errorf("bad output path %q: %w", p, err)

@@ -36,6 +36,10 @@ func TestParseListLine(t *testing.T) {
 		{"https://example.org/a\tb/../../../etc/passwd", false, true, "", "", ""},
 		{"https://example.org/a\t/etc/passwd", false, true, "", "", ""},
 		{"https://example.org/\xff", false, true, "", "", ""},
+		// A sum in the path's field: refused, not a file named "sha256:...".
+		{"https://example.org/a.iso\tsha256:" + strings.Repeat("ab", 32), false, true, "", "", ""},
+		{"https://example.org/a.iso\tSHA256:" + strings.Repeat("ab", 32) + "\r", false, true, "", "", ""},
+		{"https://example.org/a.iso\tsha256-notes.txt", true, false, "https://example.org/a.iso", "example.org", "sha256-notes.txt"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.line, func(t *testing.T) {
@@ -123,7 +127,7 @@ func TestReadListStopsOnEmitError(t *testing.T) {
 func FuzzParseListLine(f *testing.F) {
 	for _, s := range []string{"https://example.org/a.jpg", "https://example.org/a\tb/c.jpg", "# x", "",
 		"http://[::1]:80/", "https://a/%2e%2e/%2f", "https://a/b\t../../x", "\ufeffhttps://a/", "https://a:99999/",
-		"https://a/b\t\tsha256:" + strings.Repeat("Ab", 32), "https://a/b\tc\tsha256:00\t", "https://a/b\t\tmd5:00"} {
+		"https://a/b\t\tsha256:" + strings.Repeat("Ab", 32), "https://a/b\tc\tsha256:00\t", "https://a/b\t\tmd5:00", "https://a/b\tsha256:" + strings.Repeat("0", 64)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
@@ -136,6 +140,9 @@ func FuzzParseListLine(f *testing.F) {
 		}
 		if e.Host == "" {
 			t.Fatalf("accepted URL %q without host", e.URL)
+		}
+		if strings.HasPrefix(strings.ToLower(e.Path), "sha256:") {
+			t.Fatalf("accepted a checksum as the output path %q", e.Path)
 		}
 		if e.WantSHA256 != "" && (len(e.WantSHA256) != 64 || strings.Trim(e.WantSHA256, "0123456789abcdef") != "") {
 			t.Fatalf("accepted sha256 %q: not 64 lowercase hex digits", e.WantSHA256)
