@@ -1,6 +1,7 @@
 package fetcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -274,7 +275,8 @@ func proxyRefused(_ context.Context, _ *url.URL, req *http.Request, resp *http.R
 		return nil
 	}
 	e := httpError("", resp, time.Now())
-	e.Err = fmt.Errorf("the proxy refused a tunnel to %s", req.URL.Host)
+	// The transport's CONNECT request names its target in Host (its URL is opaque).
+	e.Err = fmt.Errorf("the proxy refused a tunnel to %s", cmp.Or(req.Host, req.URL.Host, req.URL.Opaque))
 	return e
 }
 

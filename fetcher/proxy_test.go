@@ -253,6 +253,10 @@ func TestProxies(t *testing.T) {
 				if e := wantError(t, err, ClassHTTP, false); e.Status != http.StatusProxyAuthRequired {
 					t.Errorf("status %d, want 407", e.Status)
 				}
+				// The error names the tunnel's target, for a user with several origins.
+				if target := strings.TrimPrefix(originURL(origin, ""), "https://"); !strings.Contains(err.Error(), "refused a tunnel to "+target) {
+					t.Errorf("the error does not name the tunnel's target %s: %v", target, err)
+				}
 			}
 		}
 	})
