@@ -114,6 +114,9 @@ func ParseNoProxy(s string) (NoProxy, error) {
 		case e == "*":
 			n.all = true
 			continue
+		case strings.Contains(e, "://"):
+			// NO_PROXY lists hosts; a scheme would otherwise be read as a broken CIDR block.
+			return NoProxy{}, fmt.Errorf("%q is a URL: list its host name alone (no scheme or path)", e)
 		case strings.Contains(e, "/"):
 			p, err := netip.ParsePrefix(e)
 			if err != nil {

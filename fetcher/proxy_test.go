@@ -82,12 +82,18 @@ func TestNoProxy(t *testing.T) {
 	if err != nil || !all.Match("anything.example", "1") {
 		t.Errorf("* does not match everything: %v", err)
 	}
-	for _, bad := range []string{"10.0.0.0/33", "host:port", "exa mple.com", "a..b", "*", "[::1"} {
-		if bad == "*" {
-			continue
-		}
-		if _, err := ParseNoProxy("ok.example," + bad); err == nil {
-			t.Errorf("%q: no error", bad)
+	for _, tc := range []struct{ bad, err string }{
+		{"10.0.0.0/33", "not a CIDR block"},
+		{"host:port", `"port" is not a port number`},
+		{"exa mple.com", "not a host name"},
+		{"a..b", "not a host name"},
+		{"[::1", "not a host name"},
+		{"http://intranet.example", "is a URL: list its host name alone"},
+		{"https://10.0.0.1/", "is a URL"},
+	} {
+		_, err := ParseNoProxy("ok.example," + tc.bad)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: error %v, want %q", tc.bad, err, tc.err)
 		}
 	}
 }
