@@ -79,7 +79,7 @@ func newRunMetrics(stats *scheduler.Stats, t *tally, retries *retryWatch, hosts 
 	m := &runMetrics{stats: stats, tally: t, retries: retries, hosts: hosts, pending: stats.PendingHosts, began: began,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trawl_errors_total",
-			Help: "Failed attempts of this run, retried or not, by error class (http, network, timeout, stall, tls, short-body, redirect, local, url, range, robots, other).",
+			Help: "Failed attempts of this run, retried or not, by error class (http, network, timeout, stall, tls, short-body, redirect, local, url, range, checksum, robots, other).",
 		}, []string{"class"}),
 	}
 	m.lastProgress.Store(began.UnixNano())

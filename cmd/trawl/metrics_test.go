@@ -118,6 +118,7 @@ func TestRunMetrics(t *testing.T) {
 	outcome(scheduler.KindRetry, queue.Record{URL: "https://b.test/2", Host: "b.test", ErrorClass: "timeout", NextAttempt: now.Add(time.Hour)})
 	outcome(scheduler.KindFailed, queue.Record{URL: "https://b.test/3", Host: "b.test", ErrorClass: "http"})
 	outcome(scheduler.KindFailed, queue.Record{URL: "https://b.test/4", Host: "b.test"})
+	outcome(scheduler.KindFailed, queue.Record{URL: "https://b.test/5", Host: "b.test", ErrorClass: "checksum"})
 	stats.Bytes.Add(4096)
 	stats.InFlight.Store(3)
 	stats.Total.Store(20)
@@ -134,13 +135,14 @@ func TestRunMetrics(t *testing.T) {
 		{"trawl_files_total", []string{"result=new"}, 2},
 		{"trawl_files_total", []string{"result=changed"}, 1},
 		{"trawl_files_total", []string{"result=unchanged"}, 1},
-		{"trawl_files_total", []string{"result=failed"}, 2},
+		{"trawl_files_total", []string{"result=failed"}, 3},
 		{"trawl_file_bytes_total", nil, 1570},
 		{"trawl_received_bytes_total", nil, 4096},
 		{"trawl_retries_total", nil, 2},
 		{"trawl_errors_total", []string{"class=http"}, 2},
 		{"trawl_errors_total", []string{"class=timeout"}, 1},
 		{"trawl_errors_total", []string{"class=other"}, 1},
+		{"trawl_errors_total", []string{"class=checksum"}, 1},
 		{"trawl_requests_in_flight", nil, 3},
 		{"trawl_job_urls", []string{"state=done"}, 12},
 		{"trawl_job_urls", []string{"state=failed"}, 2},
@@ -155,6 +157,17 @@ func TestRunMetrics(t *testing.T) {
 		got, ok := metricValue(mf, tc.name, tc.labels...)
 		if !ok || math.Abs(got-tc.want) > 1e-3 { // timestamps: to the millisecond
 			t.Errorf("%s%v = %v (present: %v), want %v", tc.name, tc.labels, got, ok, tc.want)
+		}
+	}
+	// The help names every class a series carries: a dashboard's author reads it for the labels.
+	help := mf["trawl_errors_total"].GetHelp()
+	_, named, _ := strings.Cut(help, "(")
+	named, _, _ = strings.Cut(named, ")")
+	for _, m := range mf["trawl_errors_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if !slices.Contains(strings.Split(named, ", "), l.GetValue()) {
+				t.Errorf("trawl_errors_total's help does not name class %s: %q", l.GetValue(), help)
+			}
 		}
 	}
 	// Ten hosts have a series: the ten deepest queues (24 down to 15), none of the others.
