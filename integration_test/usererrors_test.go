@@ -9,7 +9,7 @@ import (
 
 // TestSettingErrorsInUserWords: a bad flag value or config file is a usage error (exit 2) told in
 // the user's words — the flag or key as written, the line of the config file, a suggestion for a
-// mistyped key — never in Go's (strconv, time.ParseDuration, yaml's type names).
+// mistyped flag or key — never in Go's (strconv, time.ParseDuration, yaml's type names).
 func TestSettingErrorsInUserWords(t *testing.T) {
 	t.Parallel()
 	const url = "https://127.0.0.1:1/never.bin" // nothing listens: a run that started would fail with 1
@@ -27,6 +27,14 @@ func TestSettingErrorsInUserWords(t *testing.T) {
 			`--max-wait: "soon" is not a duration (like 90s, 5m, 2h30m or 1d)`},
 		{"word for a rate", []string{"--rate", "fast"}, "",
 			`--rate: "fast" is not a number`},
+		{"mistyped flag", []string{"--load-cookie", "cookies.txt"}, "",
+			"unknown flag: --load-cookie (did you mean --load-cookies?)"},
+		{"flag with _", []string{"--no_proxy", "intranet.example"}, "",
+			"unknown flag: --no_proxy (did you mean --no-proxy?)"},
+		{"crawl's flag", []string{"--sitemaps"}, "",
+			"unknown flag: --sitemaps (trawl crawl has it; see trawl get --help)"},
+		{"flag near to none", []string{"--bogus"}, "",
+			"unknown flag: --bogus (see trawl get --help)"},
 		{"mistyped key", nil, "# nightly pull\nconcurrency: 8\nperhost: 2\n",
 			"trawl.yaml line 3: unknown key perhost (did you mean per_host?)"},
 		{"flag name as key", nil, "refresh-after: 20h\n",

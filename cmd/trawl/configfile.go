@@ -212,28 +212,34 @@ func suggestKey(key string, fields map[string]int) string {
 	if k, ok := flagKeys[key]; ok {
 		return " (did you mean " + k + "?)"
 	}
-	// A flag's name (per-host, http1.1) or a key without its underscores (perhost).
-	norm := func(s string) string {
-		return strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(s))
-	}
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	best, bestDist := "", len(key)/3+1 // a typo, not another word
-	for _, k := range keys {
-		if norm(k) == norm(key) {
-			return " (did you mean " + k + "?)"
+	if best := nearestName(key, keys); best != "" {
+		return " (did you mean " + best + "?)"
+	}
+	return ""
+}
+
+// nearestName is the name in names that word most likely misspells, or "": one spelled the same
+// but for case, '_', '-' and '.' (a flag's name as a key, a key without its underscores), else the
+// first nearest within a typo's distance.
+func nearestName(word string, names []string) string {
+	norm := func(s string) string {
+		return strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(s))
+	}
+	best, bestDist := "", len(word)/3+1 // a typo, not another word
+	for _, n := range names {
+		if norm(n) == norm(word) {
+			return n
 		}
-		if d := editDistance(norm(key), norm(k)); d < bestDist {
-			best, bestDist = k, d
+		if d := editDistance(norm(word), norm(n)); d < bestDist {
+			best, bestDist = n, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return " (did you mean " + best + "?)"
+	return best
 }
 
 // editDistance is the optimal-string-alignment distance between a and b: insertions, deletions,

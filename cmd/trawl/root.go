@@ -38,6 +38,11 @@ kill -9, a reboot) continues where it stopped when the same command is run again
 		if ive, ok := errors.AsType[*pflag.InvalidValueError](err); ok {
 			err = flagValueError(ive)
 		}
+		if ne, ok := errors.AsType[*pflag.NotExistError](err); ok && ne.GetSpecifiedShortnames() == "" {
+			if hint := suggestFlag(c, ne.GetSpecifiedName()); hint != "" {
+				return usageErr("%v (%s)", err, hint)
+			}
+		}
 		return usageErr("%v (see %s --help)", err, c.CommandPath())
 	})
 	root.AddCommand(newGetCmd(stdin, stderr), newCrawlCmd(stderr), newStatusCmd(stdout), newListCmd(stdout), newRetryCmd(stdout))
@@ -73,4 +78,43 @@ kill -9, a reboot) continues where it stopped when the same command is run again
 		fmt.Fprintln(stderr, "trawl:", msg)
 	}
 	return code
+}
+
+// suggestFlag is what an unknown long flag name most likely meant: "did you mean --F?" for a
+// flag of c it misspells, "trawl crawl has it; ..." for a flag only another command has; "" when
+// none is near.
+func suggestFlag(c *cobra.Command, name string) string {
+	var others []*cobra.Command
+	if c.HasParent() {
+		for _, o := range c.Parent().Commands() {
+			if o != c {
+				others = append(others, o)
+			}
+		}
+	}
+	for _, o := range others {
+		if o.Flags().Lookup(name) != nil {
+			return fmt.Sprintf("%s has it; see %s --help", o.CommandPath(), c.CommandPath())
+		}
+	}
+	if best := nearestName(name, flagNames(c)); best != "" {
+		return "did you mean --" + best + "?"
+	}
+	for _, o := range others {
+		if best := nearestName(name, flagNames(o)); best != "" {
+			return fmt.Sprintf("%s has --%s; see %s --help", o.CommandPath(), best, c.CommandPath())
+		}
+	}
+	return ""
+}
+
+// flagNames are the names of c's flags that --help shows.
+func flagNames(c *cobra.Command) []string {
+	var names []string
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			names = append(names, f.Name)
+		}
+	})
+	return names
 }
