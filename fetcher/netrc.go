@@ -128,6 +128,11 @@ func parseNetrc(s string) (*Netrc, int, error) {
 			}
 			t.skipMacro()
 		default:
+			if strings.HasPrefix(*tok, "#") {
+				// A comment only starts a line here; say so (the word itself, which may be part of
+				// a password, is never shown).
+				return nil, line, errors.New("unexpected # inside a line: a # comment must start its line (quote a value that has # or spaces)")
+			}
 			return nil, line, errors.New("unexpected word: want machine, default, login, password, account or macdef (quote a value that has spaces)")
 		}
 	}

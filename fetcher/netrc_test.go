@@ -79,6 +79,8 @@ func TestParseNetrcErrors(t *testing.T) {
 		{"login x password y", 1, "login before any machine or default"},
 		{"machine a\n\n login x passwd secretword", 3, "unexpected word"},
 		{"machine a login x password my secret", 1, "unexpected word"},
+		{"machine a login x password y # work account", 1, "a # comment must start its line"},
+		{"machine a login x password y #secret", 1, "a # comment must start its line"},
 		{"machine a login x password \"open", 1, "quoted value does not end"},
 		{"machine a login x\npassword \"open\nmore\"", 2, "does not end on its line"},
 		{"machine \"\" login x", 1, "machine needs a host name"},
