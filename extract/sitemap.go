@@ -192,6 +192,20 @@ func (g *runGuard) Read(p []byte) (int, error) {
 // sitemapElem is an element of a sitemap that matters: its local name and namespace.
 type sitemapElem struct{ local, space string }
 
+// xmlSitemap is the state of readXMLSitemap's pass over a sitemap's elements.
+type xmlSitemap struct {
+	lim     SitemapLimits
+	fn      func(SitemapEntry) error
+	kind    SitemapKind
+	depth   int
+	entry   sitemapElem // the <url> or <sitemap> being read (depth 2)
+	field   string      // "loc" or "lastmod" while inside one (depth 3), else ""
+	text    []byte
+	loc     string
+	lastmod string
+	entries int
+}
+
 func readXMLSitemap(r io.Reader, lim SitemapLimits, fn func(SitemapEntry) error) (SitemapKind, error) {
 	d := xml.NewDecoder(&runGuard{r: r})
 	// Not strict: a raw '&' in a URL, a common slip, is read as it is rather than ending the file.
@@ -199,86 +213,94 @@ func readXMLSitemap(r io.Reader, lim SitemapLimits, fn func(SitemapEntry) error)
 	// Sitemaps must be UTF-8; one that declares another encoding is read as it is rather than
 	// refused (its URLs are ASCII, or percent-encoded, in practice).
 	d.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
-	var (
-		kind    SitemapKind
-		depth   int
-		entry   sitemapElem // the <url> or <sitemap> being read (depth 2)
-		field   string      // "loc" or "lastmod" while inside one (depth 3), else ""
-		text    []byte
-		loc     string
-		lastmod string
-		entries int
-	)
+	x := &xmlSitemap{lim: lim, fn: fn}
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
-			if kind == SitemapNone {
-				return kind, ErrNotSitemap
+			if x.kind == SitemapNone {
+				return x.kind, ErrNotSitemap
 			}
-			return kind, nil
+			return x.kind, nil
 		}
 		if err != nil {
-			return kind, unwrapXML(err)
+			return x.kind, unwrapXML(err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			depth++
-			switch depth {
-			case 1:
-				if kind != SitemapNone {
-					break // a second root: its entries are not this sitemap's kind
-				}
-				switch t.Name.Local {
-				case "urlset":
-					kind = SitemapURLSet
-				case "sitemapindex":
-					kind = SitemapIndex
-				default:
-					return SitemapNone, ErrNotSitemap
-				}
-			case 2:
-				entry = sitemapElem{}
-				if kind == SitemapURLSet && t.Name.Local == "url" || kind == SitemapIndex && t.Name.Local == "sitemap" {
-					entry = sitemapElem{t.Name.Local, t.Name.Space}
-				}
-				loc, lastmod = "", ""
-			case 3:
-				// A child in the entry's own namespace: an extension's <image:loc> is another
-				// namespace's, and is not the page.
-				if entry.local != "" && t.Name.Space == entry.space && (t.Name.Local == "loc" || t.Name.Local == "lastmod") {
-					field, text = t.Name.Local, text[:0]
-				}
+			if err := x.start(t); err != nil {
+				return SitemapNone, err
 			}
 		case xml.CharData:
-			if field != "" && len(text)+len(t) <= maxSitemapText {
-				text = append(text, t...)
-			} else if field != "" {
-				field = "-" // too long: dropped
+			if x.field != "" && len(x.text)+len(t) <= maxSitemapText {
+				x.text = append(x.text, t...)
+			} else if x.field != "" {
+				x.field = "-" // too long: dropped
 			}
 		case xml.EndElement:
-			switch depth {
-			case 3:
-				switch field {
-				case "loc":
-					loc = string(bytes.TrimSpace(text))
-				case "lastmod":
-					lastmod = string(bytes.TrimSpace(text))
-				}
-				field = ""
-			case 2:
-				if entry.local != "" && loc != "" {
-					if entries++; entries > lim.MaxEntries {
-						return kind, ErrSitemapTooMany
-					}
-					if err := emit(loc, lastmod, kind == SitemapIndex, fn); err != nil {
-						return kind, err
-					}
-				}
-				entry = sitemapElem{}
+			if err := x.end(); err != nil {
+				return x.kind, err
 			}
-			depth--
 		}
 	}
+}
+
+// start enters an element: the root names the sitemap's kind, an entry (depth 2) starts a page
+// or sitemap, and its loc or lastmod (depth 3) starts collecting text.
+func (x *xmlSitemap) start(t xml.StartElement) error {
+	x.depth++
+	switch x.depth {
+	case 1:
+		if x.kind != SitemapNone {
+			break // a second root: its entries are not this sitemap's kind
+		}
+		switch t.Name.Local {
+		case "urlset":
+			x.kind = SitemapURLSet
+		case "sitemapindex":
+			x.kind = SitemapIndex
+		default:
+			return ErrNotSitemap
+		}
+	case 2:
+		x.entry = sitemapElem{}
+		if x.kind == SitemapURLSet && t.Name.Local == "url" || x.kind == SitemapIndex && t.Name.Local == "sitemap" {
+			x.entry = sitemapElem{t.Name.Local, t.Name.Space}
+		}
+		x.loc, x.lastmod = "", ""
+	case 3:
+		// A child in the entry's own namespace: an extension's <image:loc> is another
+		// namespace's, and is not the page.
+		if x.entry.local != "" && t.Name.Space == x.entry.space && (t.Name.Local == "loc" || t.Name.Local == "lastmod") {
+			x.field, x.text = t.Name.Local, x.text[:0]
+		}
+	}
+	return nil
+}
+
+// end leaves an element: a loc or lastmod keeps its text, and an entry with a loc is emitted.
+func (x *xmlSitemap) end() error {
+	defer func() { x.depth-- }()
+	switch x.depth {
+	case 3:
+		switch x.field {
+		case "loc":
+			x.loc = string(bytes.TrimSpace(x.text))
+		case "lastmod":
+			x.lastmod = string(bytes.TrimSpace(x.text))
+		}
+		x.field = ""
+	case 2:
+		if x.entry.local != "" && x.loc != "" {
+			if x.entries++; x.entries > x.lim.MaxEntries {
+				return ErrSitemapTooMany
+			}
+			if err := emit(x.loc, x.lastmod, x.kind == SitemapIndex, x.fn); err != nil {
+				return err
+			}
+		}
+		x.entry = sitemapElem{}
+	}
+	return nil
 }
 
 // unwrapXML returns the error a reader gave the XML decoder as it is (a cap, a network error), or

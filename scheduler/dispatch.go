@@ -110,25 +110,9 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 		}
 		now := opts.Now()
 		if scan || now.Sub(lastScan) >= rescanEvery {
-			// Read the commit count before the scan: an outcome committed after the scan's
-			// snapshot (a retry, a page's links) must keep the loop going.
-			committed := d.cm.committed.Load()
-			n, err := d.scan(now)
-			if err != nil {
-				return &FatalError{err}
-			}
 			scan, lastScan = false, now
-			if d.settled(committed) {
-				switch done, others, err := d.finished(n); {
-				case err != nil:
-					return &FatalError{err}
-				case done:
-					return nil
-				case d.waitTooLong(now):
-					return &WaitingError{Next: d.sleep[0].wake}
-				case d.tooFar(others, now):
-					return &WaitingError{Next: others}
-				}
+			if end, err := d.rescan(now); end {
+				return err
 			}
 		}
 		d.wakeSleepers(now)
@@ -176,6 +160,32 @@ func (d *dispatcher) loop(ctx context.Context, results <-chan outcome, feedDone 
 			}
 		}
 	}
+}
+
+// rescan takes a fresh look at the queue's hosts and says whether the run ends here: finished
+// (end, nil), waiting past MaxWait (a WaitingError) or failed (a FatalError).
+func (d *dispatcher) rescan(now time.Time) (end bool, err error) {
+	// Read the commit count before the scan: an outcome committed after the scan's snapshot (a
+	// retry, a page's links) must keep the loop going.
+	committed := d.cm.committed.Load()
+	n, err := d.scan(now)
+	if err != nil {
+		return true, &FatalError{err}
+	}
+	if !d.settled(committed) {
+		return false, nil
+	}
+	switch done, others, err := d.finished(n); {
+	case err != nil:
+		return true, &FatalError{err}
+	case done:
+		return true, nil
+	case d.waitTooLong(now):
+		return true, &WaitingError{Next: d.sleep[0].wake}
+	case d.tooFar(others, now):
+		return true, &WaitingError{Next: others}
+	}
+	return false, nil
 }
 
 func (d *dispatcher) inflight() int { return d.s.opts.Workers - d.free }

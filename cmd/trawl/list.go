@@ -82,6 +82,30 @@ func (l listedURL) text() string {
 	return strings.TrimRight(strings.Join(f, "\t"), "\t")
 }
 
+// listSource opens the job whose records trawl list reads: a shared job on NATS JetStream, or the
+// state file at path, read-only. closeJob ends the reading.
+func listSource(cmd *cobra.Command, shared *sharedFlags, path string) (forEach func(func(store.Record) error) error, closeJob func(), err error) {
+	if isShared, err := shared.given(cmd); err != nil {
+		return nil, nil, err
+	} else if isShared {
+		q, closeConn, err := shared.attach(cmd.Context())
+		if err != nil {
+			return nil, nil, err
+		}
+		return q.ForEach, closeConn, nil
+	}
+	st, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil, usageErr("no trawl job at %s (give -o DIR or --state FILE)", path)
+	case errors.Is(err, store.ErrLocked):
+		return nil, nil, fatalErr("%v; list its URLs once the run ends (trawl status shows its progress now)", err)
+	case err != nil:
+		return nil, nil, fatalErr("%v", err)
+	}
+	return st.ForEach, func() { st.Close() }, nil
+}
+
 func newListCmd(stdout io.Writer) *cobra.Command {
 	var out, state, host string
 	var done, failed, pending, skipped, asJSON bool
@@ -106,33 +130,14 @@ holds is pending; a done one's path is under the --out of the worker that fetche
 			want := map[store.State]bool{store.Done: done, store.Failed: failed, store.Pending: pending,
 				store.Leased: pending, store.Skipped: skipped}
 			all := !done && !failed && !pending && !skipped
-			var forEach func(func(store.Record) error) error
-			if isShared, err := shared.given(cmd); err != nil {
+			forEach, closeJob, err := listSource(cmd, &shared, statePathOf(out, state))
+			if err != nil {
 				return err
-			} else if isShared {
-				q, closeConn, err := shared.attach(cmd.Context())
-				if err != nil {
-					return err
-				}
-				defer closeConn()
-				forEach = q.ForEach
-			} else {
-				path := statePathOf(out, state)
-				st, err := store.Open(path, &store.Options{ReadOnly: true, Timeout: 200 * time.Millisecond})
-				switch {
-				case errors.Is(err, fs.ErrNotExist):
-					return usageErr("no trawl job at %s (give -o DIR or --state FILE)", path)
-				case errors.Is(err, store.ErrLocked):
-					return fatalErr("%v; list its URLs once the run ends (trawl status shows its progress now)", err)
-				case err != nil:
-					return fatalErr("%v", err)
-				}
-				defer st.Close()
-				forEach = st.ForEach
 			}
+			defer closeJob()
 			w := bufio.NewWriter(stdout)
 			enc := json.NewEncoder(w)
-			err := forEach(func(r store.Record) error {
+			err = forEach(func(r store.Record) error {
 				if (!all && !want[r.State]) || (host != "" && r.Host != host) {
 					return nil
 				}
