@@ -161,3 +161,34 @@ func TestCookieFileErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestCookieSessionFile: --load-cookies and --save-cookies naming one file keep a session in it
+// across runs (curl's -b F -c F): the first run, before the file exists, starts with no cookies
+// instead of refusing; the next sends back what the first saved. A missing file to load alone is
+// still refused (TestCookieFileErrors).
+func TestCookieSessionFile(t *testing.T) {
+	t.Parallel()
+	a, ca := server(t)
+	a.Handle("/login", testserver.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "session", Value: "kept", Path: "/", MaxAge: 3600})
+		w.Write([]byte("in"))
+	}))
+	a.Handle("/next", testserver.Size(10))
+	dir := t.TempDir()
+	jar, out := filepath.Join(dir, "jar.txt"), filepath.Join(dir, "out")
+	// The same file spelled two ways: a relative name run from its directory, and its full path.
+	runIn := func(args ...string) result {
+		cmd := trawlCmd(append(args, "--ca-cert", ca, "--load-cookies", jar, "--save-cookies", "./"+filepath.Base(jar))...)
+		cmd.Dir = dir
+		return start(t, cmd).wait(runTimeout)
+	}
+	first := runIn("get", "-o", out, a.URL("/login"))
+	wantExit(t, first, exitOK)
+	if _, err := os.Stat(jar); err != nil {
+		t.Fatalf("the first run saved no cookie file: %v\n%s", err, first.stderr)
+	}
+	wantExit(t, runIn("get", "-o", out, a.URL("/next")), exitOK)
+	if got := cookiesSent(t, a, "/next"); !slices.Equal(got, []string{"session=kept"}) {
+		t.Errorf("second run sent cookies %q, want the saved session", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -559,11 +560,16 @@ func newFetcher(cfg *Config, command string, log *slog.Logger) (*fetcher.Fetcher
 	fopts.NoProxy = cfg.NoProxy
 	if cfg.LoadCookies != "" {
 		cs, err := fetcher.LoadCookieFile(cfg.LoadCookies)
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && sameFile(cfg.LoadCookies, cfg.SaveCookies):
+			// A session kept in one file (curl's -b F -c F): its first run has none yet.
+			log.Info("cookie file not there yet: starting with no cookies", "file", cfg.LoadCookies)
+		case err != nil:
 			return nil, err
+		default:
+			fopts.Cookies = cs
+			log.Info("cookie file read", "file", cfg.LoadCookies, "cookies", len(cs))
 		}
-		fopts.Cookies = cs
-		log.Info("cookie file read", "file", cfg.LoadCookies, "cookies", len(cs))
 	}
 	if cfg.SaveCookies != "" {
 		// Found out now, not after the run: where the cookies are to be written.
@@ -585,6 +591,17 @@ func newFetcher(cfg *Config, command string, log *slog.Logger) (*fetcher.Fetcher
 		}
 	}
 	return fetcher.New(fopts)
+}
+
+// sameFile reports whether paths a and b name one file, by their cleaned absolute names (the file
+// may not exist yet).
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	aa, errA := filepath.Abs(a)
+	ab, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && aa == ab
 }
 
 func isDir(path string) bool {
