@@ -280,7 +280,8 @@ func (f *Fetcher) dialTLS(ctx context.Context, network, addr string, tc *tls.Con
 // requestHeader is the header a request for u starts with: the -H headers, identity encoding
 // (bytes saved exactly as sent), the User-Agent and, for a host with a .netrc entry, its Basic
 // credentials, unless u has userinfo (which net/http sends instead) or -H gave an Authorization.
-// Like the -H headers, they follow a redirect only within the origin (checkRedirect).
+// Like the -H headers, they follow a redirect only within the origin; another host gets its own
+// entry's (checkRedirect).
 func (f *Fetcher) requestHeader(u *url.URL) http.Header {
 	h := f.opts.Header.Clone()
 	if h == nil {
@@ -288,12 +289,18 @@ func (f *Fetcher) requestHeader(u *url.URL) http.Header {
 	}
 	h.Set("Accept-Encoding", "identity")
 	h.Set("User-Agent", f.opts.UserAgent)
+	f.netrcLogin(h, u)
+	return h
+}
+
+// netrcLogin gives h the Basic credentials of u's host's .netrc entry, unless u has userinfo
+// (which net/http sends instead) or h has an Authorization already.
+func (f *Fetcher) netrcLogin(h http.Header, u *url.URL) {
 	if f.opts.Netrc != nil && u.User == nil && h.Get("Authorization") == "" {
 		if login, password, ok := f.opts.Netrc.Login(u.Hostname()); ok {
 			h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(login+":"+password)))
 		}
 	}
-	return h
 }
 
 // checkRedirect bounds the chain, allows only http(s) targets, and keeps credentials for
@@ -314,6 +321,11 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 	if crossHost(via[0].URL, req.URL) {
 		for _, k := range f.credKeys {
 			req.Header.Del(k)
+		}
+		// The new host's own .netrc entry is its own to receive (as curl and wget send it),
+		// but not in clear text after https.
+		if via[0].URL.Scheme == "http" || req.URL.Scheme == "https" {
+			f.netrcLogin(req.Header, req.URL)
 		}
 	}
 	return nil

@@ -132,12 +132,13 @@ func TestLoadNetrc(t *testing.T) {
 }
 
 // TestNetrcCredentials: a .netrc login goes to its host as Basic credentials, follows a redirect
-// within the origin, and never one to another host; userinfo in the URL and an Authorization of
-// -H take precedence.
+// within the origin, and never one to another host, which gets its own entry's login (an entry
+// names a host, not a port: the same name on another port is that host); userinfo in the URL
+// and an Authorization of -H take precedence.
 func TestNetrcCredentials(t *testing.T) {
 	a := testserver.New(t)
 	b := testserver.New(t)
-	netrc, err := ParseNetrc(strings.NewReader("machine login.example.com login alice password wonderland\n"), "netrc")
+	netrc, err := ParseNetrc(strings.NewReader("machine login.example.com login alice password wonderland\nmachine other.example.com login bob password builder\n"), "netrc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,9 @@ func TestNetrcCredentials(t *testing.T) {
 	}{
 		{"same host", nil, aURL + "/s1", aURL + "/d1", a, basic("alice:wonderland"), basic("alice:wonderland")},
 		{"another host", nil, aURL + "/s2", b.URL("/d2"), b, basic("alice:wonderland"), ""},
-		{"the same name on another port", nil, aURL + "/s3", "https://login.example.com:" + port(b) + "/d3", b, basic("alice:wonderland"), ""},
+		{"the same name on another port", nil, aURL + "/s3", "https://login.example.com:" + port(b) + "/d3", b, basic("alice:wonderland"), basic("alice:wonderland")},
+		{"another host with an entry", nil, aURL + "/s7", "https://other.example.com:" + port(b) + "/d7", b, basic("alice:wonderland"), basic("bob:builder")},
+		{"-H to another host with an entry", http.Header{"Authorization": {"Bearer tok"}}, aURL + "/s8", "https://other.example.com:" + port(b) + "/d8", b, "Bearer tok", basic("bob:builder")},
 		{"userinfo first", nil, "https://me:pw@login.example.com:" + port(a) + "/s4", aURL + "/d4", a, basic("me:pw"), ""},
 		{"-H first", http.Header{"Authorization": {"Bearer tok"}}, aURL + "/s5", aURL + "/d5", a, "Bearer tok", "Bearer tok"},
 		{"a host without an entry", nil, a.URL("/s6"), a.URL("/d6"), a, "", ""},
@@ -163,7 +166,7 @@ func TestNetrcCredentials(t *testing.T) {
 			f := newFetcher(t, a, func(o *Options) { o.Netrc, o.Header = netrc, tc.header })
 			d := f.dial
 			f.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				if host, p, _ := net.SplitHostPort(addr); host == "login.example.com" {
+				if host, p, _ := net.SplitHostPort(addr); host == "login.example.com" || host == "other.example.com" {
 					addr = net.JoinHostPort("127.0.0.1", p)
 				}
 				return d(ctx, network, addr)

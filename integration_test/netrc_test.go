@@ -13,7 +13,7 @@ import (
 )
 
 // TestNetrc: a .netrc entry's login reaches its host as Basic credentials, and not the other
-// host a redirect leads to; it is not written anywhere. --netrc finds the file through $NETRC,
+// host a redirect leads to, which gets its own entry's if it has one; it is not written anywhere. --netrc finds the file through $NETRC,
 // --netrc-file takes it as given.
 func TestNetrc(t *testing.T) {
 	t.Parallel()
@@ -24,17 +24,23 @@ func TestNetrc(t *testing.T) {
 	if err := os.WriteFile(netrc, []byte("# logins\nmachine 127.0.0.1\n  login alice\n  password "+password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	both := filepath.Join(dir, "netrc-both")
+	if err := os.WriteFile(both, []byte("machine 127.0.0.1 login alice password "+password+"\nmachine localhost login bob password b0bsOwn\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	a.Handle("/private/a.bin", testserver.Size(100))
 	a.Handle("/private/moved.bin", testserver.Redirect(bBase+"/public/b.bin"))
 	want := "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:"+password))
 
 	for _, tc := range []struct {
-		name string
-		args []string
-		env  string
+		name  string
+		args  []string
+		env   string
+		wantB string // the Authorization the redirect's target gets
 	}{
-		{"--netrc with $NETRC", []string{"--netrc"}, "NETRC=" + netrc},
-		{"--netrc-file", []string{"--netrc-file", netrc}, ""},
+		{"--netrc with $NETRC", []string{"--netrc"}, "NETRC=" + netrc, ""},
+		{"--netrc-file", []string{"--netrc-file", netrc}, "", ""},
+		{"an entry for each host", []string{"--netrc-file", both}, "", "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:b0bsOwn"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, report := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "report.json")
@@ -52,8 +58,8 @@ func TestNetrc(t *testing.T) {
 			if got := a.RequestsFor("/private/moved.bin"); got[len(got)-1].Header.Get("Authorization") != want {
 				t.Errorf("the redirecting request carried no credentials")
 			}
-			if got := b.RequestsFor("/public/b.bin")[nb].Header.Get("Authorization"); got != "" {
-				t.Errorf("the host a redirect led to got Authorization %q", got)
+			if got := b.RequestsFor("/public/b.bin")[nb].Header.Get("Authorization"); got != tc.wantB {
+				t.Errorf("the host a redirect led to got Authorization %q, want %q", got, tc.wantB)
 			}
 			if strings.Contains(r.stderr, password) {
 				t.Errorf("the log shows the password:\n%s", r.stderr)
