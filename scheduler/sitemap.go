@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -198,7 +199,13 @@ func (r *sitemapReader) site(ctx context.Context, site sitemapSite, rules *extra
 		r.report(SitemapEvent{URL: guess, Seed: true, Guessed: true, Err: errRobotsNoSitemap, Partial: true})
 		return nil
 	}
+	robotsURL, _ := url.Parse(site.base() + "/robots.txt")
 	for _, u := range rules.Sitemaps() {
+		// A relative Sitemap: URL (which the protocol does not allow, but sites write) is read
+		// against the robots.txt that gave it.
+		if ref, err := url.Parse(u); err == nil && !ref.IsAbs() && robotsURL != nil {
+			u = robotsURL.ResolveReference(ref).String()
+		}
 		if _, err := r.file(ctx, site, u, 1, true, false); err != nil {
 			return err
 		}

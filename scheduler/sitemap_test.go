@@ -133,6 +133,17 @@ func TestSitemaps(t *testing.T) {
 				"/maps/d.xml": "", "/sitemap.xml": ""},
 		},
 		{
+			// Not what the protocol allows, but what sites write: read against robots.txt's URL.
+			name:   "robots names an index by a relative URL",
+			full:   true,
+			robots: "User-agent: *\nDisallow: /site/private/\nSitemap: /maps/index.xml\n",
+			want: map[string]store.State{"/site/": store.Done, "/site/a.html": store.Done, "/site/b.html": store.Done,
+				"/site/c.html": store.Done, "/site/d.html": store.Done, "/other/x.html": store.Skipped,
+				"/site/private/p.html": store.Skipped, "/site/g.html": store.Done},
+			wantEvs: map[string]string{"/maps/index.xml": "", "/maps/a.xml.gz": "", "/maps/b.txt": "", "/maps/deeper.xml": "",
+				"/maps/d.xml": "", "/sitemap.xml": ""},
+		},
+		{
 			name:    "robots disallows the guess, names nothing",
 			robots:  "User-agent: *\nDisallow: /sitemap.xml\n",
 			want:    map[string]store.State{"/site/": store.Done},
