@@ -204,8 +204,15 @@ func listenMetrics(addr string) (*metricsServer, error) {
 	return s, nil
 }
 
-// url is where the metrics are: the address bound, with the port chosen for port 0.
-func (s *metricsServer) url() string { return "http://" + s.ln.Addr().String() + "/metrics" }
+// url is where the metrics are: the address bound, with the port chosen for port 0, and
+// localhost for a listener on every address (":9090"), which [::] would not reach everywhere.
+func (s *metricsServer) url() string {
+	addr := s.ln.Addr().String()
+	if tcp, ok := s.ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		addr = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return "http://" + addr + "/metrics"
+}
 
 // close stops serving: a scrape under way has a moment to finish.
 func (s *metricsServer) close() {

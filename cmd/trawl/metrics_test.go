@@ -303,3 +303,20 @@ func TestDeepestQueues(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsURLEveryAddress: a listener on every address (":PORT") is announced at localhost,
+// where a browser or curl on the machine reaches it, not at [::].
+func TestMetricsURLEveryAddress(t *testing.T) {
+	ms, err := listenMetrics(":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.close()
+	u := ms.url()
+	if !strings.HasPrefix(u, "http://localhost:") || !strings.HasSuffix(u, "/metrics") {
+		t.Fatalf("url %q, want http://localhost:PORT/metrics", u)
+	}
+	if mf, _ := scrape(t, u); len(mf) == 0 {
+		t.Errorf("nothing scraped at %s", u)
+	}
+}
