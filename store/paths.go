@@ -97,21 +97,26 @@ func (s *Store) Rename(url, proposed string) (string, error) {
 	return path, nil
 }
 
-// release frees path's reservation if url holds it.
-func (w *wtx) release(path, url string) error {
+// holds reports whether url holds path's reservation ("" holds none).
+func (w *wtx) holds(path, url string) (bool, error) {
 	if path == "" {
-		return nil
+		return false, nil
 	}
 	v := w.paths.Get([]byte(path))
 	if v == nil {
-		return nil
+		return false, nil
 	}
 	holder, err := decodeReservation(path, v)
 	if err != nil {
-		return corrupt(w.path, "reservation of %q: %v", path, err)
+		return false, corrupt(w.path, "reservation of %q: %v", path, err)
 	}
-	if holder != url {
-		return nil
+	return holder == url, nil
+}
+
+// release frees path's reservation if url holds it.
+func (w *wtx) release(path, url string) error {
+	if ok, err := w.holds(path, url); !ok {
+		return err
 	}
 	return w.paths.Delete([]byte(path))
 }

@@ -136,19 +136,8 @@ func (w *wtx) remove(r *Record, seq uint64, owner string) error {
 
 // reown gives path's reservation, if old holds it, to url.
 func (w *wtx) reown(path, old, url string) error {
-	if path == "" {
-		return nil
-	}
-	v := w.paths.Get([]byte(path))
-	if v == nil {
-		return nil
-	}
-	holder, err := decodeReservation(path, v)
-	if err != nil {
-		return corrupt(w.path, "reservation of %q: %v", path, err)
-	}
-	if holder != old {
-		return nil
+	if ok, err := w.holds(path, old); !ok {
+		return err
 	}
 	return w.paths.Put([]byte(path), encodeReservation(path, url))
 }
