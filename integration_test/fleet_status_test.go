@@ -194,7 +194,8 @@ func TestFleetStatusRetry(t *testing.T) {
 
 // TestFleetStatusUsage: status, list and retry of a shared job refuse what cannot be: a job the
 // server does not have (and retry does not create it), --queue without --job and the reverse, a
-// state file with a queue, and a server that does not answer.
+// state file with a queue, a queue URL or job name that cannot be (before connecting), and a
+// server that does not answer; get and crawl refuse the same names, and --save with a queue.
 func TestFleetStatusUsage(t *testing.T) {
 	t.Parallel()
 	nats := natstest.Server(t).ClientURL()
@@ -209,7 +210,12 @@ func TestFleetStatusUsage(t *testing.T) {
 		{[]string{"status", "--queue", nats}, exitUsage, "--queue needs --job NAME"},
 		{[]string{"retry", "--job", "x"}, exitUsage, "--job names a job shared on --queue"},
 		{[]string{"list", "--queue", nats, "--job", "x", "-o", t.TempDir()}, exitUsage, "-o/--state and --queue exclude each other"},
-		{[]string{"status", "--queue", "http://" + strings.TrimPrefix(nats, "nats://"), "--job", "x"}, exitFatal, "want nats://HOST:PORT"},
+		{[]string{"status", "--queue", "http://" + strings.TrimPrefix(nats, "nats://"), "--job", "x"}, exitUsage, "want nats://HOST:PORT"},
+		{[]string{"status", "--queue", nats, "--job", "a.b"}, exitUsage, `--job: job name "a.b": want letters, digits`},
+		{[]string{"list", "--queue", nats, "--job", strings.Repeat("j", 201)}, exitUsage, "--job: job name of 201 characters: at most 200"},
+		{[]string{"get", "--queue", nats, "--job", "a b*", "https://127.0.0.1:1/x"}, exitUsage, `--job: job name "a b*"`},
+		{[]string{"get", "--queue", "http://127.0.0.1:1", "--job", "x", "https://127.0.0.1:1/x"}, exitUsage, "want nats://HOST:PORT"},
+		{[]string{"crawl", "--queue", nats, "--job", "x", "--save", "image/*", "https://127.0.0.1:1/"}, exitUsage, "--save needs a state file for now"},
 		{[]string{"status", "--queue", "nats://127.0.0.1:1", "--job", "x"}, exitFatal, "--queue nats://127.0.0.1:1: "},
 	} {
 		r := start(t, trawlCmd(c.args...)).wait(promptly)

@@ -85,3 +85,6 @@ func (q *Queue) Workers() ([]Worker, error) {
 	slices.SortFunc(out, func(a, b Worker) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
+
+// Self is this worker as its heartbeats describe it (the zero Worker for a job Attach opened).
+func (q *Queue) Self() Worker { return q.self }

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +46,8 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() error {
-	if o.Job == "" || strings.Trim(o.Job, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
-		return fmt.Errorf("jsqueue: job name %q: want letters, digits, '-' and '_'", o.Job)
+	if err := CheckJob(o.Job); err != nil {
+		return fmt.Errorf("jsqueue: %w", err)
 	}
 	if o.Partitions <= 0 {
 		o.Partitions = 16

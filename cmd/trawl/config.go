@@ -195,6 +195,10 @@ func (c *Config) validate() error {
 		return errors.New("--content-disposition and --queue exclude each other for now: a shared job cannot yet record a name the server gives")
 	case c.Queue != "" && c.State != "":
 		return errors.New("--state and --queue exclude each other: a shared job lives in the queue, not in a state file")
+	case c.Queue != "" && len(c.Save) > 0:
+		return errors.New("--save needs a state file for now: a shared job (--queue) cannot yet fetch again what an earlier --save left out")
+	case c.Queue != "" && checkShared(c.Queue, c.Job) != nil:
+		return checkShared(c.Queue, c.Job)
 	case c.LeaseTime <= 0:
 		return fmt.Errorf("--lease-time must be positive, got %s", c.LeaseTime)
 	case c.MaxWait < 0:

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/jsqueue"
 	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/scheduler"
@@ -445,6 +446,10 @@ func prepareRun(st queue.Backend, cfg *Config, start time.Time, sitemaps bool) e
 		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())}); err != nil {
 		return err
 	}
+	began, joined, err := runBegan(st, start)
+	if err != nil {
+		return err
+	}
 	// A new run gives URLs that failed before a fresh retry budget. (Requeue scans every record:
 	// skip it when the counters say there is nothing to find, so a restart starts at once.)
 	c, err := st.Counts()
@@ -452,15 +457,19 @@ func prepareRun(st queue.Backend, cfg *Config, start time.Time, sitemaps bool) e
 		return err
 	}
 	if c.Failed > 0 {
-		if _, err := st.Requeue(nil); err != nil {
+		var before func(queue.Record) bool // nil: all
+		if joined {
+			before = func(r queue.Record) bool { return r.Updated.Before(began) }
+		}
+		if _, err := st.Requeue(before); err != nil {
 			return err
 		}
 	}
-	cutoff := refreshCutoff(cfg, start)
+	cutoff := refreshCutoff(cfg, began)
 	switch {
 	case cutoff.IsZero():
 		return nil
-	case cfg.Refresh && !sitemaps:
+	case cfg.Refresh && !sitemaps && !joined:
 		_, err := st.Revalidate(nil)
 		return err
 	}
@@ -468,6 +477,37 @@ func prepareRun(st queue.Backend, cfg *Config, start time.Time, sitemaps bool) e
 		return r.Updated.Before(cutoff) && (!sitemaps || r.Lastmod.IsZero())
 	})
 	return err
+}
+
+// liveWorkers is what a shared job's backend says of the workers serving it now, itself included.
+type liveWorkers interface {
+	Workers() ([]jsqueue.Worker, error)
+	Self() jsqueue.Worker
+}
+
+// runBegan is when the job's run began: start, this run's, or for a worker joining a shared job
+// whose other workers are under way (joined), the start of the earliest of them. A joining worker
+// then takes the run as theirs: it neither retries the failures nor revalidates the files they
+// have settled since, which would make each worker that joins a pass over the job.
+func runBegan(st queue.Backend, start time.Time) (began time.Time, joined bool, err error) {
+	lw, ok := st.(liveWorkers)
+	if !ok {
+		return start, false, nil
+	}
+	ws, err := lw.Workers()
+	if err != nil {
+		return start, false, err
+	}
+	began = start
+	for _, w := range ws {
+		if w.ID == lw.Self().ID {
+			continue // this worker: joined the job as its run was set up
+		}
+		if !w.Started.IsZero() && w.Started.Before(began) {
+			began, joined = w.Started, true
+		}
+	}
+	return began, joined, nil
 }
 
 // refreshCutoff is the time before which a URL done is revalidated by this run: its start

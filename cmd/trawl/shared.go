@@ -25,9 +25,8 @@ type natsConn struct {
 // server: it reconnects for as long as it takes (its calls wait for it, up to a limit: see
 // jsqueue), saying so in log. A one-off command's fails at once when the server cannot be reached.
 func (c natsConn) connect(name string, log *slog.Logger) (*nats.Conn, error) {
-	u, err := url.Parse(c.url)
-	if err != nil || u.Scheme != "nats" && u.Scheme != "tls" || u.Host == "" {
-		return nil, fmt.Errorf("--queue %q: want nats://HOST:PORT", c.url)
+	if err := checkShared(c.url, c.job); err != nil {
+		return nil, err
 	}
 	opts := []nats.Option{nats.Name(name), nats.Timeout(c.timeout)}
 	if log != nil {
@@ -53,6 +52,18 @@ func (c natsConn) connect(name string, log *slog.Logger) (*nats.Conn, error) {
 		return nil, fmt.Errorf("--queue %s: %w", redact(c.url), err)
 	}
 	return nc, nil
+}
+
+// checkShared checks a --queue URL and a --job name before anything is connected to.
+func checkShared(queueURL, job string) error {
+	u, err := url.Parse(queueURL)
+	if err != nil || u.Scheme != "nats" && u.Scheme != "tls" || u.Host == "" {
+		return fmt.Errorf("--queue %q: want nats://HOST:PORT (or tls://HOST:PORT)", redact(queueURL))
+	}
+	if err := jsqueue.CheckJob(job); err != nil {
+		return fmt.Errorf("--job: %v", err)
+	}
+	return nil
 }
 
 // sharedFlags are the flags of status, list and retry that name a job shared on NATS JetStream
@@ -84,6 +95,9 @@ func (s *sharedFlags) given(cmd *cobra.Command) (bool, error) {
 		return false, usageErr("--queue needs --job NAME: the name the job's workers were given")
 	case fs.Changed("out") || fs.Changed("state"):
 		return false, usageErr("-o/--state and --queue exclude each other: a shared job lives in the queue, not in a state file")
+	}
+	if err := checkShared(s.url, s.job); err != nil {
+		return false, usageErr("%v", err)
 	}
 	return true, nil
 }
