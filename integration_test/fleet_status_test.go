@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/trawl-dev/trawl/internal/natstest"
 	"github.com/trawl-dev/trawl/internal/testserver"
 )
@@ -199,6 +201,15 @@ func TestFleetStatusRetry(t *testing.T) {
 func TestFleetStatusUsage(t *testing.T) {
 	t.Parallel()
 	nats := natstest.Server(t).ClientURL()
+	plain, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go plain.Start()
+	t.Cleanup(plain.Shutdown)
+	if !plain.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server without JetStream not ready")
+	}
 	for _, c := range []struct {
 		args []string
 		code int
@@ -217,6 +228,8 @@ func TestFleetStatusUsage(t *testing.T) {
 		{[]string{"get", "--queue", "http://127.0.0.1:1", "--job", "x", "https://127.0.0.1:1/x"}, exitUsage, "want nats://HOST:PORT"},
 		{[]string{"crawl", "--queue", nats, "--job", "x", "--save", "image/*", "https://127.0.0.1:1/"}, exitUsage, "--save needs a state file for now"},
 		{[]string{"status", "--queue", "nats://127.0.0.1:1", "--job", "x"}, exitFatal, "--queue nats://127.0.0.1:1: "},
+		{[]string{"status", "--queue", plain.ClientURL(), "--job", "x"}, exitFatal, "is JetStream enabled on the server? nats-server -js"},
+		{[]string{"get", "--queue", plain.ClientURL(), "--job", "x", "https://127.0.0.1:1/x"}, exitFatal, "is JetStream enabled on the server? nats-server -js"},
 	} {
 		r := start(t, trawlCmd(c.args...)).wait(promptly)
 		if r.code != c.code || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {

@@ -30,7 +30,7 @@ func openBackend(ctx context.Context, cfg *Config, statePath string, log *slog.L
 	q, err := jsqueue.Open(ctx, nc, jsqueue.Options{Job: cfg.Job, AckWait: cfg.LeaseTime})
 	if err != nil {
 		nc.Close()
-		return nil, nil, nil, fmt.Errorf("--queue %s: %w", redact(cfg.Queue), err)
+		return nil, nil, nil, fmt.Errorf("--queue %s: %w", redact(cfg.Queue), noJetStream(err))
 	}
 	return q, nil, func() { q.Close(); nc.Drain() }, nil
 }

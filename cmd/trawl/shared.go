@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -52,6 +53,16 @@ func (c natsConn) connect(name string, log *slog.Logger) (*nats.Conn, error) {
 		return nil, fmt.Errorf("--queue %s: %w", redact(c.url), err)
 	}
 	return nc, nil
+}
+
+// noJetStream adds a hint to err when the NATS server answered as one without JetStream does (no
+// responders to its API, or JetStream not enabled).
+func noJetStream(err error) error {
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		return fmt.Errorf("%w (is JetStream enabled on the server? nats-server -js)", err)
+	}
+	return err
 }
 
 // checkShared checks a --queue URL and a --job name before anything is connected to.
@@ -115,7 +126,7 @@ func (s *sharedFlags) attach(ctx context.Context) (*jsqueue.Queue, func(), error
 		return nil, nil, usageErr("no shared job %q on %s (its workers' --job names it)", s.job, redact(s.url))
 	case err != nil:
 		nc.Close()
-		return nil, nil, fatalErr("--queue %s: %v", redact(s.url), err)
+		return nil, nil, fatalErr("--queue %s: %v", redact(s.url), noJetStream(err))
 	}
 	return q, func() { q.Close(); nc.Close() }, nil
 }
