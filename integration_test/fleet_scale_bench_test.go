@@ -39,8 +39,9 @@
 //	worker-cpu-us/url   the trawl processes' user+system CPU (rusage) ÷ N, in microseconds
 //	nats-cpu-us/url     the NATS server process's CPU over the run ÷ N (/proc/PID/stat)
 //	server-cpu-us/url   the bench server process's CPU over the run ÷ N
-//	machine-busy-%      the machine's CPU time not idle over the run ÷ its capacity (/proc/stat;
-//	                    includes anything else running on the machine)
+//	machine-busy-%      the machine's CPU time not idle over the run ÷ its capacity (/proc/stat)
+//	other-busy-%        of that, what neither the trawls, the two servers nor this test process
+//	                    used: other work on a shared machine
 //	dup-fetches         requests the server saw beyond N (a URL fetched by two workers)
 
 package integration_test
@@ -198,6 +199,7 @@ type fleetRun struct {
 	workerCPU       time.Duration // the trawl processes' user+system, summed
 	natsCPU, srvCPU time.Duration
 	busy            float64 // the machine's non-idle share of its CPU capacity over the run
+	other           float64 // of which not this benchmark's processes
 	requests        int     // the bench server's requests during the run
 	perWorker       []int   // counts.new of each trawl's report
 	workerWall      []time.Duration
@@ -210,6 +212,7 @@ func runFleet(b *testing.B, srv *benchServer, ns *natsProc, pin pinner, n int, a
 	b.Helper()
 	before := len(srv.requests())
 	nats0, srv0 := procCPU(b, ns.cmd.Process.Pid), procCPU(b, srv.cmd.Process.Pid)
+	self0 := procCPU(b, os.Getpid())
 	busy0, total0 := machineCPU(b)
 	began := time.Now()
 	procs := make([]*proc, len(argv))
@@ -231,8 +234,12 @@ func runFleet(b *testing.B, srv *benchServer, ns *natsProc, pin pinner, n int, a
 	busy1, total1 := machineCPU(b)
 	r.natsCPU = procCPU(b, ns.cmd.Process.Pid) - nats0
 	r.srvCPU = procCPU(b, srv.cmd.Process.Pid) - srv0
+	self := procCPU(b, os.Getpid()) - self0
 	if total1 > total0 {
-		r.busy = float64(busy1-busy0) / float64(total1-total0)
+		capacity := float64(total1-total0) * float64(time.Second) / clockTicks
+		r.busy = float64(busy1-busy0) * float64(time.Second) / clockTicks / capacity
+		ours := r.workerCPU + r.natsCPU + r.srvCPU + self
+		r.other = max(0, r.busy-float64(ours)/capacity)
 	}
 	r.requests = len(srv.requests()) - before
 	return r
@@ -285,15 +292,15 @@ func checkFleetScale(b *testing.B, n int, want map[string]bool, outs, reps []str
 	for i, c := range r.workerCPUs {
 		cpus[i] = fmt.Sprintf("%d files in %.1fs wall, %.1fs CPU", r.perWorker[i], r.workerWall[i].Seconds(), c.Seconds())
 	}
-	b.Logf("%d URLs in %.1fs = %.0f/s; workers: %s; CPU s: workers %.1f, nats-server %.1f, bench server %.1f; machine %.0f%% busy; %d requests (%d files in two outputs)",
+	b.Logf("%d URLs in %.1fs = %.0f/s; workers: %s; CPU s: workers %.1f, nats-server %.1f, bench server %.1f; machine %.0f%% busy (%.0f%% not this benchmark); %d requests (%d files in two outputs)",
 		n, r.wall.Seconds(), float64(n)/r.wall.Seconds(), strings.Join(cpus, "; "),
-		r.workerCPU.Seconds(), r.natsCPU.Seconds(), r.srvCPU.Seconds(), 100*r.busy, r.requests, saved-n)
+		r.workerCPU.Seconds(), r.natsCPU.Seconds(), r.srvCPU.Seconds(), 100*r.busy, 100*r.other, r.requests, saved-n)
 }
 
 // reportFleet reports the runs' metrics (averaged over them) and returns the urls/s.
 func reportFleet(b *testing.B, n int, runs []fleetRun) float64 {
 	var wall, worker, natsCPU, srvCPU time.Duration
-	var busy float64
+	var busy, other float64
 	dups := 0
 	for _, r := range runs {
 		wall += r.wall
@@ -301,6 +308,7 @@ func reportFleet(b *testing.B, n int, runs []fleetRun) float64 {
 		natsCPU += r.natsCPU
 		srvCPU += r.srvCPU
 		busy += r.busy
+		other += r.other
 		dups += r.requests - n
 	}
 	urls := float64(n * len(runs))
@@ -313,6 +321,7 @@ func reportFleet(b *testing.B, n int, runs []fleetRun) float64 {
 	b.ReportMetric(perURL(natsCPU), "nats-cpu-us/url")
 	b.ReportMetric(perURL(srvCPU), "server-cpu-us/url")
 	b.ReportMetric(100*busy/float64(len(runs)), "machine-busy-%")
+	b.ReportMetric(100*other/float64(len(runs)), "other-busy-%")
 	b.ReportMetric(float64(dups)/float64(len(runs)), "dup-fetches")
 	return rate
 }
