@@ -34,8 +34,9 @@
 //
 //	urls/s              N ÷ wall seconds from starting the first trawl to the last one's exit
 //	wall-s              those wall seconds
-//	speedup             jetstream-Ww's urls/s ÷ jetstream-1w's of the same -count round
-//	x-bbolt             jetstream-1w's urls/s ÷ bbolt's of the same round
+//	speedup             jetstream-Ww's urls/s ÷ the median urls/s of the jetstream-1w runs so far
+//	                    (with -count, Go runs each sub-benchmark that many times in a row)
+//	x-bbolt             jetstream-1w's urls/s ÷ the median of the bbolt runs so far
 //	worker-cpu-us/url   the trawl processes' user+system CPU (rusage) ÷ N, in microseconds
 //	nats-cpu-us/url     the NATS server process's CPU over the run ÷ N (/proc/PID/stat)
 //	server-cpu-us/url   the bench server process's CPU over the run ÷ N
@@ -54,6 +55,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,8 +77,8 @@ func BenchmarkFleetScaling(b *testing.B) {
 	ns := startNATS(b, b.TempDir(), -1)
 	pin := newPinner(b)
 
-	// The rates of this round's bbolt and jetstream-1w runs, for the ratios.
-	var bbolt, js1 float64
+	// The urls/s of every bbolt and jetstream-1w run so far, for the ratios.
+	var bbolt, js1 []float64
 	b.Run("bbolt", func(b *testing.B) {
 		var runs []fleetRun
 		for b.Loop() {
@@ -89,7 +91,7 @@ func BenchmarkFleetScaling(b *testing.B) {
 			_ = os.RemoveAll(out)
 			runs = append(runs, r)
 		}
-		bbolt = reportFleet(b, n, runs)
+		bbolt = append(bbolt, reportFleet(b, n, runs))
 	})
 	for _, w := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("jetstream-%dw", w), func(b *testing.B) {
@@ -120,14 +122,14 @@ func BenchmarkFleetScaling(b *testing.B) {
 			rate := reportFleet(b, n, runs)
 			switch {
 			case w == 1:
-				js1 = rate
-				if bbolt > 0 {
-					b.ReportMetric(rate/bbolt, "x-bbolt")
+				js1 = append(js1, rate)
+				if len(bbolt) > 0 {
+					b.ReportMetric(rate/median(bbolt), "x-bbolt")
 				}
-			case js1 > 0:
-				b.ReportMetric(rate/js1, "speedup")
+			case len(js1) > 0:
+				b.ReportMetric(rate/median(js1), "speedup")
 			default:
-				b.Log("no jetstream-1w run in this round: no speedup to report")
+				b.Log("no jetstream-1w run before this one: no speedup to report")
 			}
 		})
 	}
@@ -411,4 +413,13 @@ func dropJob(b *testing.B, url, job string) {
 			b.Fatalf("deleting stream %s: %v", name, err)
 		}
 	}
+}
+
+// median is the middle of xs (the mean of the two middle ones for an even count).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
