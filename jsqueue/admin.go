@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -90,7 +89,7 @@ func (q *Queue) forEachEntry(ctx context.Context, fn func(r queue.Record, rev ui
 			seen[k] = true
 		}
 		var r queue.Record
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
+		if err := decodeRecord(e.Value(), &r); err != nil {
 			return fmt.Errorf("jsqueue: record %s: %w", e.Key(), err)
 		}
 		q.overlay(&r)
@@ -166,7 +165,7 @@ func (q *Queue) requeueOne(r queue.Record, rev uint64) error {
 	if err := q.publish(r, rev); err != nil {
 		return err
 	}
-	b, err := json.Marshal(r)
+	b, err := encodeRecord(r)
 	if err != nil {
 		return err
 	}

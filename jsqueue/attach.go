@@ -38,7 +38,7 @@ func Attach(ctx context.Context, nc *nats.Conn, job string) (*Queue, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(callTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jsqueue: %w", err)
 	}

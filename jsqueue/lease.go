@@ -86,10 +86,8 @@ func (q *Queue) fill() error {
 	wg.Wait()
 	// Keep stream order: a host's URLs are fetched as they were queued.
 	sortBySequence(msgs)
-	for _, m := range msgs {
-		if err := q.take(m); err != nil {
-			return err
-		}
+	if err := q.takeAll(msgs); err != nil {
+		return err
 	}
 	if len(errs) > 0 && len(msgs) == 0 {
 		return errs[0]
@@ -228,16 +226,52 @@ func sortBySequence(msgs []jetstream.Msg) {
 	}
 }
 
-// take buffers one delivered message, or drops it when it is a duplicate.
-func (q *Queue) take(m jetstream.Msg) error {
-	var w work
-	if err := json.Unmarshal(m.Data(), &w); err != nil || w.URL == "" {
-		return m.Term() // not ours to read: never redeliver it
+// takeAll buffers the delivered messages msgs, in their order, or drops those that are
+// duplicates (take). Their records are read together, first.
+func (q *Queue) takeAll(msgs []jetstream.Msg) error {
+	works := make([]work, len(msgs))
+	urls := make([]string, 0, len(msgs))
+	for i, m := range msgs {
+		if json.Unmarshal(m.Data(), &works[i]) != nil {
+			works[i] = work{}
+		}
+		if works[i].URL != "" {
+			urls = append(urls, works[i].URL)
+		}
 	}
-	r, rev, ok, err := q.getRecordRev(w.URL)
+	reads := q.getRecords(urls)
+	made := map[string]read{} // records take made, of the URLs that had none
+	j := 0
+	for i, m := range msgs {
+		var err error
+		if works[i].URL == "" {
+			err = m.Term() // not ours to read: never redeliver it
+		} else {
+			err = q.take(m, works[i], reads[j], made)
+			j++
+		}
+		if err != nil {
+			for _, m := range msgs[i+1:] {
+				_ = m.Nak()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// take buffers one delivered message, the work w, whose record was read as rd; or drops it when
+// it is a duplicate. A record a crash kept from being created is made, and noted in made.
+func (q *Queue) take(m jetstream.Msg, w work, rd read, made map[string]read) error {
+	r, rev, ok, err := rd.r, rd.rev, rd.ok, rd.err
 	if err != nil {
 		_ = m.Nak()
 		return err
+	}
+	if !ok {
+		if c, dup := made[w.URL]; dup {
+			r, rev, ok = c.r, c.rev, true // made for an earlier copy of this message
+		}
 	}
 	if ok && r.State != queue.Pending && w.Rev != 0 && rev == w.Rev {
 		// Taken back to the queue by a requeue that has not rewritten the record yet (or never
@@ -247,10 +281,11 @@ func (q *Queue) take(m jetstream.Msg) error {
 	if !ok {
 		r = queue.Record{URL: w.URL, Host: w.Host, Path: w.Path, State: queue.Pending, Depth: w.Depth,
 			Requisite: w.Requisite, Auth: w.Auth, WantSHA256: w.Want}
-		if err := q.putRecord(r); err != nil {
+		if rev, err = q.putRecordRev(r); err != nil {
 			_ = m.Nak()
 			return err
 		}
+		made[w.URL] = read{r: r, rev: rev, ok: true}
 	}
 	if r.State == queue.Pending && q.hosts != nil {
 		if err := q.learnCooldown(r.Host); err != nil {
@@ -276,7 +311,7 @@ func (q *Queue) take(m jetstream.Msg) error {
 		return nil
 	}
 	if !dup && r.State == queue.Pending {
-		it := &item{rec: r, msg: m, part: q.partitionOf(r.Host), touched: time.Now()}
+		it := &item{rec: r, rev: rev, msg: m, part: q.partitionOf(r.Host), touched: time.Now()}
 		q.held[r.URL] = it
 		q.buf = append(q.buf, it)
 	}

@@ -12,6 +12,7 @@
 package jsqueue
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -117,6 +118,7 @@ var (
 // item is a delivered message and the record it stands for.
 type item struct {
 	rec     queue.Record
+	rev     uint64 // the revision of rec's record when it was read or written here
 	msg     jetstream.Msg
 	part    int // the partition of rec.Host
 	leased  bool
@@ -147,7 +149,9 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	js, err := jetstream.New(nc)
+	// An async publish whose answer never comes is forgotten after a call's time limit (publishAll
+	// has made it again by then), rather than held by the client for good.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(callTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jsqueue: %w", err)
 	}
@@ -207,7 +211,7 @@ func (q *Queue) getRecordRev(url string) (queue.Record, uint64, bool, error) {
 		return queue.Record{}, 0, false, err
 	}
 	var r queue.Record
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
+	if err := decodeRecord(e.Value(), &r); err != nil {
 		return queue.Record{}, 0, false, fmt.Errorf("jsqueue: record of %.100q: %w", url, err)
 	}
 	return r, e.Revision(), true, nil
@@ -228,17 +232,25 @@ func (q *Queue) getEntry(url string) (jetstream.KeyValueEntry, error) {
 }
 
 func (q *Queue) putRecord(r queue.Record) error {
-	b, err := json.Marshal(r)
+	_, err := q.putRecordRev(r)
+	return err
+}
+
+// putRecordRev is putRecord that gives the record's new revision.
+func (q *Queue) putRecordRev(r queue.Record) (uint64, error) {
+	b, err := encodeRecord(r)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	var rev uint64
 	if err := q.do(true, func(ctx context.Context) error {
-		_, err := q.records.Put(ctx, key(r.URL), b)
+		var err error
+		rev, err = q.records.Put(ctx, key(r.URL), b)
 		return err
 	}); err != nil {
-		return fmt.Errorf("jsqueue: put %.100q: %w", r.URL, err)
+		return 0, fmt.Errorf("jsqueue: put %.100q: %w", r.URL, err)
 	}
-	return nil
+	return rev, nil
 }
 
 // publish queues a message for r's URL on its host's partition; rev is that of the settled
@@ -246,13 +258,12 @@ func (q *Queue) putRecord(r queue.Record) error {
 // answer may queue the URL twice: a delivery whose record is settled, or whose URL this worker
 // holds, is dropped (take).
 func (q *Queue) publish(r queue.Record, rev uint64) error {
-	b, err := json.Marshal(work{URL: r.URL, Host: r.Host, Path: r.Path, Depth: r.Depth, Requisite: r.Requisite,
-		Auth: r.Auth, Want: r.WantSHA256, Rev: rev})
+	p, err := q.workPub(r, rev)
 	if err != nil {
 		return err
 	}
 	if err := q.do(true, func(ctx context.Context) error {
-		_, err := q.js.Publish(ctx, q.partition(r.Host), b)
+		_, err := p.send(ctx, q.js, false)
 		return err
 	}); err != nil {
 		return fmt.Errorf("jsqueue: publish %.100q: %w", r.URL, err)
@@ -260,17 +271,153 @@ func (q *Queue) publish(r queue.Record, rev uint64) error {
 	return nil
 }
 
+// workPub is the message that queues r's URL (see publish).
+func (q *Queue) workPub(r queue.Record, rev uint64) (*pub, error) {
+	b, err := json.Marshal(work{URL: r.URL, Host: r.Host, Path: r.Path, Depth: r.Depth, Requisite: r.Requisite,
+		Auth: r.Auth, Want: r.WantSHA256, Rev: rev})
+	if err != nil {
+		return nil, err
+	}
+	return &pub{subj: q.partition(r.Host), data: b}, nil
+}
+
 // Enqueue adds the URLs the job has not seen. Each is published before its record is created: a
 // crash in between leaves a message whose record the lease recreates, never a record without
-// work. A page beyond the page limit is recorded Skipped.
+// work. A page beyond the page limit is recorded Skipped. The batch's records are read together,
+// its messages published together and its records created together, each step waiting for every
+// answer of the engine before the next; a URL given twice is added (or upgraded) by its first
+// copy, then its later copies are applied one by one, as they would be alone.
 func (q *Queue) Enqueue(urls []queue.NewURL) (int, error) {
-	added := 0
 	for _, u := range urls {
+		if u.URL == "" || u.Host == "" {
+			return 0, fmt.Errorf("jsqueue: enqueue: empty URL or host")
+		}
+	}
+	var firsts, again []queue.NewURL
+	if len(urls) > 1 {
+		seen := make(map[string]bool, len(urls))
+		for _, u := range urls {
+			if seen[u.URL] {
+				again = append(again, u)
+				continue
+			}
+			seen[u.URL] = true
+			firsts = append(firsts, u)
+		}
+	} else {
+		firsts = urls
+	}
+	added, err := q.enqueueBatch(firsts)
+	if err != nil {
+		return added, err
+	}
+	for _, u := range again {
 		ok, err := q.enqueue(u)
 		if err != nil {
 			return added, err
 		}
 		if ok {
+			added++
+		}
+	}
+	return added, nil
+}
+
+// enqueueBatch is Enqueue of URLs that are all different.
+func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
+	keys := make([]string, len(urls))
+	for i, u := range urls {
+		keys[i] = u.URL
+	}
+	reads := q.getRecords(keys)
+	var fresh []queue.Record
+	for i, u := range urls {
+		old := reads[i]
+		if old.err != nil {
+			return 0, old.err
+		}
+		if old.ok {
+			err := q.relist(u)
+			if err == nil && u.SetWant && old.r.WantSHA256 != u.WantSHA256 {
+				err = q.rewant(u)
+			}
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
+		r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
+			Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed,
+			WantSHA256: u.WantSHA256}
+		if u.Skip == "" && !u.Requisite {
+			ok, err := q.takePage()
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				r.LastError = "max-pages"
+			}
+		}
+		if r.LastError != "" {
+			r.State, r.Lastmod, r.Listed = queue.Skipped, time.Time{}, time.Time{}
+		}
+		fresh = append(fresh, r)
+	}
+	// Every message is in the stream before any record is created.
+	var msgs []*pub
+	var msgURL []string
+	for _, r := range fresh {
+		if r.State != queue.Pending {
+			continue
+		}
+		p, err := q.workPub(r, 0)
+		if err != nil {
+			return 0, err
+		}
+		msgs, msgURL = append(msgs, p), append(msgURL, r.URL)
+	}
+	q.publishAll(msgs)
+	for i, p := range msgs {
+		if p.err != nil {
+			return 0, fmt.Errorf("jsqueue: publish %.100q: %w", msgURL[i], p.err)
+		}
+	}
+	creates := make([]*pub, len(fresh))
+	for i, r := range fresh {
+		p, err := q.putRecordPub(r, 0, true)
+		if err != nil {
+			return 0, err
+		}
+		creates[i] = p
+	}
+	q.publishAll(creates)
+	added := 0
+	for i, p := range creates {
+		r := fresh[i]
+		err := p.err
+		if err != nil && isWrongSequence(err) {
+			// The key exists, or was deleted: Create tells which, and takes a deleted one.
+			var b []byte
+			b, err = encodeRecord(r)
+			if err == nil {
+				err = q.do(true, func(ctx context.Context) error {
+					_, err := q.records.Create(ctx, key(r.URL), b)
+					return err
+				})
+			}
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) && p.retried {
+			// The first write may have been taken, its answer lost: then the record is this one.
+			if e, gerr := q.getEntry(r.URL); gerr == nil && bytes.Equal(e.Value(), p.data) {
+				err = nil
+			}
+		}
+		switch {
+		case errors.Is(err, jetstream.ErrKeyExists):
+			// another worker, or a lease of the message just published, made it
+		case err != nil:
+			return added, fmt.Errorf("jsqueue: create %.100q: %w", r.URL, err)
+		case r.State == queue.Pending:
 			added++
 		}
 	}
@@ -309,7 +456,7 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 	} else if err := q.publish(r, 0); err != nil {
 		return false, err
 	}
-	b, err := json.Marshal(r)
+	b, err := encodeRecord(r)
 	if err != nil {
 		return false, err
 	}
@@ -340,14 +487,14 @@ func (q *Queue) relist(u queue.NewURL) error {
 			return err
 		}
 		var r queue.Record
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
+		if err := decodeRecord(e.Value(), &r); err != nil {
 			return fmt.Errorf("jsqueue: record of %.100q: %w", u.URL, err)
 		}
 		if r.State == queue.Skipped || r.Lastmod.Equal(u.Lastmod) && r.Listed.Equal(u.Listed) {
 			return nil
 		}
 		r.Lastmod, r.Listed = u.Lastmod, u.Listed
-		b, err := json.Marshal(r)
+		b, err := encodeRecord(r)
 		if err != nil {
 			return err
 		}
@@ -375,7 +522,7 @@ func (q *Queue) rewant(u queue.NewURL) error {
 			return err
 		}
 		var r queue.Record
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
+		if err := decodeRecord(e.Value(), &r); err != nil {
 			return fmt.Errorf("jsqueue: record of %.100q: %w", u.URL, err)
 		}
 		if r.WantSHA256 == u.WantSHA256 {
@@ -386,7 +533,7 @@ func (q *Queue) rewant(u queue.NewURL) error {
 				return err
 			}
 		}
-		b, err := json.Marshal(r)
+		b, err := encodeRecord(r)
 		if err != nil {
 			return err
 		}
@@ -460,7 +607,8 @@ func (q *Queue) takePage() (bool, error) {
 // isWrongSequence reports a lost compare-and-set race on a KV update.
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) // the latter: a replicated stream's
 }
 
 // Commit settles each update: its record is written, and its message acknowledged (Done, Failed,
@@ -468,48 +616,128 @@ func isWrongSequence(err error) bool {
 // links are enqueued before the page is settled, so a crash in between refetches the page rather
 // than losing its links. An update of a URL this worker does not hold writes the record, and a
 // Pending one is published again.
+//
+// The batch goes to the engine in steps, each waiting for every answer before the next: every
+// update's links are enqueued; then every record is written (see settleWrite); then each message
+// is settled, in the updates' order (settleMsg).
 func (q *Queue) Commit(updates []queue.Update) error {
+	for _, u := range updates {
+		r := u.Record
+		if r.URL == "" || r.State == queue.Leased || r.State < queue.Pending || r.State > queue.Skipped {
+			return fmt.Errorf("jsqueue: commit %.100q: state %v, want pending, done, failed or skipped", r.URL, r.State)
+		}
+	}
 	// Before any URL is settled: a host's partition moves only once its URLs are.
 	if err := q.shareCooldowns(); err != nil {
 		return err
 	}
+	var links []queue.NewURL
 	for _, u := range updates {
-		if err := q.settle(u); err != nil {
+		links = append(links, u.Links...)
+	}
+	if len(links) > 0 {
+		if _, err := q.Enqueue(links); err != nil {
+			return err
+		}
+	}
+	recs, revs, err := q.settleWrite(updates)
+	if err != nil {
+		return err
+	}
+	for i, r := range recs {
+		if err := q.settleMsg(r, revs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// settle applies one update (see Commit).
-func (q *Queue) settle(u queue.Update) error {
-	r := u.Record
-	if r.URL == "" || r.State == queue.Leased || r.State < queue.Pending || r.State > queue.Skipped {
-		return fmt.Errorf("jsqueue: commit %.100q: state %v, want pending, done, failed or skipped", r.URL, r.State)
+// settleWrite writes the records of updates, and returns them as written, with their new
+// revisions. The stored record gives one its expected sha256, which is Enqueue's (see
+// queue.Queue), and its host if the update has none. For a URL this worker leased, that is the
+// record it read when it took the message: the write is a compare-and-set over that revision,
+// and only if another write came between (a sitemap's word, a new expected sum) is the record
+// read again. Any other update's record is read first.
+func (q *Queue) settleWrite(updates []queue.Update) ([]queue.Record, []uint64, error) {
+	recs := make([]queue.Record, len(updates))
+	revs := make([]uint64, len(updates))
+	cas := make([]bool, len(updates))
+	var unheld []int
+	var urls []string
+	q.mu.Lock()
+	for i, u := range updates {
+		r := u.Record
+		if it := q.held[r.URL]; it != nil && it.leased && it.rev != 0 && r.WantSHA256 == it.rec.WantSHA256 {
+			if r.Host == "" {
+				r.Host = it.rec.Host
+			}
+			cas[i], revs[i] = true, it.rev
+		} else {
+			unheld, urls = append(unheld, i), append(urls, r.URL)
+		}
+		recs[i] = r
 	}
-	if len(u.Links) > 0 {
-		if _, err := q.Enqueue(u.Links); err != nil {
-			return err
+	q.mu.Unlock()
+	for j, rd := range q.getRecords(urls) {
+		r := &recs[unheld[j]]
+		if err := mergeStored(r, rd); err != nil {
+			return nil, nil, err
 		}
 	}
-	// The stored record is read for its expected sha256, which is Enqueue's (see queue.Queue).
-	old, ok, err := q.getRecord(r.URL)
+	writes := make([]*pub, len(recs))
+	for i, r := range recs {
+		p, err := q.putRecordPub(r, revs[i], cas[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		writes[i] = p
+	}
+	q.publishAll(writes)
+	for i, p := range writes {
+		switch {
+		case cas[i] && isWrongSequence(p.err):
+			// Written meanwhile: read again, and write over whatever is there, as for a URL not held.
+			r := updates[i].Record
+			rd := read{}
+			rd.r, rd.rev, rd.ok, rd.err = q.getRecordRev(r.URL)
+			if err := mergeStored(&r, rd); err != nil {
+				return nil, nil, err
+			}
+			rev, err := q.putRecordRev(r)
+			if err != nil {
+				return nil, nil, err
+			}
+			recs[i], revs[i] = r, rev
+		case p.err != nil:
+			return nil, nil, fmt.Errorf("jsqueue: put %.100q: %w", recs[i].URL, p.err)
+		default:
+			revs[i] = p.seq
+		}
+	}
+	return recs, revs, nil
+}
+
+// mergeStored gives the update's record r what the stored one, read as rd, has the last word on.
+func mergeStored(r *queue.Record, rd read) error {
 	switch {
-	case err != nil:
-		return err
-	case !ok && r.Host == "":
+	case rd.err != nil:
+		return rd.err
+	case !rd.ok && r.Host == "":
 		return fmt.Errorf("jsqueue: commit %.100q: empty host", r.URL)
-	case ok:
+	case rd.ok:
 		if r.Host == "" {
-			r.Host = old.Host
+			r.Host = rd.r.Host
 		}
-		if r.WantSHA256 != old.WantSHA256 {
-			r.ApplyWant(old.WantSHA256)
+		if r.WantSHA256 != rd.r.WantSHA256 {
+			r.ApplyWant(rd.r.WantSHA256)
 		}
 	}
-	if err := q.putRecord(r); err != nil {
-		return err
-	}
+	return nil
+}
+
+// settleMsg settles the message of r's URL, whose record is written, at revision rev (see Commit).
+func (q *Queue) settleMsg(r queue.Record, rev uint64) error {
+	var err error
 	q.mu.Lock()
 	it := q.held[r.URL]
 	if it != nil && it.leased {
@@ -535,7 +763,7 @@ func (q *Queue) settle(u queue.Update) error {
 	case r.NextAttempt.After(time.Now()):
 		// A retry due soon: held here, kept alive, and offered again when due.
 		q.mu.Lock()
-		it.leased, it.rec = false, r
+		it.leased, it.rec, it.rev = false, r, rev
 		q.held[r.URL] = it
 		q.buf = append(q.buf, it)
 		q.mu.Unlock()

@@ -57,9 +57,11 @@ func slowLink(t *testing.T, addr string, delay time.Duration) string {
 }
 
 // TestTimeoutPerCall: the engine's time limit bounds each call to it, not a whole batch. With
-// every round trip at least 5 ms and the limit at 100 ms, an Enqueue, a pull and a Commit of 40
-// URLs each take far longer than the limit, and must all succeed: a batch's time grows with its
-// size and the engine's distance, and a fleet's engine is often a network away.
+// every round trip at least 5 ms and the limit at 50 ms, an Enqueue of 1000 URLs takes longer than
+// the limit (its reads alone, readsMax at a time, make 16 round trips one after another), and it,
+// the pulls and a Commit of them must all succeed, without a call given up for want of an answer
+// (the outage a worker rides out is cut short here): a batch's time grows with its size and the
+// engine's distance, and a fleet's engine is often a network away.
 func TestTimeoutPerCall(t *testing.T) {
 	s := runServer(t)
 	nc, err := nats.Connect(slowLink(t, s.Addr().String(), 5*time.Millisecond))
@@ -72,21 +74,21 @@ func TestTimeoutPerCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	q.timeout = 100 * time.Millisecond
+	q.timeout, q.outage = 50*time.Millisecond, 2*time.Second
 	var urls []queue.NewURL
-	for i := range 40 {
+	for i := range 1000 {
 		urls = append(urls, queue.NewURL{URL: fmt.Sprintf("https://a.test/%d", i), Host: "a.test", Path: fmt.Sprintf("a.test/%d", i)})
 	}
 	began := time.Now()
 	if n, err := q.Enqueue(urls); err != nil || n != len(urls) {
 		t.Fatalf("Enqueue: %d, %v", n, err)
 	}
-	if took := time.Since(began); took < 2*q.timeout {
+	if took := time.Since(began); took < q.timeout {
 		t.Fatalf("Enqueue of %d URLs took %v: too fast to show anything against a limit of %v", len(urls), took, q.timeout)
 	}
 	var recs []queue.Record
 	for deadline := time.Now().Add(20 * time.Second); len(recs) < len(urls); {
-		got, err := q.LeaseEach([]string{"a.test"}, len(urls), time.Now())
+		got, err := q.LeaseEach([]string{"a.test"}, leaseMax, time.Now())
 		if err != nil {
 			t.Fatalf("LeaseEach: %v", err)
 		}
