@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -133,7 +134,11 @@ type read struct {
 	err error
 }
 
-// getRecords reads the records of urls, readsMax at a time.
+// multiMax is how many records one batched read asks for: the engine answers at most 1024.
+const multiMax = 1024
+
+// getRecords reads the records of urls: multiMax at a time with one request each (getMulti),
+// or, where the engine cannot answer those, one request each, readsMax at a time.
 func (q *Queue) getRecords(urls []string) []read {
 	out := make([]read, len(urls))
 	if len(urls) == 1 {
@@ -141,11 +146,23 @@ func (q *Queue) getRecords(urls []string) []read {
 		o.r, o.rev, o.ok, o.err = q.getRecordRev(urls[0])
 		return out
 	}
+	var one []int // those left to read one by one
+	for i := 0; i < len(urls); i += multiMax {
+		j := min(i+multiMax, len(urls))
+		if q.noMulti.Load() || !q.getMulti(urls[i:j], out[i:j]) {
+			for k := i; k < j; k++ {
+				one = append(one, k)
+			}
+		}
+	}
+	if len(one) == 0 {
+		return out
+	}
 	var (
 		wg   sync.WaitGroup
 		next = make(chan int)
 	)
-	for range min(len(urls), readsMax) {
+	for range min(len(one), readsMax) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -155,12 +172,102 @@ func (q *Queue) getRecords(urls []string) []read {
 			}
 		}()
 	}
-	for i := range urls {
+	for _, i := range one {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
 	return out
+}
+
+// getMulti reads the records of urls (at most multiMax, all different) with one request: a
+// direct get of the latest message of each of their subjects (the engine's multi_last, from
+// nats-server 2.11), whose answers come as one message each, then an end-of-batch status. It
+// reports false, having filled in nothing reliable, when that did not work: the engine is out of
+// reach or did not answer within a call's limit (the caller reads them one by one, waiting for
+// the engine as do does), or it cannot answer such a request at all (an older server, a bucket
+// without direct gets: then it is never asked again).
+func (q *Queue) getMulti(urls []string, out []read) bool {
+	subjs := make([]string, len(urls))
+	idx := make(map[string]int, len(urls))
+	for i, u := range urls {
+		subjs[i] = q.recordSubject(key(u))
+		idx[subjs[i]] = i
+	}
+	body, err := json.Marshal(struct {
+		MultiLast []string `json:"multi_last"`
+	}{subjs})
+	if err != nil {
+		return false
+	}
+	lctx, up := q.link.current()
+	select {
+	case <-up:
+	default:
+		return false
+	}
+	ctx, cancel := context.WithTimeout(lctx, q.timeout)
+	defer cancel()
+	inbox := nats.NewInbox()
+	sub, err := q.nc.SubscribeSync(inbox)
+	if err != nil {
+		return false
+	}
+	defer sub.Unsubscribe()
+	if err := q.nc.PublishRequest("$JS.API.DIRECT.GET.KV_"+q.records.Bucket(), inbox, body); err != nil {
+		return false
+	}
+	clear(out)
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			if errors.Is(err, nats.ErrNoResponders) {
+				q.noMulti.Store(true) // no direct gets on this bucket
+			}
+			return false
+		}
+		if status := m.Header.Get("Status"); status != "" && len(m.Data) == 0 {
+			switch {
+			case status == "204": // end of batch
+				return true
+			case status == "404" && m.Header.Get("Description") == "No Results": // none is known
+				return true
+			case status == "408": // a request this server cannot read
+				q.noMulti.Store(true)
+			}
+			return false
+		}
+		i, ok := idx[m.Header.Get(jetstream.SubjectHeader)]
+		if !ok {
+			return false
+		}
+		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+		if err != nil {
+			return false
+		}
+		if deletedEntry(m.Header) {
+			continue
+		}
+		o := &out[i]
+		o.rev, o.ok = seq, true
+		if err := decodeRecord(m.Data, &o.r); err != nil {
+			o.err = fmt.Errorf("jsqueue: record of %.100q: %w", urls[i], err)
+		}
+	}
+}
+
+// deletedEntry reports whether a bucket's message with headers h marks its key deleted or purged,
+// as the client's KV Get reads them.
+func deletedEntry(h nats.Header) bool {
+	switch h.Get("KV-Operation") {
+	case "DEL", "PURGE":
+		return true
+	}
+	switch h.Get(jetstream.MarkerReasonHeader) {
+	case "MaxAge", "Purge", "Remove":
+		return true
+	}
+	return false
 }
 
 // encodeRecord is a record as the bucket stores it.

@@ -22,6 +22,7 @@ import (
 	"hash/fnv"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -89,6 +90,8 @@ type Queue struct {
 	closing   chan struct{}      // closed by Close: the keep-alive loop stops
 	loopDone  chan struct{}      // closed when the keep-alive loop has stopped
 	closeOnce sync.Once
+
+	noMulti atomic.Bool // the engine cannot read records in batches (getMulti)
 
 	hosts jetstream.KeyValue // host hash -> its cooldown (later.go); nil if an older trawl made the job
 	later jetstream.KeyValue // URL hash -> when a URL handed back with a delay is due (later.go); nil likewise
