@@ -43,20 +43,23 @@ type pub struct {
 	retried bool // made again after its answer was lost: the first may have been taken
 }
 
-func (p *pub) send(ctx context.Context, js jetstream.JetStream, async bool) (jetstream.PubAckFuture, error) {
+// msg is p's message.
+func (p *pub) msg() *nats.Msg {
 	m := &nats.Msg{Subject: p.subj, Data: p.data}
 	if p.cas {
 		// As WithExpectLastSequencePerSubject(p.last), and KV's Create and Update, set it.
 		m.Header = nats.Header{jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(p.last, 10)}}
 	}
-	if async {
-		return js.PublishMsgAsync(m)
-	}
-	a, err := js.PublishMsg(ctx, m)
+	return m
+}
+
+// send publishes p and waits for the engine's answer.
+func (p *pub) send(ctx context.Context, js jetstream.JetStream) error {
+	a, err := js.PublishMsg(ctx, p.msg())
 	if err == nil {
 		p.seq = a.Sequence
 	}
-	return nil, err
+	return err
 }
 
 // recordSubject is the subject a write of the record with key k goes to.
@@ -87,7 +90,7 @@ func (q *Queue) publishAll(ps []*pub) {
 		sent := 0
 		send := func(upTo int) {
 			for ; sent < min(upTo, len(ps)); sent++ {
-				futs[sent], _ = ps[sent].send(nil, q.js, true) // one not sent is made again below
+				futs[sent], _ = q.js.PublishMsgAsync(ps[sent].msg()) // one not sent is made again below
 			}
 		}
 		send(asyncMax)
@@ -118,10 +121,7 @@ func (q *Queue) publishAll(ps []*pub) {
 	for i, p := range ps {
 		if !done[i] {
 			p.retried = true
-			p.err = q.do(true, func(ctx context.Context) error {
-				_, err := p.send(ctx, q.js, false)
-				return err
-			})
+			p.err = q.do(true, func(ctx context.Context) error { return p.send(ctx, q.js) })
 		}
 	}
 }
@@ -184,9 +184,9 @@ func (q *Queue) getRecords(urls []string) []read {
 // direct get of the latest message of each of their subjects (the engine's multi_last, from
 // nats-server 2.11), whose answers come as one message each, then an end-of-batch status. It
 // reports false, having filled in nothing reliable, when that did not work: the engine is out of
-// reach or did not answer within a call's limit (the caller reads them one by one, waiting for
-// the engine as do does), or it cannot answer such a request at all (an older server, a bucket
-// without direct gets: then it is never asked again).
+// reach, did not answer within a call's limit or had no one to answer (the caller reads them one
+// by one, waiting for the engine as do does), or it cannot read such a request (a server older
+// than 2.11: then it is never asked again).
 func (q *Queue) getMulti(urls []string, out []read) bool {
 	subjs := make([]string, len(urls))
 	idx := make(map[string]int, len(urls))
@@ -221,9 +221,6 @@ func (q *Queue) getMulti(urls []string, out []read) bool {
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			if errors.Is(err, nats.ErrNoResponders) {
-				q.noMulti.Store(true) // no direct gets on this bucket
-			}
 			return false
 		}
 		if status := m.Header.Get("Status"); status != "" && len(m.Data) == 0 {
@@ -235,6 +232,7 @@ func (q *Queue) getMulti(urls []string, out []read) bool {
 			case status == "408": // a request this server cannot read
 				q.noMulti.Store(true)
 			}
+			// Another (503: no direct gets here, or not now): read one by one this time.
 			return false
 		}
 		i, ok := idx[m.Header.Get(jetstream.SubjectHeader)]

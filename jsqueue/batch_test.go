@@ -62,3 +62,46 @@ func TestGetMulti(t *testing.T) {
 		t.Errorf("unknown %v, deleted %v, rewritten %+v", got[0].ok, got[6].ok, got[5])
 	}
 }
+
+// TestEnqueueCreateRace: Enqueue creates a batch's records together, each expecting its key to be
+// new. A URL another worker recorded after the batch's read keeps that worker's record and is not
+// counted as added; one whose record was deleted is recorded and added, as KV Create has it.
+func TestEnqueueCreateRace(t *testing.T) {
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "race", Partitions: 1, AckWait: testAckWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	u := func(i int) queue.NewURL {
+		return queue.NewURL{URL: fmt.Sprintf("https://r.test/%d", i), Host: "r.test", Path: fmt.Sprintf("r.test/%d", i)}
+	}
+	if n, err := q.Enqueue([]queue.NewURL{u(0)}); err != nil || n != 1 {
+		t.Fatalf("Enqueue: %d, %v", n, err)
+	}
+	if err := q.records.Delete(context.Background(), key(u(0).URL)); err != nil {
+		t.Fatal(err)
+	}
+	other := queue.Record{URL: u(1).URL, Host: "r.test", Path: "theirs", State: queue.Pending}
+	q.testBeforeCreate = func() {
+		q.testBeforeCreate = nil
+		b, err := encodeRecord(other)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := q.records.Create(context.Background(), key(other.URL), b); err != nil {
+			t.Error(err)
+		}
+	}
+	n, err := q.Enqueue([]queue.NewURL{u(0), u(1), u(2)})
+	if err != nil || n != 2 {
+		t.Fatalf("Enqueue of a deleted, a raced and a new URL: %d added, %v; want 2", n, err)
+	}
+	for i, want := range []string{u(0).Path, "theirs", u(2).Path} {
+		r, ok, err := q.Get(u(i).URL)
+		if err != nil || !ok || r.Path != want || r.State != queue.Pending {
+			t.Errorf("%s: %+v, %v, %v; want pending, path %q", u(i).URL, r, ok, err, want)
+		}
+	}
+}

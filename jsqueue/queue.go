@@ -111,6 +111,9 @@ type Queue struct {
 	// testAfterRead, if set, is called by take between its read of a URL's record and its look at
 	// what this worker holds: tests interleave a settle there.
 	testAfterRead func(url string)
+	// testBeforeCreate, if set, is called by Enqueue between its publishes and the creation of
+	// their records: tests write a record there, as another worker adding the URL at once would.
+	testBeforeCreate func()
 }
 
 var (
@@ -265,10 +268,7 @@ func (q *Queue) publish(r queue.Record, rev uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := q.do(true, func(ctx context.Context) error {
-		_, err := p.send(ctx, q.js, false)
-		return err
-	}); err != nil {
+	if err := q.do(true, func(ctx context.Context) error { return p.send(ctx, q.js) }); err != nil {
 		return fmt.Errorf("jsqueue: publish %.100q: %w", r.URL, err)
 	}
 	return nil
@@ -384,6 +384,9 @@ func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
 		if p.err != nil {
 			return 0, fmt.Errorf("jsqueue: publish %.100q: %w", msgURL[i], p.err)
 		}
+	}
+	if q.testBeforeCreate != nil {
+		q.testBeforeCreate()
 	}
 	creates := make([]*pub, len(fresh))
 	for i, r := range fresh {
