@@ -268,8 +268,42 @@ func deletedEntry(h nats.Header) bool {
 	return false
 }
 
-// encodeRecord is a record as the bucket stores it.
-func encodeRecord(r queue.Record) ([]byte, error) { return json.Marshal(r) }
+// storedRecord is queue.Record as the bucket stores it: JSON with the record's field names, its
+// zero fields left out. A reader gets the same record from this form and from the full one that
+// earlier trawls wrote (and they from this one), and writing and reading it costs far less. Its
+// fields are Record's, in order, so that it converts to and from one: a field added to Record and
+// not here stops the build rather than going unrecorded.
+type storedRecord struct {
+	URL          string      `json:",omitzero"`
+	Host         string      `json:",omitzero"`
+	Path         string      `json:",omitzero"`
+	Named        bool        `json:",omitzero"`
+	State        queue.State `json:",omitzero"`
+	Attempts     int         `json:",omitzero"`
+	NextAttempt  time.Time   `json:",omitzero"`
+	Status       int         `json:",omitzero"`
+	Bytes        int64       `json:",omitzero"`
+	SHA256       string      `json:",omitzero"`
+	WantSHA256   string      `json:",omitzero"`
+	ETag         string      `json:",omitzero"`
+	LastModified string      `json:",omitzero"`
+	ContentType  string      `json:",omitzero"`
+	LastError    string      `json:",omitzero"`
+	ErrorClass   string      `json:",omitzero"`
+	Transient    bool        `json:",omitzero"`
+	Requisite    bool        `json:",omitzero"`
+	Auth         bool        `json:",omitzero"`
+	Depth        int         `json:",omitzero"`
+	Updated      time.Time   `json:",omitzero"`
+	Lastmod      time.Time   `json:",omitzero"`
+	Listed       time.Time   `json:",omitzero"`
+}
 
-// decodeRecord reads a record the bucket stores.
-func decodeRecord(b []byte, r *queue.Record) error { return json.Unmarshal(b, r) }
+// encodeRecord is a record as the bucket stores it.
+func encodeRecord(r queue.Record) ([]byte, error) { return json.Marshal(storedRecord(r)) }
+
+// decodeRecord reads a record the bucket stores, in either form (see storedRecord).
+func decodeRecord(b []byte, r *queue.Record) error {
+	*r = queue.Record{} // a field the value leaves out is zero
+	return json.Unmarshal(b, (*storedRecord)(r))
+}
