@@ -145,8 +145,8 @@ func TestCookieFileErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"malformed line", []string{"--load-cookies", bad}, "cookie file " + bad + " line 3: expiry \"soon\": want Unix seconds"},
-		{"missing file", []string{"--load-cookies", filepath.Join(dir, "none.txt")}, "cookie file: open " + filepath.Join(dir, "none.txt")},
+		{"malformed line", []string{"--load-cookies", bad}, "--load-cookies: cookie file " + bad + " line 3: expiry \"soon\": want Unix seconds"},
+		{"missing file", []string{"--load-cookies", filepath.Join(dir, "none.txt")}, "--load-cookies: cookie file: open " + filepath.Join(dir, "none.txt")},
 		{"save into a missing directory", []string{"--save-cookies", filepath.Join(dir, "no", "c.txt")}, "--save-cookies " + filepath.Join(dir, "no", "c.txt") + ": no directory"},
 		{"save over a directory", []string{"--save-cookies", dir}, "is a directory"},
 	} {

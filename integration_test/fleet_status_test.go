@@ -188,9 +188,20 @@ func TestFleetStatusRetry(t *testing.T) {
 	if codes := []int{ra.code, rb.code}; !slices.Contains(codes, exitOK) || !slices.Contains(codes, exitFailed) {
 		t.Errorf("the workers exited with %v, want %d from the one that got the 404 and %d\n%s\n%s", codes, exitFailed, exitOK, tail(ra.stderr), tail(rb.stderr))
 	}
+	for _, r := range []result{ra, rb} {
+		if !strings.Contains(r.stderr, `msg="joined the shared job" job=stat queue=`+nats+" other_workers=") {
+			t.Errorf("a worker did not say which job it joined:\n%s", tail(r.stderr))
+		}
+	}
 	st = jobStatus(t, nats, job)
 	if st.Running || len(st.Workers) != 0 || st.Job.Done != 18 || st.Job.Bytes != bytes {
 		t.Errorf("after the workers ended: running %v, workers %+v, counts %+v; want no worker, 18 done, %d bytes", st.Running, st.Workers, st.Job, bytes)
+	}
+	// With no worker live, the list is there and empty (a script reads the key either way).
+	var raw map[string]json.RawMessage
+	rs := runTrawl(t, "status", "--queue", nats, "--job", job, "--json")
+	if err := json.Unmarshal([]byte(rs.stdout), &raw); err != nil || string(raw["workers"]) != "[]" {
+		t.Errorf("status --json workers: %s (%v), want []", raw["workers"], err)
 	}
 }
 
@@ -227,7 +238,7 @@ func TestFleetStatusUsage(t *testing.T) {
 		{[]string{"get", "--queue", nats, "--job", "a b*", "https://127.0.0.1:1/x"}, exitUsage, `--job: job name "a b*"`},
 		{[]string{"get", "--queue", "http://127.0.0.1:1", "--job", "x", "https://127.0.0.1:1/x"}, exitUsage, "want nats://HOST:PORT"},
 		{[]string{"crawl", "--queue", nats, "--job", "x", "--save", "image/*", "https://127.0.0.1:1/"}, exitUsage, "--save needs a state file for now"},
-		{[]string{"status", "--queue", "nats://127.0.0.1:1", "--job", "x"}, exitFatal, "--queue nats://127.0.0.1:1: "},
+		{[]string{"status", "--queue", "nats://127.0.0.1:1", "--job", "x"}, exitFatal, "(is a NATS server running there?)"},
 		{[]string{"status", "--queue", plain.ClientURL(), "--job", "x"}, exitFatal, "is JetStream enabled on the server? nats-server -js"},
 		{[]string{"get", "--queue", plain.ClientURL(), "--job", "x", "https://127.0.0.1:1/x"}, exitFatal, "is JetStream enabled on the server? nats-server -js"},
 	} {

@@ -32,5 +32,9 @@ func openBackend(ctx context.Context, cfg *Config, statePath string, log *slog.L
 		nc.Close()
 		return nil, nil, nil, fmt.Errorf("--queue %s: %w", redact(cfg.Queue), noJetStream(err))
 	}
+	// Said at the start, so that a mistyped --job, which makes a new job, shows at once.
+	if ws, err := q.Workers(); err == nil {
+		log.Info("joined the shared job", "job", cfg.Job, "queue", redact(cfg.Queue), "other_workers", max(len(ws)-1, 0))
+	}
 	return q, nil, func() { q.Close(); nc.Drain() }, nil
 }

@@ -442,12 +442,12 @@ func outcomeOf(runErr error, c runCounts, pending int, bad int64) runExit {
 // crawl that reads sitemaps leaves the URLs they spoke of to be decided once they are read again
 // (sitemapsRead).
 func prepareRun(st queue.Backend, cfg *Config, start time.Time, sitemaps bool) error {
-	if err := st.SetMetas(map[string]string{metaRunStart: start.Format(time.RFC3339), metaRunEnd: "",
-		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())}); err != nil {
-		return err
-	}
 	began, joined, err := runBegan(st, start)
 	if err != nil {
+		return err
+	}
+	if err := st.SetMetas(map[string]string{metaRunStart: began.Format(time.RFC3339), metaRunEnd: "",
+		metaRunOutcome: "running", metaRunExit: "", metaRunPID: strconv.Itoa(os.Getpid())}); err != nil {
 		return err
 	}
 	// A new run gives URLs that failed before a fresh retry budget. (Requeue scans every record:
@@ -605,7 +605,7 @@ func newFetcher(cfg *Config, command string, log *slog.Logger) (*fetcher.Fetcher
 			// A session kept in one file (curl's -b F -c F): its first run has none yet.
 			log.Info("cookie file not there yet: starting with no cookies", "file", cfg.LoadCookies)
 		case err != nil:
-			return nil, err
+			return nil, fmt.Errorf("--load-cookies: %w", err)
 		default:
 			fopts.Cookies = cs
 			log.Info("cookie file read", "file", cfg.LoadCookies, "cookies", len(cs))

@@ -33,7 +33,10 @@ func (c natsConn) connect(name string, log *slog.Logger) (*nats.Conn, error) {
 	if log != nil {
 		// Tried often: a server restarting is back within a second or two, and the work waits.
 		opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+				if err == nil || nc.IsClosed() {
+					return // closed by trawl, not lost
+				}
 				log.Warn("lost the connection to the NATS server; reconnecting", "err", err)
 			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -49,6 +52,9 @@ func (c natsConn) connect(name string, log *slog.Logger) (*nats.Conn, error) {
 		opts = append(opts, nats.RootCAs(c.ca))
 	}
 	nc, err := nats.Connect(c.url, opts...)
+	if errors.Is(err, nats.ErrNoServers) {
+		return nil, fmt.Errorf("--queue %s: %w (is a NATS server running there?)", redact(c.url), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--queue %s: %w", redact(c.url), err)
 	}

@@ -85,6 +85,9 @@ func TestPrepareRunJoined(t *testing.T) {
 			t.Errorf("%s: %v after the joining worker's start, want %v", p, r.State, o.want)
 		}
 	}
+	if v, err := b.Meta(metaRunStart); err != nil || v != began.Format(time.RFC3339) {
+		t.Errorf("the run's recorded start %q (%v), want a's start %s", v, err, began.Format(time.RFC3339))
+	}
 	if began2, joined, err := runBegan(b, time.Now()); err != nil || !joined || !began2.Equal(began) {
 		t.Errorf("runBegan: %v %v %v, want a's start %v", began2, joined, err, began)
 	}

@@ -82,13 +82,15 @@ func readSharedStatus(q *jsqueue.Queue) (*statusReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.Workers = []workerStatus{} // listed when there are none too: a shared job's status has the key
 	for _, w := range ws {
 		r.Workers = append(r.Workers, workerStatus{ID: w.ID, Host: w.Host, PID: w.PID, Partitions: w.Partitions,
 			Held: w.Held, Started: w.Started.UTC(), LastSeen: w.Seen.UTC()})
 	}
 	r.Running = len(r.Workers) > 0
-	// The last run is the last worker's to start, and to end: every worker records its own. (Its
-	// process ID is that of a process on some machine: the workers list says which.)
+	// The last run began when its earliest worker started, and ends with the last worker's end:
+	// every worker records its own. (Its process ID is that of a process on some machine: the
+	// workers list says which.)
 	if r.LastRun, err = readLastRun(q.Meta); err != nil {
 		return nil, err
 	}

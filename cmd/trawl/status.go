@@ -37,7 +37,7 @@ type statusReport struct {
 	// workers alive on it, each as its last heartbeat describes it.
 	Queue   string         `json:"queue,omitempty"`
 	JobName string         `json:"job_name,omitempty"`
-	Workers []workerStatus `json:"workers,omitempty"`
+	Workers []workerStatus `json:"workers,omitzero"`
 	Running bool           `json:"running"`
 	Holder  string         `json:"holder,omitempty"` // "pid N since T" while running
 	Taken   time.Time      `json:"taken"`            // when these numbers were read
