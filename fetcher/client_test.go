@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -134,6 +135,20 @@ func TestRedirects(t *testing.T) {
 		t.Run("over the limit", func(t *testing.T) {
 			_, err := fetch(t, f, root, srv.URL("/hop1"), "b")
 			wantError(t, err, ClassRedirect, false)
+		})
+		t.Run("to a refusal", func(t *testing.T) {
+			srv.Handle("/to-locked", testserver.Redirect("/locked"))
+			srv.Handle("/locked", testserver.Statuses(http.StatusUnauthorized))
+			_, err := fetch(t, f, root, srv.URL("/to-locked"), "d")
+			e := wantError(t, err, ClassHTTP, false)
+			if want := srv.URL("/to-locked") + ": HTTP 401 Unauthorized: from " + srv.URL("/locked") + ", where a redirect led"; e.Error() != want {
+				t.Fatalf("message %q, want %q", e, want)
+			}
+			srv.Handle("/locked-here", testserver.Statuses(http.StatusUnauthorized))
+			_, err = fetch(t, f, root, srv.URL("/locked-here"), "e")
+			if e := wantError(t, err, ClassHTTP, false); strings.Contains(e.Error(), "redirect") {
+				t.Fatalf("no redirect, but: %q", e)
+			}
 		})
 		t.Run("to ftp", func(t *testing.T) {
 			srv.Handle("/ftp", testserver.Redirect("ftp://127.0.0.1/file"))

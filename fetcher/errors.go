@@ -115,6 +115,10 @@ func httpError(rawURL string, resp *http.Response, now time.Time) *Error {
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
 	}
+	// After redirects, the status is the last URL's: name it, as the one that refused.
+	if req := resp.Request; req != nil && req.Response != nil && rawURL != "" { // a redirect led here
+		e.Err = fmt.Errorf("from %s, where a redirect led", redact(req.URL.String()))
+	}
 	return e
 }
 
