@@ -30,7 +30,13 @@ type committer struct {
 	failed    chan struct{} // closed when a flush or commit failed; err says why
 	err       error
 	done      chan struct{}
+
+	counted time.Time // when the counters last took a shared job's counts (countShared)
 }
+
+// sharedCountsEvery is how often a worker of a shared job takes the job's counts for its
+// counters: other workers settle the job's URLs too, and the progress shown is the job's.
+const sharedCountsEvery = 5 * time.Second
 
 // maxPendingBatches bounds how many batches' outcomes may wait: past that, add waits for the
 // commit in progress, so a slow disk holds back the downloads instead of piling up outcomes a
@@ -207,5 +213,26 @@ func (c *committer) commit(batch []pendingUpdate) error {
 			c.stats.Failed.Add(1)
 		}
 	}
+	c.countShared()
 	return nil
+}
+
+// countShared sets the counters to a shared job's counts, every sharedCountsEvery: between two
+// reads they count this worker's outcomes on top of the last.
+func (c *committer) countShared() {
+	if _, ok := c.q.(queue.Shared); !ok {
+		return
+	}
+	now := c.opts.Now()
+	if now.Sub(c.counted) < sharedCountsEvery {
+		return
+	}
+	n, err := c.q.Counts()
+	if err != nil {
+		return // shown a little late; the next commit tries again
+	}
+	c.counted = now
+	c.stats.Total.Store(int64(n.Total()))
+	c.stats.Done.Store(int64(n.Done))
+	c.stats.Failed.Store(int64(n.Failed))
 }

@@ -774,3 +774,45 @@ func TestLearnProtocol(t *testing.T) {
 		})
 	}
 }
+
+// sharedCounts is a store standing in for a shared job: other workers settle its URLs too, so
+// every count after the first finds 100 more done elsewhere.
+type sharedCounts struct {
+	*store.Store
+	mu     sync.Mutex
+	others int
+}
+
+func (q *sharedCounts) Outstanding() (int, time.Time, error) { return 0, time.Time{}, nil }
+func (q *sharedCounts) Cooldown(string, time.Time)           {}
+
+func (q *sharedCounts) Counts() (store.Counts, error) {
+	c, err := q.Store.Counts()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	c.Done += q.others
+	q.others += 100
+	return c, err
+}
+
+// TestSharedJobCounts: a worker of a shared job shows the job's progress, read again from the
+// queue as the run goes (every few seconds of its clock), not the counts it started with plus
+// its own outcomes.
+func TestSharedJobCounts(t *testing.T) {
+	st := &sharedCounts{Store: openStore(t)}
+	list := urls(2, 10)
+	enqueueAll(t, st.Store, list)
+	var clock atomic.Int64 // a second more at every look
+	opts := fastOptions()
+	opts.Now = func() time.Time { return time.Unix(1e9+clock.Add(1), 0) }
+	s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
+	if err := s.Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.Store.Counts(); c.Done != len(list) {
+		t.Fatalf("%d done, want %d", c.Done, len(list))
+	}
+	if done := s.Stats().Done.Load(); done < int64(len(list))+100 {
+		t.Errorf("the worker's counters say %d done: the other workers' work was never counted", done)
+	}
+}
