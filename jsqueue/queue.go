@@ -349,9 +349,7 @@ func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
 			}
 			continue
 		}
-		r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
-			Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed,
-			WantSHA256: u.WantSHA256}
+		r := newRecord(u)
 		if u.Skip == "" && !u.Requisite {
 			ok, err := q.takePage()
 			if err != nil {
@@ -445,9 +443,7 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 		}
 		return false, err
 	}
-	r := queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
-		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed,
-		WantSHA256: u.WantSHA256}
+	r := newRecord(u)
 	if u.Skip == "" && !u.Requisite {
 		ok, err := q.takePage()
 		if err != nil {
@@ -780,4 +776,12 @@ func (q *Queue) settleMsg(r queue.Record, rev uint64) error {
 		return fmt.Errorf("jsqueue: settle %.100q: %w", r.URL, err)
 	}
 	return nil
+}
+
+// newRecord is the record of a URL first queued: pending (Enqueue makes it Skipped when u.Skip
+// says so).
+func newRecord(u queue.NewURL) queue.Record {
+	return queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
+		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed,
+		WantSHA256: u.WantSHA256}
 }
