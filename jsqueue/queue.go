@@ -778,8 +778,8 @@ func (q *Queue) settleMsg(r queue.Record, rev uint64) error {
 	return nil
 }
 
-// newRecord is the record of a URL first queued: pending (Enqueue makes it Skipped when u.Skip
-// says so).
+// newRecord is the record of a URL first queued, pending (enqueue may then record it Skipped:
+// u.Skip, or the page limit).
 func newRecord(u queue.NewURL) queue.Record {
 	return queue.Record{URL: u.URL, Host: u.Host, Path: u.Path, State: queue.Pending, Depth: u.Depth,
 		Requisite: u.Requisite, Auth: u.Auth, LastError: u.Skip, Lastmod: u.Lastmod, Listed: u.Listed,
