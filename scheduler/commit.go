@@ -196,14 +196,8 @@ func (c *committer) commit(batch []pendingUpdate) error {
 	if err := c.q.Commit(updates); err != nil {
 		return err
 	}
-	for _, u := range updates {
-		if len(u.Links) > 0 {
-			// Links were queued (those not known before): the job grew.
-			if n, err := c.q.Counts(); err == nil {
-				c.stats.Total.Store(int64(n.Total()))
-			}
-			break
-		}
+	if _, shared := c.q.(queue.Shared); !shared {
+		c.countLinks(updates)
 	}
 	for _, p := range batch {
 		switch p.kind {
@@ -215,6 +209,20 @@ func (c *committer) commit(batch []pendingUpdate) error {
 	}
 	c.countShared()
 	return nil
+}
+
+// countLinks takes the job's total again if updates queued links (those not known before): the
+// job grew. A shared job's counts are read by countShared instead, at most every
+// sharedCountsEvery: reading them walks the engine's records, and a crawl commits links all the time.
+func (c *committer) countLinks(updates []queue.Update) {
+	for _, u := range updates {
+		if len(u.Links) > 0 {
+			if n, err := c.q.Counts(); err == nil {
+				c.stats.Total.Store(int64(n.Total()))
+			}
+			return
+		}
+	}
 }
 
 // countShared sets the counters to a shared job's counts, every sharedCountsEvery: between two

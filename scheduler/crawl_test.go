@@ -267,3 +267,44 @@ func TestRequisiteChainFromOlderState(t *testing.T) {
 		t.Errorf("%s: %v; want skipped: the chain still ends", css(extract.MaxRequisiteLevel), r.State)
 	}
 }
+
+// TestSharedCrawlCounts: a worker of a shared crawl reads the job's counts every few seconds of
+// its clock, not after every commit that queues links: a shared job's counts walk all its
+// records, and a crawl commits links with almost every page.
+func TestSharedCrawlCounts(t *testing.T) {
+	const n = 30
+	pages := map[string]string{}
+	for i := range n {
+		pages[fmt.Sprintf("https://h.test/p%d.html", i)] = fmt.Sprintf(`<a href="/p%d.html">next</a>`, i+1)
+	}
+	scope, err := extract.NewScope([]string{"https://h.test/"}, extract.ScopeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &sharedCounts{Store: openStore(t)}
+	enqueueAll(t, st.Store, []string{"https://h.test/p0.html"})
+	root, err := os.OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	opts := fastOptions()
+	stopped := time.Unix(1e9, 0) // the clock stands still: one read of the counts is due
+	opts.Now = func() time.Time { return stopped }
+	opts.Crawl = &Crawl{Scope: scope, Layout: fetcher.Mirror}
+	f := &siteFetcher{pages: pages, calls: map[string]int{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := New(st, f, ratelimit.New(ratelimit.Options{PerHost: 2}), root, opts).Run(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.Store.Counts(); c.Done < n {
+		t.Fatalf("%d pages done, want %d", c.Done, n)
+	}
+	st.mu.Lock()
+	reads := st.others / 100
+	st.mu.Unlock()
+	if reads > 2 {
+		t.Errorf("the job's counts were read %d times in a crawl of %d pages at one instant: want the run's first and one refresh", reads, n)
+	}
+}
