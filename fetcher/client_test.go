@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,9 +295,11 @@ func TestProtocols(t *testing.T) {
 				want []string
 			}{{"/small", tc.wantSmall}, {"/big", tc.wantBig}} {
 				var answered []bool
+				var sent atomic.Int32
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				resp, err := f.Fetch(ctx, root, Request{URL: srv.URL(p.path), Path: p.path[1:],
-					OnAnswer: func(m bool) { answered = append(answered, m) }})
+					OnAnswer: func(m bool) { answered = append(answered, m) },
+					OnSent:   func() { sent.Add(1) }})
 				cancel()
 				if tc.wantFailed {
 					if err == nil {
@@ -316,6 +319,9 @@ func TestProtocols(t *testing.T) {
 				}
 				if !slices.Equal(got, p.want) {
 					t.Errorf("%s: requests over %v, want %v", p.path, got, p.want)
+				}
+				if int(sent.Load()) != len(got) {
+					t.Errorf("%s: OnSent told of %d requests sent, the server saw %d", p.path, sent.Load(), len(got))
 				}
 			}
 		})

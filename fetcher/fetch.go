@@ -277,12 +277,22 @@ func (t *transfer) do(ctx context.Context, client *http.Client, hreq *http.Reque
 		hreq = hreq.WithContext(httptrace.WithClientTrace(hreq.Context(),
 			&httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { first() }}))
 	}
-	resp, err := client.Do(hreq)
+	resp, err := client.Do(t.toldWhenSent(hreq))
 	first()
 	if err != nil {
 		return nil, t.netError(ctx, err)
 	}
 	return resp, nil
+}
+
+// toldWhenSent returns hreq with a trace that calls the request's OnSent as its headers are
+// written, if it has one.
+func (t *transfer) toldWhenSent(hreq *http.Request) *http.Request {
+	if t.req.OnSent == nil {
+		return hreq
+	}
+	return hreq.WithContext(httptrace.WithClientTrace(hreq.Context(),
+		&httptrace.ClientTrace{WroteHeaders: t.req.OnSent}))
 }
 
 // bigOnHTTP2 reports whether resp is a big body on an HTTP/2 stream, to be moved to an HTTP/1.1
@@ -299,7 +309,7 @@ func (t *transfer) askAgain(ctx context.Context, hreq *http.Request, header http
 	resp.Body.Close()
 	again := hreq.Clone(ctx)
 	again.Header = header
-	resp, err := t.f.bulk.Do(again)
+	resp, err := t.f.bulk.Do(t.toldWhenSent(again))
 	if err != nil {
 		return nil, t.netError(ctx, err)
 	}

@@ -76,6 +76,7 @@ type hostState struct {
 	bucket     *rate.Limiter // nil when the host's rate is unlimited
 	inFlight   int
 	until      time.Time // cooling down until this instant
+	notBefore  time.Time // the next request's turn, a full interval after the latest was sent (Sent)
 	forgetting bool      // in Limiter.pending
 	ad         *adaptive // the host's adaptive cap; nil with a fixed one
 }
@@ -151,6 +152,9 @@ func (l *Limiter) TryAcquire(host string, now time.Time) (ok bool, wait time.Dur
 	if h.bucket != nil {
 		tokenWait = waitForToken(h.bucket, now)
 	}
+	if h.bucket != nil && now.Before(h.notBefore) {
+		tokenWait = max(tokenWait, h.notBefore.Sub(now))
+	}
 	if now.Before(h.until) {
 		// Tokens refill during the cooldown, so the token wait only matters if it is longer.
 		return false, max(h.until.Sub(now), tokenWait)
@@ -190,6 +194,24 @@ func waitForToken(bucket *rate.Limiter, now time.Time) time.Duration {
 		wait += step
 	}
 	return wait
+}
+
+// Sent tells that a request granted to host went out at at, which may be well after its grant
+// (a new connection's handshake comes between): with a burst of 1, the next request waits a
+// full interval from at, so that the host sees its requests spaced as the rate says. Later
+// requests in a burst larger than 1 may go back to back anyway, and are not held.
+func (l *Limiter) Sent(host string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.hosts[host]
+	if !ok || h.bucket == nil || h.bucket.Burst() != 1 {
+		return
+	}
+	interval := min(float64(time.Second)/float64(h.bucket.Limit()), float64(24*time.Hour))
+	next := at.Add(time.Duration(interval))
+	if next.After(h.notBefore) {
+		h.notBefore = next
+	}
 }
 
 // Release ends a request started by a successful TryAcquire. Releasing a host with nothing in
@@ -365,7 +387,7 @@ func (l *Limiter) drop(host string, h *hostState) {
 // idle reports whether forgetting h now is indistinguishable from keeping it (apart from a rate
 // override): nothing in flight, no cooldown, a full bucket.
 func (h *hostState) idle(now time.Time) bool {
-	if h.inFlight > 0 || now.Before(h.until) {
+	if h.inFlight > 0 || now.Before(h.until) || now.Before(h.notBefore) {
 		return false
 	}
 	return h.bucket == nil || h.bucket.TokensAt(now) >= float64(h.bucket.Burst())

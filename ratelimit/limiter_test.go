@@ -84,6 +84,37 @@ func TestSpacing(t *testing.T) {
 	}
 }
 
+// TestSent: a request that went out late (its connection's handshake came between grant and
+// send) holds the host's next request a full interval from when it went out, with a burst of 1;
+// with a larger burst, or no rate, it holds nothing.
+func TestSent(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      Options
+		sentAfter time.Duration // after the grant at t0
+		wantWait  time.Duration // of the next request at t0+1s, the rate's own turn; 0: granted
+	}{
+		{"late send holds the next", Options{Rate: 1, PerHost: 4}, 300 * time.Millisecond, 300 * time.Millisecond},
+		{"prompt send holds nothing more", Options{Rate: 1, PerHost: 4}, 0, 0},
+		{"burst 2 is not held", Options{Rate: 1, Burst: 2, PerHost: 4}, 300 * time.Millisecond, 0},
+		{"no rate is not held", Options{PerHost: 4}, 300 * time.Millisecond, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, _ := newTestLimiter(tt.opts)
+			mustAcquire(t, l, "h", t0)
+			l.Sent("h", at(tt.sentAfter))
+			l.Sent("other", at(tt.sentAfter)) // a host never granted: nothing to hold
+			if tt.wantWait == 0 {
+				mustAcquire(t, l, "h", at(time.Second))
+				return
+			}
+			mustRefuse(t, l, "h", at(time.Second), tt.wantWait)
+			mustAcquire(t, l, "h", at(time.Second+tt.wantWait))
+		})
+	}
+}
+
 // TestWindowBound probes a host at random times and checks the rate contract exactly: in any
 // window of length w, at most Burst + Rate·w acquisitions.
 func TestWindowBound(t *testing.T) {

@@ -35,6 +35,8 @@ type Limiter interface {
 	Cooldown(host string, until time.Time)
 	SetHostRate(host string, perSecond float64)
 	Forget(host string)
+	// Sent tells when a granted request went out, which a new connection's handshake delays.
+	Sent(host string, at time.Time)
 }
 
 var _ Limiter = (*ratelimit.Limiter)(nil)
@@ -328,6 +330,7 @@ func (s *Scheduler) work(runCtx, ctx context.Context, jobs <-chan queue.Record, 
 				share.add(int64(n))
 			},
 			OnLength: share.length,
+			OnSent:   func() { s.lim.Sent(rec.Host, s.opts.Now()) },
 		}
 		if s.opts.Crawl != nil && !rec.Requisite {
 			// A page is parsed from memory rather than opened again (requisites are not

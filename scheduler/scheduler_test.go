@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -814,5 +815,46 @@ func TestSharedJobCounts(t *testing.T) {
 	}
 	if done := s.Stats().Done.Load(); done < int64(len(list))+100 {
 		t.Errorf("the worker's counters say %d done: the other workers' work was never counted", done)
+	}
+}
+
+// sentTold is a limiter that records the hosts it is told requests went out to.
+type sentTold struct {
+	*ratelimit.Limiter
+	mu   sync.Mutex
+	sent []string
+}
+
+func (l *sentTold) Sent(host string, at time.Time) {
+	l.mu.Lock()
+	l.sent = append(l.sent, host)
+	l.mu.Unlock()
+	l.Limiter.Sent(host, at)
+}
+
+// sendingFetcher says each request went out, as the real fetcher does once its headers are
+// written.
+type sendingFetcher struct{ *fakeFetcher }
+
+func (f sendingFetcher) Fetch(ctx context.Context, root *os.Root, req fetcher.Request) (fetcher.Response, error) {
+	req.OnSent()
+	return f.fakeFetcher.Fetch(ctx, root, req)
+}
+
+// TestLimiterToldWhenSent: the limiter hears when each request went out, for the request's host,
+// so that it spaces the next one from then (a new connection's handshake delays a request past
+// its grant).
+func TestLimiterToldWhenSent(t *testing.T) {
+	st := openStore(t)
+	list := []string{"https://a.test/1", "https://a.test/2", "https://b.test/1"}
+	enqueueAll(t, st, list)
+	opts := fastOptions()
+	lim := &sentTold{Limiter: ratelimit.New(ratelimit.Options{Rate: 1000, PerHost: opts.PerHost})}
+	if err := New(st, sendingFetcher{newFakeFetcher(nil)}, lim, nil, opts).Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lim.sent)
+	if want := []string{"a.test", "a.test", "b.test"}; !slices.Equal(lim.sent, want) {
+		t.Fatalf("limiter told of requests sent to %v, want %v", lim.sent, want)
 	}
 }
