@@ -209,18 +209,53 @@ func TestFleetShares(t *testing.T) {
 // and will fetch at the host's pace). The new worker must not serve those hosts until the old one
 // has settled them: two workers on one host at once would each keep the host's rate, and the host
 // would see twice it. Once the old worker has settled its leases, the new one takes the partition.
+// So too when the old worker's buffer is full, as it is on any job larger than its buffer while
+// nothing settles (big files, a cooldown): it pulls nothing then, and must keep its pins all the
+// same, and learn of the new deal.
 func TestFleetHandoffAfterLeases(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		buffer        int // a's
+		hosts, perURL int // hosts per partition, URLs per host
+	}{
+		{"buffer with room", 0, 4, 3},
+		{"buffer full", 4, 1, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testHandoffAfterLeases(t, tc.buffer, tc.hosts, tc.perURL)
+		})
+	}
+}
+
+// partitionHosts lists n hosts of each of q's partitions, and perHost URLs of each.
+func partitionHosts(q *Queue, n, perHost int) []queue.NewURL {
+	var urls []queue.NewURL
+	count := make([]int, q.opts.Partitions)
+	for i, left := 0, n*q.opts.Partitions; left > 0; i++ {
+		h := fmt.Sprintf("h%d.test", i)
+		if p := q.partitionOf(h); count[p] < n {
+			count[p]++
+			left--
+			for j := range perHost {
+				urls = append(urls, queue.NewURL{URL: fmt.Sprintf("https://%s/%d", h, j), Host: h, Path: fmt.Sprintf("%s/%d", h, j)})
+			}
+		}
+	}
+	return urls
+}
+
+func testHandoffAfterLeases(t *testing.T, buffer, hostsPer, perHost int) {
 	s := runServer(t)
-	open := func() *Queue {
-		q, err := Open(context.Background(), connect(t, s), Options{Job: "handoff", Partitions: 2, AckWait: testAckWait})
+	open := func(buffer int) *Queue {
+		q, err := Open(context.Background(), connect(t, s), Options{Job: "handoff", Partitions: 2, AckWait: testAckWait, Buffer: buffer})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { q.Close() })
 		return q
 	}
-	a := open()
-	urls := fleetURLs(8, 3)
+	a := open(buffer)
+	urls := partitionHosts(a, hostsPer, perHost)
 	if _, err := a.Enqueue(urls); err != nil {
 		t.Fatal(err)
 	}
@@ -248,9 +283,17 @@ func TestFleetHandoffAfterLeases(t *testing.T) {
 			t.Fatalf("a leased %d of %d hosts' URLs in 10s", len(leased), len(hosts))
 		}
 	}
+	if buffer > 0 {
+		a.mu.Lock()
+		held := len(a.held)
+		a.mu.Unlock()
+		if held < buffer {
+			t.Fatalf("a holds %d, its buffer (%d) is not full", held, buffer)
+		}
+	}
 
 	// b joins: one partition is dealt to it, whose hosts a still holds leases of.
-	b := open()
+	b := open(0)
 	var moved []string // hosts of b's partition
 	for deadline := time.Now().Add(10 * time.Second); len(moved) == 0; {
 		if _, err := a.PendingHosts(); err != nil {
@@ -272,7 +315,8 @@ func TestFleetHandoffAfterLeases(t *testing.T) {
 		}
 	}
 	// For several lease times, while a holds its leases, b serves none of those hosts, and a
-	// takes no more of their URLs.
+	// takes no more of their URLs. This waits on the engine's clock: a pin lapses PinnedTTL (the
+	// lease time) after the last pull that carried it, and nothing tells a worker that it has.
 	for until := time.Now().Add(4 * testAckWait); time.Now().Before(until); {
 		for name, q := range map[string]*Queue{"a": a, "b": b} {
 			hq, err := q.PendingHosts()

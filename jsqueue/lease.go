@@ -23,14 +23,12 @@ const pullWait = 20 * time.Millisecond
 // bound, and keeps the messages it holds alive. A message whose record is settled already (a
 // duplicate) is acknowledged and dropped; one whose record a crash kept from being created gets
 // it now.
+//
+// The deal is refreshed on every call, a full buffer or not: a worker whose buffer is full must
+// still learn that a partition went to another worker, and stop offering its hosts. Its pins are
+// kept meanwhile by keepPins, which takes no message.
 func (q *Queue) fill() error {
-	q.keepAlive()
-	q.mu.Lock()
-	room := q.opts.Buffer - len(q.held)
-	q.mu.Unlock()
-	if room <= 0 {
-		return nil
-	}
+	q.keepAlive(false)
 	deal, err := q.partitions()
 	if err != nil {
 		return err
@@ -40,7 +38,10 @@ func (q *Queue) fill() error {
 	}
 	mine := q.serving(deal)
 	q.giveBackOthers(mine)
-	if len(mine) == 0 {
+	q.mu.Lock()
+	room := q.opts.Buffer - len(q.held)
+	q.mu.Unlock()
+	if room <= 0 || len(mine) == 0 {
 		return nil
 	}
 	q.mu.Lock()
@@ -62,6 +63,9 @@ func (q *Queue) fill() error {
 			// partition) is no failure: the client forgets the pin, and its next pull asks anew.
 			// Nor is an engine out of reach: the next pull, once it is back, brings the messages.
 			b, err := c.Fetch(batch, jetstream.FetchMaxWait(pullWait), jetstream.FetchPriorityGroup(group))
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				q.pinLost(p)
+			}
 			if err != nil {
 				if !errors.Is(err, jetstream.ErrPinIDMismatch) && !unreachable(err) {
 					mu.Lock()
@@ -73,6 +77,9 @@ func (q *Queue) fill() error {
 			var got []jetstream.Msg
 			for m := range b.Messages() {
 				got = append(got, m)
+			}
+			if errors.Is(b.Error(), jetstream.ErrPinIDMismatch) {
+				q.pinLost(p)
 			}
 			mu.Lock()
 			msgs = append(msgs, got...)
@@ -93,6 +100,59 @@ func (q *Queue) fill() error {
 		return errs[0]
 	}
 	return nil
+}
+
+// keepPins keeps this worker pinned to the partitions it serves (see serving), whether or not it
+// has room to pull their messages: the engine resets a pin's timer (PinnedTTL) only when a pull
+// carrying the pin arrives, and a worker whose buffer stays full (big files, a cooldown) would
+// otherwise lose its partitions to another worker while it still offers and leases their hosts.
+// Each pull asks for at most one byte, which no message fits in: the engine takes the pull (and
+// renews the pin), then ends it without delivering anything, and claims no pin for it.
+func (q *Queue) keepPins() {
+	q.mu.Lock()
+	deal := slices.Clone(q.self.Partitions)
+	q.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range q.serving(deal) {
+		c := q.consumers[p]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := c.FetchBytes(1, jetstream.FetchMaxWait(pullWait), jetstream.FetchPriorityGroup(group))
+			if err == nil {
+				for m := range b.Messages() {
+					_ = m.Nak() // not expected (no message fits in one byte); given back if one comes
+				}
+				err = b.Error()
+			}
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				q.pinLost(p)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// pinLost hands back the buffered messages (not leased) of partition p, whose pin this worker
+// lost: another worker may be pulling p's hosts now, so this one must not offer them.
+func (q *Queue) pinLost(p int) {
+	q.mu.Lock()
+	var back []*item
+	kept := q.buf[:0]
+	for _, it := range q.buf {
+		if it.part != p {
+			kept = append(kept, it)
+			continue
+		}
+		back = append(back, it)
+		delete(q.held, it.rec.URL)
+	}
+	clear(q.buf[len(kept):])
+	q.buf = kept
+	q.mu.Unlock()
+	for _, it := range back {
+		_ = it.msg.Nak()
+	}
 }
 
 // heartbeat tells the other workers this one is alive, and `trawl status` what it serves: its
@@ -345,26 +405,43 @@ func (q *Queue) keepAliveLoop() {
 		case <-q.closing:
 			return
 		case <-tick.C:
-			q.keepAlive()
+			q.keepAlive(false)
+			q.keepPins()
 			_ = q.heartbeat() // a missed beat is retried on the next tick, well within AckWait
 		}
 	}
 }
 
-// keepAlive tells the engine that the messages held for a while are still being worked on.
-func (q *Queue) keepAlive() {
+// keepAlive tells the engine that the messages held for a while (all of them, with all) are
+// still being worked on. A message is counted as kept alive only once its keep-alive has gone out
+// over a live connection: one written while the connection is down may be lost with it.
+func (q *Queue) keepAlive(all bool) {
+	_, up := q.link.current()
+	select {
+	case <-up:
+	default:
+		return // sent once the connection is back (reconnected)
+	}
 	now := time.Now()
 	q.mu.Lock()
-	var due []jetstream.Msg
+	var due []*item
+	var msgs []jetstream.Msg
 	for _, it := range q.held {
-		if now.Sub(it.touched) >= q.keepAliveEvery() {
-			it.touched = now
-			due = append(due, it.msg) // read under q.mu: take may replace it
+		if all || now.Sub(it.touched) >= q.keepAliveEvery() {
+			due = append(due, it)
+			msgs = append(msgs, it.msg) // read under q.mu: take may replace it
 		}
 	}
 	q.mu.Unlock()
-	for _, m := range due {
-		_ = m.InProgress()
+	for i, m := range msgs {
+		if m.InProgress() != nil {
+			continue
+		}
+		q.mu.Lock()
+		if due[i].msg == m {
+			due[i].touched = now
+		}
+		q.mu.Unlock()
 	}
 }
 
