@@ -174,6 +174,11 @@ func (q *Queue) heartbeat() error {
 	}); err != nil {
 		return fmt.Errorf("jsqueue: heartbeat: %w", err)
 	}
+	q.mu.Lock()
+	if up := q.link.lastUp(); q.beatBack.Before(up) {
+		q.beatBack = time.Now()
+	}
+	q.mu.Unlock()
 	return nil
 }
 
@@ -211,6 +216,17 @@ func (q *Queue) partitions() ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jsqueue: workers: %w", err)
 	}
+	q.mu.Lock()
+	if up := q.link.lastUp(); !up.IsZero() && (q.beatBack.Before(up) || time.Since(q.beatBack) < q.opts.AckWait) {
+		// Back from an outage: the other workers' heartbeats may have lapsed meanwhile, and the
+		// engine, if it restarted, forgot every pin. Keep the deal as it was until the others
+		// have had a lease time, from this worker's first heartbeat the engine took, to beat again
+		// (each beats as soon as it is back), or the first worker back would deal itself every
+		// partition, and pull hosts another still holds leases of.
+		defer q.mu.Unlock()
+		return slices.Clone(q.self.Partitions), nil
+	}
+	q.mu.Unlock()
 	slices.Sort(ids)
 	me := slices.Index(ids, q.id)
 	var mine []int
@@ -404,12 +420,30 @@ func (q *Queue) keepAliveLoop() {
 		select {
 		case <-q.closing:
 			return
+		case <-q.link.reconnected:
+			q.rejoin()
 		case <-tick.C:
 			q.keepAlive(false)
 			q.keepPins()
 			_ = q.heartbeat() // a missed beat is retried on the next tick, well within AckWait
 		}
 	}
+}
+
+// rejoin is what a worker does as soon as its connection is back after an outage, before the
+// leases it holds lapse, if they have not yet: it beats (once the engine answers: JetStream may
+// still be starting) so that the others count it in the deal, keeps every message it holds alive
+// and its partitions pinned.
+func (q *Queue) rejoin() {
+	for giveUp := time.Now().Add(q.opts.AckWait); q.heartbeat() != nil && time.Now().Before(giveUp); {
+		select {
+		case <-q.closing:
+			return
+		case <-time.After(retryPause):
+		}
+	}
+	q.keepAlive(true)
+	q.keepPins()
 }
 
 // keepAlive tells the engine that the messages held for a while (all of them, with all) are

@@ -26,10 +26,17 @@ type link struct {
 	up     chan struct{} // closed while connected
 	closed chan struct{} // closed once the connection is closed for good: nothing to wait for
 	done   chan struct{} // closed when the watch stops
+
+	// reconnected gets a value each time the connection comes back after it was lost (not when it
+	// is first made); upAt is when it last came back.
+	reconnected chan struct{}
+	upAt        time.Time
+	wasUp       bool
 }
 
 func newLink(nc *nats.Conn) *link {
-	l := &link{nc: nc, events: nc.StatusChanged(), closed: make(chan struct{}), done: make(chan struct{})}
+	l := &link{nc: nc, events: nc.StatusChanged(), closed: make(chan struct{}), done: make(chan struct{}),
+		reconnected: make(chan struct{}, 1)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.up = make(chan struct{})
 	l.update()
@@ -67,9 +74,24 @@ func (l *link) update() {
 		}
 	default:
 		if connected {
+			if l.wasUp {
+				l.upAt = time.Now()
+				select {
+				case l.reconnected <- struct{}{}:
+				default:
+				}
+			}
+			l.wasUp = true
 			close(l.up)
 		}
 	}
+}
+
+// lastUp is when the connection last came back after it was lost; zero if it never was.
+func (l *link) lastUp() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.upAt
 }
 
 // current is the context of calls made now, and a channel closed once the connection is up.

@@ -103,3 +103,93 @@ func TestOutage(t *testing.T) {
 		t.Fatalf("Meta with the server gone took %v, the worker waits 300ms", took)
 	}
 }
+
+// TestRestartLongerThanLease: the NATS server restarts, away longer than the lease time, while
+// each worker holds a lease of the host of its partition. The workers' heartbeats lapse meanwhile, and
+// the restarted engine has forgotten every pin. After it is back, neither worker may serve the
+// other's host while the other still holds its lease.
+func TestRestartLongerThanLease(t *testing.T) {
+	dir := t.TempDir()
+	s, err := natstest.Start(dir, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := s.Addr().(*net.TCPAddr).Port
+	open := func() *Queue {
+		nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		q, err := Open(context.Background(), nc, Options{Job: "restart", Partitions: 2, AckWait: testAckWait})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		return q
+	}
+	a, b := open(), open()
+	if _, err := a.Enqueue(partitionHosts(a, 1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	// Each worker leases one URL of the host of its partition.
+	leased := map[*Queue]string{}
+	for deadline := time.Now().Add(10 * time.Second); len(leased) < 2; {
+		for _, q := range []*Queue{a, b} {
+			hq, err := q.PendingHosts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hq) == 1 && leased[q] == "" {
+				got, err := q.LeaseEach([]string{hq[0].Host}, 1, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got[0]) == 1 {
+					leased[q] = hq[0].Host
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("leased hosts %v in 10s, want one each", leased)
+		}
+	}
+	s.Shutdown()
+	s.WaitForShutdown()
+	// The engine's clock: the server must stay away longer than the lease time (the TTL of the
+	// workers' heartbeats, and of the leases), and nothing marks that but time.
+	time.Sleep(3 * testAckWait)
+	if s, err = natstest.Start(dir, port); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	// For several lease times (the engine's clock again: pins and leases lapse on it unannounced)
+	// a must not offer b's host, as the restarted engine would let it.
+	for until := time.Now().Add(4 * testAckWait); time.Now().Before(until); {
+		for q, other := range map[*Queue]*Queue{a: b, b: a} {
+			hq, err := q.PendingHosts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range hq {
+				if h.Host == leased[other] {
+					t.Fatalf("after the restart a worker offers %s while the other still holds a lease of it", h.Host)
+				}
+			}
+		}
+	}
+	// Each lease is still its worker's.
+	for q, h := range leased {
+		q.mu.Lock()
+		var mine []string
+		for _, it := range q.held {
+			if it.leased {
+				mine = append(mine, it.rec.URL)
+			}
+		}
+		q.mu.Unlock()
+		if len(mine) != 1 || !strings.Contains(mine[0], h) {
+			t.Errorf("a worker holds leases %v after the restart, want one of %s", mine, h)
+		}
+	}
+}

@@ -103,6 +103,7 @@ type Queue struct {
 	cool      map[string]time.Time // host -> the end of its cooldown, as this worker knows it
 	coolNew   map[string]time.Time // cooldowns given here, not yet shared
 	coolRead  map[string]bool      // hosts whose shared cooldown was read since the deal changed
+	beatBack  time.Time            // the first heartbeat the engine took after the connection last came back
 	// settled are the URLs this worker has settled for good since its latest pull began: a copy
 	// of one's message (the URL was queued twice, by workers adding it at once) whose record
 	// was read before the outcome was written is a duplicate all the same.
