@@ -149,34 +149,55 @@ func (q *Queue) requeue(state queue.State, filter func(queue.Record) bool) (int,
 	if err != nil {
 		return 0, err
 	}
+	n := 0
 	for _, h := range hits {
-		h.r.State, h.r.Attempts, h.r.NextAttempt = queue.Pending, 0, time.Time{}
-		if err := q.requeueOne(h.r, h.rev); err != nil {
-			return 0, err
+		ok, err := q.requeueOne(h.r, h.rev, func(r queue.Record) bool {
+			return r.State == state && (filter == nil || filter(r))
+		})
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
 		}
 	}
-	return len(hits), nil
+	return n, nil
 }
 
-// requeueOne publishes r again, then writes it pending over revision rev of its record: a worker
-// that takes the message first takes it as work all the same (see work.Rev), and one that has
-// settled it meanwhile keeps its outcome (the write finds a later revision and is dropped).
-func (q *Queue) requeueOne(r queue.Record, rev uint64) error {
-	if err := q.publish(r, rev); err != nil {
-		return err
+// requeueOne publishes r again, then writes it pending over revision rev of its record, and
+// reports whether it did: a worker that takes the message first takes it as work all the same
+// (see work.Rev). If the record was written meanwhile it is read again: one that still qualifies
+// (a sitemap's word, say, changed it) is published again with its new revision and written
+// pending over that; one that no longer does (a worker settled it, another requeue took it) keeps
+// its state, and is not counted.
+func (q *Queue) requeueOne(r queue.Record, rev uint64, qualifies func(queue.Record) bool) (bool, error) {
+	for {
+		r.State, r.Attempts, r.NextAttempt = queue.Pending, 0, time.Time{}
+		if err := q.publish(r, rev); err != nil {
+			return false, err
+		}
+		if q.testBeforeRequeue != nil {
+			q.testBeforeRequeue(r.URL)
+		}
+		b, err := encodeRecord(r)
+		if err != nil {
+			return false, err
+		}
+		err = q.do(true, func(ctx context.Context) error {
+			_, err := q.records.Update(ctx, key(r.URL), b, rev)
+			return err
+		})
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			return false, fmt.Errorf("jsqueue: update %.100q: %w", r.URL, err)
+		}
+		var ok bool
+		if r, rev, ok, err = q.getRecordRev(r.URL); err != nil || !ok || !qualifies(r) {
+			return false, err
+		}
 	}
-	b, err := encodeRecord(r)
-	if err != nil {
-		return err
-	}
-	err = q.do(true, func(ctx context.Context) error {
-		_, err := q.records.Update(ctx, key(r.URL), b, rev)
-		return err
-	})
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
-		return fmt.Errorf("jsqueue: update %.100q: %w", r.URL, err)
-	}
-	return nil
 }
 
 // metaKey encodes a metadata key for the bucket, which allows few characters.

@@ -251,3 +251,89 @@ func TestDuplicateWhileSettled(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequeueRecordChanged: a requeue (trawl retry) publishes a failed URL, then writes its record
+// pending over the revision it read. If the record was written in between, the requeue reads it
+// again: still failed (a sitemap's word changed it), it is queued all the same and counted; settled
+// otherwise (another worker fetched it), it keeps its outcome and is not counted.
+func TestRequeueRecordChanged(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		meanwhile func(q *Queue, r queue.Record) error
+		want      queue.State
+		wantN     int
+	}{
+		{"still failed", func(q *Queue, r queue.Record) error {
+			_, err := q.Enqueue([]queue.NewURL{{URL: r.URL, Host: r.Host, Path: r.Path,
+				Lastmod: time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC), Listed: time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)}})
+			return err
+		}, queue.Pending, 1},
+		{"settled", func(q *Queue, r queue.Record) error {
+			r.State, r.Status, r.Bytes = queue.Done, 200, 1
+			return q.putRecord(r)
+		}, queue.Done, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := runServer(t)
+			q, err := Open(context.Background(), connect(t, s), Options{Job: "requeue", Partitions: 1, AckWait: testAckWait})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			u := fleetURLs(1, 1)[0]
+			if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
+				t.Fatal(err)
+			}
+			var r queue.Record
+			for deadline := time.Now().Add(10 * time.Second); r.URL == ""; {
+				got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got[0]) == 1 {
+					r = got[0][0]
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the URL was not leased in 10s")
+				}
+			}
+			r.State, r.Status, r.Attempts = queue.Failed, 500, 3
+			if err := q.Commit([]queue.Update{{Record: r}}); err != nil {
+				t.Fatal(err)
+			}
+			once := false
+			q.testBeforeRequeue = func(string) {
+				if !once {
+					once = true
+					if err := tc.meanwhile(q, r); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			n, err := q.Requeue(nil)
+			if err != nil || n != tc.wantN {
+				t.Fatalf("Requeue: %d, %v; want %d", n, err, tc.wantN)
+			}
+			got, _, err := q.getRecord(u.URL)
+			if err != nil || got.State != tc.want {
+				t.Fatalf("after the requeue the record is %v (%v), want %v", got.State, err, tc.want)
+			}
+			if tc.want != queue.Pending {
+				return
+			}
+			// Queued: a worker leases it, with a fresh budget.
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got[0]) == 1 && got[0][0].Attempts == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the requeued URL was not leased in 10s")
+				}
+			}
+		})
+	}
+}

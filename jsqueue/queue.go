@@ -115,6 +115,9 @@ type Queue struct {
 	// testBeforeCreate, if set, is called by Enqueue between its publishes and the creation of
 	// their records: tests write a record there, as another worker adding the URL at once would.
 	testBeforeCreate func()
+	// testBeforeRequeue, if set, is called by a requeue between its publish of a URL and its write
+	// of the URL's record: tests write the record there, as another worker would.
+	testBeforeRequeue func(url string)
 }
 
 var (
