@@ -140,3 +140,60 @@ func TestAttach(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerHeld: a worker's heartbeat counts the URLs it holds as `trawl status` says: leased
+// (in flight) or waiting here for a retry, not those only buffered, not yet taken up.
+func TestWorkerHeld(t *testing.T) {
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: "held", Partitions: 1, AckWait: testAckWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	urls := fleetURLs(1, 5)
+	if _, err := q.Enqueue(urls); err != nil {
+		t.Fatal(err)
+	}
+	// The worker buffers every URL first.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		hq, err := q.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hq) == 1 && hq[0].Pending == len(urls) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("buffered %+v in 10s, want all %d URLs", hq, len(urls))
+		}
+	}
+	var got []queue.Record
+	for deadline := time.Now().Add(10 * time.Second); len(got) < 2; {
+		l, err := q.LeaseEach([]string{urls[0].Host}, 2-len(got), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, l[0]...)
+		if time.Now().After(deadline) {
+			t.Fatalf("leased %d of 2 in 10s", len(got))
+		}
+	}
+	// One goes back to wait for a retry a minute away; the other stays leased.
+	r := got[0]
+	r.State, r.Attempts, r.NextAttempt, r.LastError = queue.Pending, 1, time.Now().Add(time.Minute), "503"
+	if err := q.Commit([]queue.Update{{Record: r}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.heartbeat(); err != nil {
+		t.Fatal(err)
+	}
+	ob, err := Attach(context.Background(), connect(t, s), "held")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	ws, err := ob.Workers()
+	if err != nil || len(ws) != 1 || ws[0].Held != 2 {
+		t.Fatalf("workers %+v, %v; want one holding 2 (1 leased, 1 waiting for a retry)", ws, err)
+	}
+}

@@ -160,7 +160,12 @@ func (q *Queue) pinLost(p int) {
 func (q *Queue) heartbeat() error {
 	q.mu.Lock()
 	w := q.self
-	w.Held = len(q.held)
+	w.Held = 0
+	for _, it := range q.held {
+		if it.leased || it.retrying {
+			w.Held++ // a message only buffered, not yet leased, is not the worker's work yet
+		}
+	}
 	b, err := json.Marshal(w)
 	q.mu.Unlock()
 	if err != nil {
@@ -549,7 +554,7 @@ func (q *Queue) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Recor
 		i, asked := want[it.rec.Host]
 		_, cooling := q.coolingUntil(it.rec.Host, now)
 		if asked && len(out[i]) < n && !it.rec.NextAttempt.After(now) && q.dealtHere(it) && !cooling {
-			it.leased = true
+			it.leased, it.retrying = true, false
 			it.rec.State = queue.Leased
 			out[i] = append(out[i], it.rec)
 			continue

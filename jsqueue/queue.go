@@ -127,12 +127,14 @@ var (
 
 // item is a delivered message and the record it stands for.
 type item struct {
-	rec     queue.Record
-	rev     uint64 // the revision of rec's record when it was read or written here
-	msg     jetstream.Msg
-	part    int // the partition of rec.Host
-	leased  bool
-	touched time.Time // last keep-alive
+	rec    queue.Record
+	rev    uint64 // the revision of rec's record when it was read or written here
+	msg    jetstream.Msg
+	part   int // the partition of rec.Host
+	leased bool
+	// retrying is set while the item waits here for a retry due soon (see settleMsg).
+	retrying bool
+	touched  time.Time // last keep-alive
 }
 
 // work is a message's body: the URL as it was enqueued, so a record lost to a crash between the
@@ -769,7 +771,7 @@ func (q *Queue) settleMsg(r queue.Record, rev uint64) error {
 	case r.NextAttempt.After(time.Now()):
 		// A retry due soon: held here, kept alive, and offered again when due.
 		q.mu.Lock()
-		it.leased, it.rec, it.rev = false, r, rev
+		it.leased, it.retrying, it.rec, it.rev = false, true, r, rev
 		q.held[r.URL] = it
 		q.buf = append(q.buf, it)
 		q.mu.Unlock()
