@@ -45,7 +45,7 @@ func Attach(ctx context.Context, nc *nats.Conn, job string) (*Queue, error) {
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
 		settled: map[string]bool{}}
-	if err := q.join(ctx, false); err != nil {
+	if err := q.join(ctx, false, attachWait); err != nil {
 		return nil, err
 	}
 	q.link = newLink(nc) // outage 0: a call the engine does not answer fails at once
@@ -85,6 +85,10 @@ func (q *Queue) Workers() ([]Worker, error) {
 	slices.SortFunc(out, func(a, b Worker) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
+
+// attachWait is how long Attach waits for an engine slow to answer (a server starting, or
+// loaded): `trawl status` and the like answer within about it.
+const attachWait = 30 * time.Second
 
 // Self is this worker as its heartbeats describe it (the zero Worker for a job Attach opened).
 func (q *Queue) Self() Worker { return q.self }

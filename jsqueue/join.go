@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -16,23 +18,32 @@ import (
 // updated: the job's partitions and lease time are those it was made with, whichever worker comes
 // later with other options (they are adopted into q.opts), and workers started together must not
 // update the stream while another adds its consumers (nats-server's own code races then).
-func (q *Queue) join(ctx context.Context, create bool) error {
+//
+// Each call is made within a call's time limit and made again while the engine does not answer
+// in time (a server slow to start, or loaded), for up to wait in all: every call is safe to
+// repeat, since one that made what exists already is followed by a lookup of it.
+func (q *Queue) join(ctx context.Context, create bool, wait time.Duration) error {
+	giveUp := time.Now().Add(wait)
+	call := func(f func(ctx context.Context) error) error { return q.joinCall(ctx, giveUp, f) }
 	name := "TRAWL_" + q.opts.Job
 	var err error
-	q.stream, err = q.js.Stream(ctx, name)
+	err = call(func(ctx context.Context) (err error) { q.stream, err = q.js.Stream(ctx, name); return err })
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound) && !create:
 		return ErrNoJob
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		q.stream, err = q.js.CreateStream(ctx, jetstream.StreamConfig{
-			Name:      name,
-			Subjects:  []string{q.subject + "*"},
-			Retention: jetstream.WorkQueuePolicy,
-			Storage:   jetstream.FileStorage,
-			Metadata:  map[string]string{metaPartitions: strconv.Itoa(q.opts.Partitions)},
+		err = call(func(ctx context.Context) (err error) {
+			q.stream, err = q.js.CreateStream(ctx, jetstream.StreamConfig{
+				Name:      name,
+				Subjects:  []string{q.subject + "*"},
+				Retention: jetstream.WorkQueuePolicy,
+				Storage:   jetstream.FileStorage,
+				Metadata:  map[string]string{metaPartitions: strconv.Itoa(q.opts.Partitions)},
+			})
+			return err
 		})
 		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // made meanwhile by another worker
-			q.stream, err = q.js.Stream(ctx, name)
+			err = call(func(ctx context.Context) (err error) { q.stream, err = q.js.Stream(ctx, name); return err })
 		}
 	}
 	if err != nil {
@@ -43,13 +54,16 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 	// earlier trawl has its consumers, p0 to pN-1, to count).
 	n, _ := strconv.Atoi(q.stream.CachedInfo().Config.Metadata[metaPartitions])
 	if n == 0 {
-		names := q.stream.ConsumerNames(ctx)
-		for c := range names.Name() {
-			if p, err := strconv.Atoi(strings.TrimPrefix(c, "p")); err == nil && strings.HasPrefix(c, "p") {
-				n = max(n, p+1)
+		if err := call(func(ctx context.Context) error {
+			n = 0
+			names := q.stream.ConsumerNames(ctx)
+			for c := range names.Name() {
+				if p, err := strconv.Atoi(strings.TrimPrefix(c, "p")); err == nil && strings.HasPrefix(c, "p") {
+					n = max(n, p+1)
+				}
 			}
-		}
-		if err := names.Err(); err != nil {
+			return names.Err()
+		}); err != nil {
 			return fmt.Errorf("jsqueue: consumers of %s: %w", name, err)
 		}
 	}
@@ -61,7 +75,7 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 	}
 	q.consumers = make([]jetstream.Consumer, q.opts.Partitions)
 	for p := range q.consumers {
-		if q.consumers[p], err = q.consumer(ctx, p, create); err != nil {
+		if q.consumers[p], err = q.consumer(call, p, create); err != nil {
 			return err
 		}
 	}
@@ -83,16 +97,17 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 		{&q.hosts, jetstream.KeyValueConfig{Bucket: name + "_hosts", Storage: jetstream.FileStorage, TTL: 24 * time.Hour}, true},
 		{&q.later, jetstream.KeyValueConfig{Bucket: name + "_later", Storage: jetstream.FileStorage, TTL: laterTTL}, true},
 	} {
-		*b.kv, err = q.js.KeyValue(ctx, b.cfg.Bucket)
+		lookup := func(ctx context.Context) (err error) { *b.kv, err = q.js.KeyValue(ctx, b.cfg.Bucket); return err }
+		err = call(lookup)
 		switch {
 		case errors.Is(err, jetstream.ErrBucketNotFound) && !create && b.optional:
 			*b.kv, err = nil, nil
 		case errors.Is(err, jetstream.ErrBucketNotFound) && !create:
 			return ErrNoJob
 		case errors.Is(err, jetstream.ErrBucketNotFound):
-			*b.kv, err = q.js.CreateKeyValue(ctx, b.cfg)
+			err = call(func(ctx context.Context) (err error) { *b.kv, err = q.js.CreateKeyValue(ctx, b.cfg); return err })
 			if errors.Is(err, jetstream.ErrBucketExists) {
-				*b.kv, err = q.js.KeyValue(ctx, b.cfg.Bucket)
+				err = call(lookup)
 			}
 		}
 		if err != nil {
@@ -106,30 +121,60 @@ func (q *Queue) join(ctx context.Context, create bool) error {
 const metaPartitions = "trawl.partitions"
 
 // consumer finds partition p's durable consumer, and with create makes it if it is missing.
-func (q *Queue) consumer(ctx context.Context, p int, create bool) (jetstream.Consumer, error) {
+func (q *Queue) consumer(call func(func(ctx context.Context) error) error, p int, create bool) (jetstream.Consumer, error) {
 	durable := fmt.Sprintf("p%d", p)
-	c, err := q.stream.Consumer(ctx, durable)
+	var c jetstream.Consumer
+	lookup := func(ctx context.Context) (err error) { c, err = q.stream.Consumer(ctx, durable); return err }
+	err := call(lookup)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) && !create {
 		return nil, ErrNoJob // being made
 	}
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		c, err = q.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:        durable,
-			FilterSubject:  fmt.Sprintf("%s%d", q.subject, p),
-			AckPolicy:      jetstream.AckExplicitPolicy,
-			AckWait:        q.opts.AckWait,
-			MaxDeliver:     -1,
-			MaxAckPending:  -1,
-			PriorityPolicy: jetstream.PriorityPolicyPinned,
-			PriorityGroups: []string{group},
-			PinnedTTL:      q.opts.AckWait,
+		err = call(func(ctx context.Context) (err error) {
+			c, err = q.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+				Durable:        durable,
+				FilterSubject:  fmt.Sprintf("%s%d", q.subject, p),
+				AckPolicy:      jetstream.AckExplicitPolicy,
+				AckWait:        q.opts.AckWait,
+				MaxDeliver:     -1,
+				MaxAckPending:  -1,
+				PriorityPolicy: jetstream.PriorityPolicyPinned,
+				PriorityGroups: []string{group},
+				PinnedTTL:      q.opts.AckWait,
+			})
+			return err
 		})
 		if errors.Is(err, jetstream.ErrConsumerExists) { // made meanwhile, with other options
-			c, err = q.stream.Consumer(ctx, durable)
+			err = call(lookup)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jsqueue: consumer %s: %w", durable, err)
 	}
 	return c, nil
+}
+
+// joinTimeout bounds one call join makes to the engine (a variable: tests shorten it).
+var joinTimeout = callTimeout
+
+// joinCall makes one call of join, f, within joinTimeout, and makes it again while the engine does
+// not answer in time or says JetStream is not ready, until giveUp or ctx ends. A server without
+// JetStream (no responders) fails at once.
+func (q *Queue) joinCall(ctx context.Context, giveUp time.Time, f func(ctx context.Context) error) error {
+	for {
+		cctx, cancel := context.WithTimeout(ctx, joinTimeout)
+		err := f(cctx)
+		cancel()
+		var apiErr *jetstream.APIError
+		slow := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+			errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable
+		if !slow || ctx.Err() != nil || !time.Now().Before(giveUp) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(min(retryPause, time.Until(giveUp))):
+		}
+	}
 }

@@ -1,11 +1,19 @@
 package jsqueue
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // TestOpenTogether: workers started together open the same job at once. Each must join the job
@@ -76,4 +84,86 @@ func TestOpenKeepsJobSettings(t *testing.T) {
 			t.Fatalf("in 10s the workers were offered %d of the 6 hosts queued", len(seen))
 		}
 	}
+}
+
+// dropFirst forwards connections to addr, but drops the first request whose subject begins with
+// prefix: an engine that, loaded or starting, does not answer a worker's first call.
+func dropFirst(t *testing.T, addr, prefix string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var dropped atomic.Bool
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go func() { _, _ = io.Copy(c, s) }()
+			go func() {
+				defer s.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					op := strings.Fields(line)
+					var payload []byte
+					if len(op) >= 3 && (op[0] == "PUB" || op[0] == "HPUB") {
+						n, _ := strconv.Atoi(op[len(op)-1])
+						payload = make([]byte, n+2) // and its CRLF
+						if _, err := io.ReadFull(r, payload); err != nil {
+							return
+						}
+						if strings.HasPrefix(op[1], prefix) && dropped.CompareAndSwap(false, true) {
+							continue
+						}
+					}
+					if _, err := s.Write(append([]byte(line), payload...)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "nats://" + ln.Addr().String()
+}
+
+// TestOpenSlowEngine: a worker whose first call to the engine goes unanswered (a server slow to
+// start, or loaded) makes it again, rather than failing to join; so does a client of Attach.
+func TestOpenSlowEngine(t *testing.T) {
+	s := runServer(t)
+	old := joinTimeout
+	joinTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { joinTimeout = old })
+	nc, err := nats.Connect(dropFirst(t, s.Addr().String(), "$JS.API.STREAM.INFO."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	q, err := Open(context.Background(), nc, Options{Job: "slow", Partitions: 2, AckWait: testAckWait})
+	if err != nil {
+		t.Fatalf("Open with its first call unanswered: %v", err)
+	}
+	defer q.Close()
+	nc2, err := nats.Connect(dropFirst(t, s.Addr().String(), "$JS.API.STREAM.INFO."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc2.Close)
+	ob, err := Attach(context.Background(), nc2, "slow")
+	if err != nil {
+		t.Fatalf("Attach with its first call unanswered: %v", err)
+	}
+	ob.Close()
 }

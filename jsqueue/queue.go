@@ -170,7 +170,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
 		settled: map[string]bool{}}
-	if err := q.join(ctx, true); err != nil {
+	if err := q.join(ctx, true, outageMax); err != nil {
 		return nil, err
 	}
 	q.link, q.outage = newLink(nc), outageMax
