@@ -325,7 +325,13 @@ func testHandoffAfterLeases(t *testing.T, buffer, hostsPer, perHost int) {
 			}
 			for _, h := range hq {
 				if slices.Contains(moved, h.Host) {
-					t.Fatalf("%s offers %s while a still holds a lease of it", name, h.Host)
+					a.mu.Lock()
+					da := a.self.Partitions
+					a.mu.Unlock()
+					b.mu.Lock()
+					db := b.self.Partitions
+					b.mu.Unlock()
+					t.Fatalf("%s offers %s while a still holds a lease of it (deals: a %v, b %v)", name, h.Host, da, db)
 				}
 			}
 		}

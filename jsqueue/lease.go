@@ -428,9 +428,9 @@ func (q *Queue) keepAliveLoop() {
 		case <-q.link.reconnected:
 			q.rejoin()
 		case <-tick.C:
+			_ = q.heartbeat() // a missed beat is retried on the next tick, well within AckWait
 			q.keepAlive(false)
 			q.keepPins()
-			_ = q.heartbeat() // a missed beat is retried on the next tick, well within AckWait
 		}
 	}
 }
