@@ -262,8 +262,12 @@ func (q *Queue) Close() error {
 	for _, it := range held {
 		_ = it.msg.Nak()
 	}
-	// Leave the deal of partitions: the others take this worker's share once its pins lapse.
+	// Leave the deal of partitions, and give up the pins: the others take this worker's share at
+	// once (a pin not given up lapses a lease time after the last pull).
 	_ = q.once(func(ctx context.Context) error { return q.workers.Delete(ctx, q.id) })
+	q.pullMu.Lock()
+	q.unpinOthers(nil)
+	q.pullMu.Unlock()
 	q.link.stop()
 	return nil
 }

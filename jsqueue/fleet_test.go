@@ -302,11 +302,15 @@ func testHandoffAfterLeases(t *testing.T, buffer, hostsPer, perHost int) {
 		if _, err := b.PendingHosts(); err != nil {
 			t.Fatal(err)
 		}
+		// Both know the new deal (each reads the live workers at most every dealEvery).
 		b.mu.Lock()
 		mine := b.self.Partitions
 		b.mu.Unlock()
+		a.mu.Lock()
+		theirs := a.self.Partitions
+		a.mu.Unlock()
 		for h := range hosts {
-			if len(mine) == 1 && slices.Contains(mine, a.partitionOf(h)) {
+			if len(mine) == 1 && len(theirs) == 1 && slices.Contains(mine, a.partitionOf(h)) {
 				moved = append(moved, h)
 			}
 		}
@@ -364,6 +368,115 @@ func testHandoffAfterLeases(t *testing.T, buffer, hostsPer, perHost int) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("b serves %d of the %d hosts it was dealt, 10s after a settled its leases", n, len(moved))
+		}
+	}
+}
+
+// TestFleetHandoffUnpins: a worker gives a partition dealt to another up as soon as it has settled
+// what it leased of it, and all of its partitions when it closes: the other takes them at once,
+// not a lease time (here a minute) later when the pins would lapse, and never while the first
+// still offers their hosts.
+func TestFleetHandoffUnpins(t *testing.T) {
+	s := runServer(t)
+	open := func() *Queue {
+		q, err := Open(context.Background(), connect(t, s), Options{Job: "unpin", Partitions: 2, AckWait: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		return q
+	}
+	a := open()
+	urls := partitionHosts(a, 1, 4)
+	if _, err := a.Enqueue(urls); err != nil {
+		t.Fatal(err)
+	}
+	hostOf := map[int]string{}
+	for _, u := range urls {
+		hostOf[a.partitionOf(u.Host)] = u.Host
+	}
+	// a serves both partitions alone, and leases one URL of each host.
+	var leased []queue.Record
+	for deadline := time.Now().Add(10 * time.Second); len(leased) < 2; {
+		var ask []string
+		for _, h := range hostOf {
+			if !slices.ContainsFunc(leased, func(r queue.Record) bool { return r.Host == h }) {
+				ask = append(ask, h)
+			}
+		}
+		got, err := a.LeaseEach(ask, 1, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			leased = append(leased, g...)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a leased one URL of each host: not in 10s")
+		}
+	}
+	b := open()
+	// offers polls both workers: it fails if both offer one host, and returns the hosts b offers.
+	offers := func() map[string]bool {
+		ha, err := a.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hb, err := b.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, h := range hb {
+			out[h.Host] = true
+		}
+		for _, h := range ha {
+			if out[h.Host] {
+				t.Fatalf("a and b both offer %s", h.Host)
+			}
+		}
+		return out
+	}
+	var moved string
+	for deadline := time.Now().Add(10 * time.Second); moved == ""; {
+		offers()
+		b.mu.Lock()
+		if len(b.self.Partitions) == 1 {
+			moved = hostOf[b.self.Partitions[0]]
+		}
+		b.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("b was dealt no partition in 10s")
+		}
+	}
+	// a settles what it leased of b's partition: b serves it at once.
+	for _, r := range leased {
+		if r.Host == moved {
+			r.State, r.Bytes = queue.Done, 1
+			if err := a.Commit([]queue.Update{{Record: r}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); !offers()[moved]; {
+		if time.Now().After(deadline) {
+			t.Fatalf("b does not offer %s 10s after a settled its lease of it (the lease time is a minute)", moved)
+		}
+	}
+	// a closes, its lease of the other host handed back: b takes that partition at once too.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		hb, err := b.PendingHosts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hb) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b offers %v 10s after a closed (the lease time is a minute), want both hosts", hb)
 		}
 	}
 }

@@ -15,6 +15,9 @@ import (
 	"github.com/trawl-dev/trawl/queue"
 )
 
+// dealEvery is how often, at most, a worker reads the live workers to deal the partitions.
+const dealEvery = time.Second
+
 // pullWait is how long one pull waits for a partition's messages. Pulls of every partition go
 // out together, so a call that finds nothing new costs about this once.
 const pullWait = 20 * time.Millisecond
@@ -33,11 +36,15 @@ func (q *Queue) fill() error {
 	if err != nil {
 		return err
 	}
+	// The deal, what is served and what is pulled change together, not between keepPins' steps.
+	q.pullMu.Lock()
+	defer q.pullMu.Unlock()
 	if q.dealt(deal) {
 		_ = q.heartbeat() // status shows the new deal now; a failed beat is retried on the next tick
 	}
 	mine := q.serving(deal)
 	q.giveBackOthers(mine)
+	q.unpinOthers(mine)
 	q.mu.Lock()
 	room := q.opts.Buffer - len(q.held)
 	q.mu.Unlock()
@@ -78,6 +85,13 @@ func (q *Queue) fill() error {
 			for m := range b.Messages() {
 				got = append(got, m)
 			}
+			if len(got) > 0 {
+				if pin := got[0].Headers().Get(pinHeader); pin != "" {
+					q.mu.Lock()
+					q.pins[p] = pin
+					q.mu.Unlock()
+				}
+			}
 			if errors.Is(b.Error(), jetstream.ErrPinIDMismatch) {
 				q.pinLost(p)
 			}
@@ -109,6 +123,8 @@ func (q *Queue) fill() error {
 // Each pull asks for at most one byte, which no message fits in: the engine takes the pull (and
 // renews the pin), then ends it without delivering anything, and claims no pin for it.
 func (q *Queue) keepPins() {
+	q.pullMu.Lock()
+	defer q.pullMu.Unlock()
 	q.mu.Lock()
 	deal := slices.Clone(q.self.Partitions)
 	q.mu.Unlock()
@@ -137,6 +153,7 @@ func (q *Queue) keepPins() {
 // lost: another worker may be pulling p's hosts now, so this one must not offer them.
 func (q *Queue) pinLost(p int) {
 	q.mu.Lock()
+	delete(q.pins, p)
 	var back []*item
 	kept := q.buf[:0]
 	for _, it := range q.buf {
@@ -153,6 +170,47 @@ func (q *Queue) pinLost(p int) {
 	for _, it := range back {
 		_ = it.msg.Nak()
 	}
+}
+
+// pinHeader is the header of a delivered message that names the pin it was delivered under.
+const pinHeader = "Nats-Pin-Id"
+
+// unpinOthers gives up, at once, the pins of the partitions this worker no longer serves (mine
+// does not have them: dealt to another worker, with nothing of them leased here), so that their
+// new worker takes them now rather than a lease time later, when the pin would lapse. This
+// worker pulls them no more: callers hold pullMu, and only partitions in mine are pulled. A
+// partition is unpinned only if the engine says the pin is still this worker's: one that lapsed
+// meanwhile and went to another worker is left to it.
+func (q *Queue) unpinOthers(mine []int) {
+	q.mu.Lock()
+	gone := map[int]string{}
+	for p, pin := range q.pins {
+		if !slices.Contains(mine, p) {
+			gone[p] = pin
+			delete(q.pins, p)
+		}
+	}
+	q.mu.Unlock()
+	for p, pin := range gone {
+		q.unpin(p, pin)
+	}
+}
+
+// unpin unpins partition p if pin is its current pin. One attempt: a pin not given up lapses
+// PinnedTTL after this worker's last pull of it.
+func (q *Queue) unpin(p int, pin string) {
+	_ = q.once(func(ctx context.Context) error {
+		info, err := q.consumers[p].Info(ctx)
+		if err != nil {
+			return err
+		}
+		for _, g := range info.PriorityGroups {
+			if g.Group == group && g.PinnedClientID == pin {
+				return q.stream.UnpinConsumer(ctx, info.Name, group)
+			}
+		}
+		return nil
+	})
 }
 
 // heartbeat tells the other workers this one is alive, and `trawl status` what it serves: its
@@ -203,7 +261,17 @@ func (q *Queue) dealt(mine []int) bool {
 // deal the partitions out in turn, so that every worker serves its share and each partition (and
 // so each host) has one worker. When a worker joins or dies the deal changes; a partition's pin
 // moves to its new worker once the old one stops pulling it (PinnedTTL).
+//
+// The live workers are read at most every dealEvery (a full buffer has the dispatcher ask for
+// the deal on every call): a stale deal is safe, as the pins follow this worker's deal, not the
+// others' (keepPins), and only delays a hand-over.
 func (q *Queue) partitions() ([]int, error) {
+	q.mu.Lock()
+	if !q.dealAt.IsZero() && time.Since(q.dealAt) < min(q.keepAliveEvery(), dealEvery) {
+		defer q.mu.Unlock()
+		return slices.Clone(q.self.Partitions), nil
+	}
+	q.mu.Unlock()
 	ids := []string{q.id}
 	err := q.do(true, func(ctx context.Context) error {
 		ids = ids[:1]
@@ -240,6 +308,9 @@ func (q *Queue) partitions() ([]int, error) {
 			mine = append(mine, p)
 		}
 	}
+	q.mu.Lock()
+	q.dealAt = time.Now()
+	q.mu.Unlock()
 	return mine, nil
 }
 

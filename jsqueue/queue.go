@@ -104,6 +104,11 @@ type Queue struct {
 	coolNew   map[string]time.Time // cooldowns given here, not yet shared
 	coolRead  map[string]bool      // hosts whose shared cooldown was read since the deal changed
 	beatBack  time.Time            // the first heartbeat the engine took after the connection last came back
+	pins      map[int]string       // partition -> the pin ID its latest delivery here carried
+	dealAt    time.Time            // when the live workers were last read to deal the partitions
+	// pullMu is held while the deal is applied and the partitions pulled (fill, keepPins): a
+	// partition given up (unpinOthers) is never pulled after.
+	pullMu sync.Mutex
 	// settled are the URLs this worker has settled for good since its latest pull began: a copy
 	// of one's message (the URL was queued twice, by workers adding it at once) whose record
 	// was read before the outcome was written is a duplicate all the same.
@@ -169,7 +174,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
-		settled: map[string]bool{}}
+		settled: map[string]bool{}, pins: map[int]string{}}
 	if err := q.join(ctx, true, outageMax); err != nil {
 		return nil, err
 	}
