@@ -488,8 +488,28 @@ func (q *Queue) keepAliveEvery() time.Duration { return q.opts.AckWait / 4 }
 // keepAliveLoop keeps the leases alive until Close, whatever the caller does: a dispatcher held
 // up (behind a slow commit, between two runs, in a run's last downloads) calls nothing for a
 // while, and a lease must not lapse then, or the engine hands its URL to a second worker.
+//
+// The heartbeats have a loop of their own: keepPins waits for a pull under way (pullMu), and a
+// worker whose beats lapse drops out of the others' deal while it still serves its partitions.
 func (q *Queue) keepAliveLoop() {
-	defer close(q.loopDone)
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		tick := time.NewTicker(q.keepAliveEvery())
+		defer tick.Stop()
+		for {
+			select {
+			case <-q.closing:
+				return
+			case <-tick.C:
+				_ = q.heartbeat() // a missed beat is retried on the next tick, well within AckWait
+			}
+		}
+	}()
+	defer func() {
+		<-beats
+		close(q.loopDone)
+	}()
 	tick := time.NewTicker(q.keepAliveEvery())
 	defer tick.Stop()
 	for {
@@ -499,7 +519,6 @@ func (q *Queue) keepAliveLoop() {
 		case <-q.link.reconnected:
 			q.rejoin()
 		case <-tick.C:
-			_ = q.heartbeat() // a missed beat is retried on the next tick, well within AckWait
 			q.keepAlive(false)
 			q.keepPins()
 		}
