@@ -265,6 +265,8 @@ func (q *Queue) Close() error {
 	// Leave the deal of partitions, and give up the pins: the others take this worker's share at
 	// once (a pin not given up lapses a lease time after the last pull).
 	_ = q.once(func(ctx context.Context) error { return q.workers.Delete(ctx, q.id) })
+	// Those it settled a URL of within handGap lapse a lease time after the last pull (see
+	// unpinOthers).
 	q.pullMu.Lock()
 	q.unpinOthers(nil)
 	q.pullMu.Unlock()

@@ -372,8 +372,8 @@ func testHandoffAfterLeases(t *testing.T, buffer, hostsPer, perHost int) {
 	}
 }
 
-// TestFleetHandoffUnpins: a worker gives a partition dealt to another up as soon as it has settled
-// what it leased of it, and all of its partitions when it closes: the other takes them at once,
+// TestFleetHandoffUnpins: a worker gives a partition dealt to another up a second after it has
+// settled what it leased of it, and its partitions when it closes: the other takes them then,
 // not a lease time (here a minute) later when the pins would lapse, and never while the first
 // still offers their hosts.
 func TestFleetHandoffUnpins(t *testing.T) {
@@ -437,11 +437,14 @@ func TestFleetHandoffUnpins(t *testing.T) {
 		}
 		return out
 	}
-	var moved string
+	var moved string // once both know the new deal (each reads the live workers every dealEvery)
 	for deadline := time.Now().Add(10 * time.Second); moved == ""; {
 		offers()
+		a.mu.Lock()
+		theirs := len(a.self.Partitions)
+		a.mu.Unlock()
 		b.mu.Lock()
-		if len(b.self.Partitions) == 1 {
+		if len(b.self.Partitions) == 1 && theirs == 1 {
 			moved = hostOf[b.self.Partitions[0]]
 		}
 		b.mu.Unlock()
@@ -449,19 +452,25 @@ func TestFleetHandoffUnpins(t *testing.T) {
 			t.Fatal("b was dealt no partition in 10s")
 		}
 	}
-	// a settles what it leased of b's partition: b serves it at once.
+	// a settles what it leased of b's partition: b serves it a second later (handGap: the host's
+	// rate holds over the hand-over), not a lease time.
+	var settled time.Time
 	for _, r := range leased {
 		if r.Host == moved {
 			r.State, r.Bytes = queue.Done, 1
 			if err := a.Commit([]queue.Update{{Record: r}}); err != nil {
 				t.Fatal(err)
 			}
+			settled = time.Now()
 		}
 	}
 	for deadline := time.Now().Add(10 * time.Second); !offers()[moved]; {
 		if time.Now().After(deadline) {
 			t.Fatalf("b does not offer %s 10s after a settled its lease of it (the lease time is a minute)", moved)
 		}
+	}
+	if gap := time.Since(settled); gap < a.handGap() {
+		t.Fatalf("b offers %s %v after a settled its last URL of it, want at least %v", moved, gap, a.handGap())
 	}
 	// a closes, its lease of the other host handed back: b takes that partition at once too.
 	if err := a.Close(); err != nil {

@@ -128,8 +128,10 @@ func (q *Queue) keepPins() {
 	q.mu.Lock()
 	deal := slices.Clone(q.self.Partitions)
 	q.mu.Unlock()
+	mine := q.serving(deal)
+	q.unpinOthers(mine) // those whose hand-over gap ended while the dispatcher called nothing
 	var wg sync.WaitGroup
-	for _, p := range q.serving(deal) {
+	for _, p := range mine {
 		c := q.consumers[p]
 		wg.Add(1)
 		go func() {
@@ -172,6 +174,10 @@ func (q *Queue) pinLost(p int) {
 	}
 }
 
+// handGap is how long after a worker settled its last URL of a partition it gives the partition
+// up (unpinOthers): a second, or the lease time if shorter, as a pin left to lapse would.
+func (q *Queue) handGap() time.Duration { return min(q.opts.AckWait, time.Second) }
+
 // pinHeader is the header of a delivered message that names the pin it was delivered under.
 const pinHeader = "Nats-Pin-Id"
 
@@ -181,11 +187,15 @@ const pinHeader = "Nats-Pin-Id"
 // worker pulls them no more: callers hold pullMu, and only partitions in mine are pulled. A
 // partition is unpinned only if the engine says the pin is still this worker's: one that lapsed
 // meanwhile and went to another worker is left to it.
+//
+// A partition is given up handGap after this worker last settled a URL of it, not before: its
+// hosts see the two workers' requests at least that far apart, as they would across a pin that
+// lapsed, so that a host's rate holds over the hand-over too.
 func (q *Queue) unpinOthers(mine []int) {
 	q.mu.Lock()
 	gone := map[int]string{}
 	for p, pin := range q.pins {
-		if !slices.Contains(mine, p) {
+		if !slices.Contains(mine, p) && time.Since(q.lastSettle[p]) >= q.handGap() {
 			gone[p] = pin
 			delete(q.pins, p)
 		}

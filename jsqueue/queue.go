@@ -105,7 +105,9 @@ type Queue struct {
 	coolRead  map[string]bool      // hosts whose shared cooldown was read since the deal changed
 	beatBack  time.Time            // the first heartbeat the engine took after the connection last came back
 	pins      map[int]string       // partition -> the pin ID its latest delivery here carried
-	dealAt    time.Time            // when the live workers were last read to deal the partitions
+	// lastSettle is when this worker last settled a URL it leased, by partition (see unpinOthers).
+	lastSettle map[int]time.Time
+	dealAt     time.Time // when the live workers were last read to deal the partitions
 	// pullMu is held while the deal is applied and the partitions pulled (fill, keepPins): a
 	// partition given up (unpinOthers) is never pulled after.
 	pullMu sync.Mutex
@@ -174,7 +176,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
-		settled: map[string]bool{}, pins: map[int]string{}}
+		settled: map[string]bool{}, pins: map[int]string{}, lastSettle: map[int]time.Time{}}
 	if err := q.join(ctx, true, outageMax); err != nil {
 		return nil, err
 	}
@@ -755,6 +757,7 @@ func (q *Queue) settleMsg(r queue.Record, rev uint64) error {
 	it := q.held[r.URL]
 	if it != nil && it.leased {
 		delete(q.held, r.URL)
+		q.lastSettle[it.part] = time.Now()
 		if r.State != queue.Pending {
 			q.settled[r.URL] = true
 		}
