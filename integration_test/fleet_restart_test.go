@@ -7,11 +7,27 @@ import (
 	"time"
 )
 
-// TestFleetNATSRestart: the NATS server of a shared job is killed with SIGKILL in the middle of
-// the job and started again on its store and port. The workers ride it out: they reconnect, and
+// TestFleetNATSRestart: the NATS server of a shared job is killed with SIGKILL (or stopped
+// gracefully) in the middle of the job and started again on its store and port. The workers ride it out: they reconnect, and
 // the job completes with every file whole in one of their outputs and every URL recorded done.
 func TestFleetNATSRestart(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		stop func(*natsProc)
+	}{
+		{"kill -9", (*natsProc).kill9},
+		// A graceful stop ends the workers' pulls with "server shutdown", which is an outage too.
+		{"graceful stop", (*natsProc).stop},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			natsRestart(t, tc.stop)
+		})
+	}
+}
+
+func natsRestart(t *testing.T, stop func(*natsProc)) {
 	const hosts, files, rate = 10, 1500, 30
 	dir := t.TempDir()
 	n := startNATS(t, dir, -1)
@@ -27,7 +43,7 @@ func TestFleetNATSRestart(t *testing.T) {
 	}
 	ws := map[string]*proc{"a": worker("a"), "b": worker("b")}
 	count.waitFor(t, "two fifths of the job asked for", 2*time.Minute, func(n int, _ map[string]int) bool { return n >= files*2/5 })
-	n.kill9()
+	stop(n)
 	killedAt := time.Now()
 	// Back once both workers have found it gone, and gone on without it for a progress line.
 	for _, p := range ws {

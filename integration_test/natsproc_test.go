@@ -50,6 +50,7 @@ type natsProc struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	url    string
+	stdin  io.Closer // closing it shuts the server down gracefully
 	exited chan struct{}
 }
 
@@ -70,7 +71,7 @@ func startNATS(t testing.TB, dir string, port int) *natsProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting nats-server: %v", err)
 	}
-	n := &natsProc{t: t, cmd: cmd, exited: make(chan struct{})}
+	n := &natsProc{t: t, cmd: cmd, stdin: stdin, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(n.exited) }()
 	t.Cleanup(func() {
 		stdin.Close()
@@ -95,6 +96,13 @@ func (n *natsProc) port() int {
 	i := strings.LastIndexByte(n.url, ':')
 	p, _ := strconv.Atoi(n.url[i+1:])
 	return p
+}
+
+// stop shuts the server down gracefully, as nats-server does on SIGTERM (it tells its clients it
+// is shutting down), and waits for it to be gone.
+func (n *natsProc) stop() {
+	n.stdin.Close()
+	<-n.exited
 }
 
 // kill9 kills the server with SIGKILL and waits for it to be gone.

@@ -194,7 +194,9 @@ func unreachable(err error) bool {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
-		errors.Is(err, jetstream.ErrNoStreamResponse):
+		errors.Is(err, jetstream.ErrNoStreamResponse),
+		// A server stopped gracefully ends pulls with these: it is going away, as in a restart.
+		errors.Is(err, jetstream.ErrServerShutdown), errors.Is(err, jetstream.ErrConsumerLeadershipChanged):
 		return true
 	case errors.As(err, &apiErr):
 		return apiErr.Code == http.StatusServiceUnavailable // JetStream not (yet) available
