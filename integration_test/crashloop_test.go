@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/internal/testserver"
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // TestCrashLoop runs a mixed crawl — pages, small images and files, large files that take a
@@ -134,7 +134,7 @@ func TestCrashLoop(t *testing.T) {
 
 // checkAgainstServer checks every done record against its file on disk and against what the
 // server sends, and returns how many records are done.
-func checkAgainstServer(t *testing.T, s *testserver.Server, out string, recs []store.Record) int {
+func checkAgainstServer(t *testing.T, s *testserver.Server, out string, recs []queue.Record) int {
 	t.Helper()
 	done := checkDoneRecords(t, out, recs)
 	for _, r := range done {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/internal/testserver"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -466,7 +467,7 @@ func TestCrawlRequisiteChain(t *testing.T) {
 			}
 			var skipped []string
 			for _, rec := range stateRecords(t, defaultState(out)) {
-				if rec.State == store.Skipped && rec.LastError == extract.ReasonRequisiteDepth {
+				if rec.State == queue.Skipped && rec.LastError == extract.ReasonRequisiteDepth {
 					skipped = append(skipped, rec.URL)
 				}
 			}
@@ -499,7 +500,7 @@ func TestCrawlRequisiteChain(t *testing.T) {
 		}
 		skipped := 0
 		for _, rec := range stateRecords(t, defaultState(out)) {
-			if rec.State == store.Skipped && rec.LastError == store.ReasonRequisiteBudget {
+			if rec.State == queue.Skipped && rec.LastError == store.ReasonRequisiteBudget {
 				skipped++
 			}
 		}
@@ -558,7 +559,7 @@ func TestCrawlKill9Resume(t *testing.T) {
 	before := countRequestURLs(killed.Requests())
 	doneAtKill := map[string]bool{} // path?query
 	for _, r := range stateRecords(t, defaultState(out)) {
-		if r.State == store.Done {
+		if r.State == queue.Done {
 			u, err := url.Parse(r.URL)
 			if err != nil {
 				t.Fatalf("state record %q: %v", r.URL, err)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/internal/testserver"
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // servedSHA is the sha256 of what s serves for the URL u (the server keys content by the
@@ -107,7 +107,7 @@ func TestHostileList(t *testing.T) {
 		t.Errorf("%d records, %d done; want %d done", len(recs), len(done), len(good)+1)
 	}
 	for _, rec := range recs {
-		if rec.State != store.Done {
+		if rec.State != queue.Done {
 			t.Errorf("%s: %s (%s)", rec.URL, rec.State, rec.LastError)
 			continue
 		}
@@ -134,13 +134,13 @@ func TestHostileList(t *testing.T) {
 	}
 }
 
-func recordFor(recs []store.Record, u string) (store.Record, bool) {
+func recordFor(recs []queue.Record, u string) (queue.Record, bool) {
 	for _, r := range recs {
 		if r.URL == u {
 			return r, true
 		}
 	}
-	return store.Record{}, false
+	return queue.Record{}, false
 }
 
 // TestHostileListMillionDuplicates: a list of a million copies of one URL (and a few others)
@@ -302,7 +302,7 @@ func TestHostileSymlinkInOutput(t *testing.T) {
 	recs := stateRecords(t, defaultState(out))
 	done := checkDoneRecords(t, out, recs)
 	for _, rec := range recs {
-		if rec.State == store.Done {
+		if rec.State == queue.Done {
 			// Only a plain file that replaced a leaf symlink may be done; it must be a regular file inside.
 			if fi, err := os.Lstat(filepath.Join(out, filepath.FromSlash(rec.Path))); err != nil || !fi.Mode().IsRegular() {
 				t.Errorf("done %s at %s: %v %v", rec.URL, rec.Path, fi, err)

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/trawl-dev/trawl/internal/testserver"
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // TestDiskFullMidBody: the output file system fills up in the middle of a body. The run stops
@@ -47,7 +47,7 @@ func TestDiskFullMidBody(t *testing.T) {
 	recs := stateRecords(t, state)
 	checkDoneRecords(t, out, recs)
 	bigRec, ok := recordFor(recs, s.URL(big))
-	if !ok || (bigRec.State != store.Pending && bigRec.State != store.Failed) {
+	if !ok || (bigRec.State != queue.Pending && bigRec.State != queue.Failed) {
 		t.Errorf("%s after disk full: %+v, want pending or failed", big, bigRec)
 	}
 	wantNoFile(t, mirrorPath(out, s, big))

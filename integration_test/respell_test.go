@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -24,7 +25,7 @@ func TestOldStateSpellings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.Enqueue([]store.NewURL{
+	if _, err := old.Enqueue([]queue.NewURL{
 		{URL: s.URL("/%7Euser/x"), Host: s.Addr(), Path: s.Addr() + "/~user/x"},
 		{URL: s.URL("/%7euser/y?"), Host: s.Addr(), Path: s.Addr() + "/~user/y"},
 	}); err != nil {
@@ -42,8 +43,8 @@ func TestOldStateSpellings(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := leased[0]
-	done.State, done.Status, done.Bytes, done.SHA256 = store.Done, 200, int64(len(body)), s.SHA256("/~user/x")
-	if err := old.Commit([]store.Update{{Record: done}}); err != nil {
+	done.State, done.Status, done.Bytes, done.SHA256 = queue.Done, 200, int64(len(body)), s.SHA256("/~user/x")
+	if err := old.Commit([]queue.Update{{Record: done}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := old.Close(); err != nil {
@@ -68,7 +69,7 @@ func TestOldStateSpellings(t *testing.T) {
 		t.Errorf("%d records, want 2: %+v", len(recs), recs)
 	}
 	for _, rec := range recs {
-		if rec.State != store.Done || (rec.URL != s.URL("/~user/x") && rec.URL != s.URL("/~user/y")) {
+		if rec.State != queue.Done || (rec.URL != s.URL("/~user/x") && rec.URL != s.URL("/~user/y")) {
 			t.Errorf("record %s %v; want done, under its canonical spelling", rec.URL, rec.State)
 		}
 	}

@@ -10,19 +10,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/store"
 )
 
 // stateRecords reads every record of the state file read-only (the run must have exited).
-func stateRecords(t testing.TB, statePath string) []store.Record {
+func stateRecords(t testing.TB, statePath string) []queue.Record {
 	t.Helper()
 	st, err := store.Open(statePath, &store.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("opening the state file read-only: %v", err)
 	}
 	defer st.Close()
-	var recs []store.Record
-	if err := st.ForEach(func(r store.Record) error { recs = append(recs, r); return nil }); err != nil {
+	var recs []queue.Record
+	if err := st.ForEach(func(r queue.Record) error { recs = append(recs, r); return nil }); err != nil {
 		t.Fatalf("reading the state file: %v", err)
 	}
 	return recs
@@ -33,11 +34,11 @@ func defaultState(out string) string { return filepath.Join(out, ".trawl", "stat
 
 // checkDoneRecords fails unless every Done record's file exists under out with the recorded
 // size and sha256. It returns the Done records by path.
-func checkDoneRecords(t testing.TB, out string, recs []store.Record) map[string]store.Record {
+func checkDoneRecords(t testing.TB, out string, recs []queue.Record) map[string]queue.Record {
 	t.Helper()
-	done := map[string]store.Record{}
+	done := map[string]queue.Record{}
 	for _, r := range recs {
-		if r.State != store.Done {
+		if r.State != queue.Done {
 			continue
 		}
 		done[r.Path] = r
@@ -86,7 +87,7 @@ func outputFiles(t testing.TB, out string) []string {
 
 // checkNoStrayFiles fails if out holds a file that no Done record accounts for (a .part, or a
 // file published without being recorded).
-func checkNoStrayFiles(t testing.TB, out string, done map[string]store.Record) {
+func checkNoStrayFiles(t testing.TB, out string, done map[string]queue.Record) {
 	t.Helper()
 	for _, f := range outputFiles(t, out) {
 		if _, ok := done[f]; !ok {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -46,7 +47,7 @@ func (f *heldFetcher) outcome(st *store.Store) func(Outcome) {
 	return func(Outcome) {
 		c, err := st.Counts()
 		r, _, _ := st.Get(f.held)
-		if err == nil && c.Pending+c.Leased == 1 && r.State == store.Leased {
+		if err == nil && c.Pending+c.Leased == 1 && r.State == queue.Leased {
 			f.once.Do(func() { close(f.release) })
 		}
 	}
@@ -137,11 +138,11 @@ func TestDepthIsShortestWhateverTheOrder(t *testing.T) {
 			}
 			recs := states(t, st)
 			for u, d := range wantDepth {
-				if r := recs[u]; r.State != store.Done || r.Depth != d {
+				if r := recs[u]; r.State != queue.Done || r.Depth != d {
 					t.Errorf("%s: %v at depth %d, want done at %d", u, r.State, r.Depth, d)
 				}
 			}
-			if r := recs[h+"e.html"]; r.State != store.Skipped || r.LastError != extract.ReasonDepth || r.Depth != 3 {
+			if r := recs[h+"e.html"]; r.State != queue.Skipped || r.LastError != extract.ReasonDepth || r.Depth != 3 {
 				t.Errorf("e.html: %v %q at depth %d, want skipped for depth at 3", r.State, r.LastError, r.Depth)
 			}
 		})
@@ -175,7 +176,7 @@ func TestMaxPagesSameSetWhateverTheOrder(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("fetched %v, want %v", got, want)
 			}
-			if r, _, _ := st.Get(h + "b21.html"); r.State != store.Skipped || r.LastError != store.ReasonMaxPages {
+			if r, _, _ := st.Get(h + "b21.html"); r.State != queue.Skipped || r.LastError != store.ReasonMaxPages {
 				t.Errorf("b21.html: %v %q, want skipped for max-pages", r.State, r.LastError)
 			}
 		})
@@ -225,7 +226,7 @@ func TestSaveLeavesNoEmptyDirectories(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("output tree %v, want %v", got, want)
 	}
-	if r, _, _ := st.Get(h + "docs/a/deep/three.html"); r.State != store.Done {
+	if r, _, _ := st.Get(h + "docs/a/deep/three.html"); r.State != queue.Done {
 		t.Errorf("three.html %v, want done (fetched, not kept)", r.State)
 	}
 }
@@ -246,17 +247,17 @@ func TestUnkept(t *testing.T) {
 	images := func(mt string) bool { return strings.HasPrefix(mt, "image/") }
 	for _, tc := range []struct {
 		name string
-		r    store.Record
+		r    queue.Record
 		keep func(string) bool
 		want bool
 	}{
-		{"not kept, all kept now", store.Record{State: store.Done, Path: "gone.html", SHA256: sha, ContentType: "text/html"}, nil, true},
-		{"not kept, still not", store.Record{State: store.Done, Path: "gone.html", SHA256: sha, ContentType: "text/html"}, images, false},
-		{"not kept image", store.Record{State: store.Done, Path: "gone.png", SHA256: sha, ContentType: "image/png; q=1"}, images, true},
-		{"kept empty file", store.Record{State: store.Done, Path: "empty.html", SHA256: sha, ContentType: "text/html"}, nil, false},
-		{"kept file", store.Record{State: store.Done, Path: "gone.html", SHA256: sha, Bytes: 10}, nil, false},
-		{"pending", store.Record{State: store.Pending, Path: "gone.html", SHA256: sha}, nil, false},
-		{"never fetched", store.Record{State: store.Done, Path: "gone.html"}, nil, false},
+		{"not kept, all kept now", queue.Record{State: queue.Done, Path: "gone.html", SHA256: sha, ContentType: "text/html"}, nil, true},
+		{"not kept, still not", queue.Record{State: queue.Done, Path: "gone.html", SHA256: sha, ContentType: "text/html"}, images, false},
+		{"not kept image", queue.Record{State: queue.Done, Path: "gone.png", SHA256: sha, ContentType: "image/png; q=1"}, images, true},
+		{"kept empty file", queue.Record{State: queue.Done, Path: "empty.html", SHA256: sha, ContentType: "text/html"}, nil, false},
+		{"kept file", queue.Record{State: queue.Done, Path: "gone.html", SHA256: sha, Bytes: 10}, nil, false},
+		{"pending", queue.Record{State: queue.Pending, Path: "gone.html", SHA256: sha}, nil, false},
+		{"never fetched", queue.Record{State: queue.Done, Path: "gone.html"}, nil, false},
 	} {
 		if got := Unkept(root, tc.keep, tc.r); got != tc.want {
 			t.Errorf("%s: Unkept = %v, want %v", tc.name, got, tc.want)

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
-	"github.com/trawl-dev/trawl/store"
 )
 
 var (
@@ -160,7 +160,7 @@ func TestChecksumsLookup(t *testing.T) {
 	if none.Lookup("https://host.test/x", "a.iso") != "" || none.Len() != 0 {
 		t.Error("a nil Checksums matched")
 	}
-	nu := store.NewURL{URL: "https://host.test/x", Path: "a.iso", WantSHA256: sumD}
+	nu := queue.NewURL{URL: "https://host.test/x", Path: "a.iso", WantSHA256: sumD}
 	c.Apply(&nu)
 	if nu.WantSHA256 != sumD {
 		t.Error("a sums file overrode the list line's own sha256")
@@ -267,7 +267,7 @@ func TestFeedFirst(t *testing.T) {
 		enqueueAll(t, st, []string{"https://a.test/1"})
 		opts := fastOptions()
 		s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
-		jobs := make(chan store.Record, s.opts.Workers)
+		jobs := make(chan queue.Record, s.opts.Workers)
 		d := newDispatcher(s, jobs, newCommitter(st, s.opts, &s.stats))
 		d.feeding, d.feedFirst = true, feedFirst
 		now := time.Now()

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // promptly bounds the wait for something that should happen at once, with room for a loaded
@@ -19,7 +19,7 @@ type batchQueue struct {
 	release chan struct{}
 }
 
-func (q *batchQueue) Commit(u []store.Update) error {
+func (q *batchQueue) Commit(u []queue.Update) error {
 	if q.release != nil {
 		<-q.release
 	}
@@ -36,7 +36,7 @@ func startCommitter(t *testing.T, q *batchQueue, max int, interval time.Duration
 
 func addN(c *committer, n int) {
 	for range n {
-		c.add(KindNew, store.Update{Record: store.Record{URL: "https://h.test/", State: store.Done}})
+		c.add(KindNew, queue.Update{Record: queue.Record{URL: "https://h.test/", State: queue.Done}})
 	}
 }
 

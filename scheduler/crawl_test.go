@@ -13,6 +13,7 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -24,7 +25,7 @@ type linkCount struct {
 	pages, req map[string]int
 }
 
-func (q *linkCount) Commit(updates []store.Update) error {
+func (q *linkCount) Commit(updates []queue.Update) error {
 	q.mu.Lock()
 	for _, u := range updates {
 		for _, l := range u.Links {
@@ -124,7 +125,7 @@ func TestKnownLinksNotPassedAgain(t *testing.T) {
 		want = append(want, u)
 	}
 	for _, u := range want {
-		if got[u].State != store.Done || f.calls[u] != 1 {
+		if got[u].State != queue.Done || f.calls[u] != 1 {
 			t.Errorf("%s: %v, fetched %d times; want done, fetched once", u, got[u].State, f.calls[u])
 		}
 	}
@@ -191,7 +192,7 @@ func TestRequisiteChainBounded(t *testing.T) {
 
 	got := states(t, st)
 	type want struct {
-		state  store.State
+		state  queue.State
 		level  int
 		reason string
 	}
@@ -200,17 +201,17 @@ func TestRequisiteChainBounded(t *testing.T) {
 	const limit = extract.MaxRequisiteLevel
 	wants := map[string]want{}
 	for n := 0; n < limit; n++ {
-		wants[css(n)] = want{store.Done, n + 1, ""}
-		wants[bg(n)] = want{store.Done, n + 2, ""}
+		wants[css(n)] = want{queue.Done, n + 1, ""}
+		wants[bg(n)] = want{queue.Done, n + 2, ""}
 	}
-	wants[css(limit)] = want{store.Skipped, limit + 1, extract.ReasonRequisiteDepth}
-	wants[bg(limit-1)] = want{store.Skipped, limit + 1, extract.ReasonRequisiteDepth}
+	wants[css(limit)] = want{queue.Skipped, limit + 1, extract.ReasonRequisiteDepth}
+	wants[bg(limit-1)] = want{queue.Skipped, limit + 1, extract.ReasonRequisiteDepth}
 	for u, w := range wants {
 		r, ok := got[u]
 		if !ok || r.State != w.state || r.RequisiteLevel() != w.level || r.LastError != w.reason {
 			t.Errorf("%s: %v at level %d (%q); want %v at level %d (%q)", u, r.State, r.RequisiteLevel(), r.LastError, w.state, w.level, w.reason)
 		}
-		if fetched := f.calls[u]; fetched != 0 && w.state == store.Skipped {
+		if fetched := f.calls[u]; fetched != 0 && w.state == queue.Skipped {
 			t.Errorf("%s fetched %d times; want never (beyond the chain limit)", u, fetched)
 		}
 	}
@@ -224,7 +225,7 @@ func TestRequisiteChainBounded(t *testing.T) {
 		t.Errorf("%d requisites recorded beyond the first links past the chain limit (%s...); want none",
 			len(beyond), beyond[0])
 	}
-	if r := got["https://h.test/p1.html"]; r.State != store.Done || r.Depth != 1 || r.Requisite {
+	if r := got["https://h.test/p1.html"]; r.State != queue.Done || r.Depth != 1 || r.Requisite {
 		t.Errorf("page p1: %+v; want done at depth 1", r)
 	}
 }
@@ -249,21 +250,21 @@ func TestRequisiteChainFromOlderState(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.Requisite = true
-	if _, err := st.Enqueue([]store.NewURL{old}); err != nil {
+	if _, err := st.Enqueue([]queue.NewURL{old}); err != nil {
 		t.Fatal(err)
 	}
 	runCrawl(t, st, scope, pages)
 
 	got := states(t, st)
 	for n := 0; n < extract.MaxRequisiteLevel; n++ {
-		if r := got[css(n)]; r.State != store.Done {
+		if r := got[css(n)]; r.State != queue.Done {
 			t.Errorf("%s: %v; want done", css(n), r.State)
 		}
 	}
-	if r := got[bg(0)]; r.State != store.Done || r.RequisiteLevel() != 2 {
+	if r := got[bg(0)]; r.State != queue.Done || r.RequisiteLevel() != 2 {
 		t.Errorf("%s: %v at level %d; want done at level 2", bg(0), r.State, r.RequisiteLevel())
 	}
-	if r := got[css(extract.MaxRequisiteLevel)]; r.State != store.Skipped {
+	if r := got[css(extract.MaxRequisiteLevel)]; r.State != queue.Skipped {
 		t.Errorf("%s: %v; want skipped: the chain still ends", css(extract.MaxRequisiteLevel), r.State)
 	}
 }

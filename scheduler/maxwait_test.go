@@ -3,8 +3,8 @@ package scheduler
 import (
 	"testing"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
-	"github.com/trawl-dev/trawl/store"
 )
 
 // TestMaxWaitNotForRate: a host whose URLs are due and only wait their turn under its rate
@@ -21,7 +21,7 @@ func TestMaxWaitNotForRate(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	for u, r := range states(t, st) {
-		if r.State != store.Done {
+		if r.State != queue.Done {
 			t.Errorf("%s: %v, want done", u, r.State)
 		}
 	}

@@ -77,7 +77,7 @@ func fileSum(t *testing.T, name string) string {
 // listed enqueues list lines (a URL, then a tab and a path, if given) as the CLI does.
 func listed(t *testing.T, st *store.Store, layout fetcher.Layout, lines ...string) {
 	t.Helper()
-	var batch []store.NewURL
+	var batch []queue.NewURL
 	for _, l := range lines {
 		e, ok, err := ParseListLine(l)
 		if err != nil || !ok {

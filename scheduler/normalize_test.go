@@ -11,6 +11,7 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -39,9 +40,9 @@ func newSpellingFetcher(pages map[string]string) *spellingFetcher {
 }
 
 // canonicalRecords groups st's records by the canonical spelling of their URL.
-func canonicalRecords(t *testing.T, st *store.Store) map[string][]store.Record {
+func canonicalRecords(t *testing.T, st *store.Store) map[string][]queue.Record {
 	t.Helper()
-	out := map[string][]store.Record{}
+	out := map[string][]queue.Record{}
 	for _, r := range states(t, st) {
 		n, err := extract.Normalize(r.URL)
 		if err != nil {
@@ -99,7 +100,7 @@ func TestSeedAndLinkSpellingsOneRecord(t *testing.T) {
 	}
 
 	recs := canonicalRecords(t, st)
-	if got := recs[page]; len(got) != 1 || got[0].URL != page || got[0].State != store.Done {
+	if got := recs[page]; len(got) != 1 || got[0].URL != page || got[0].State != queue.Done {
 		t.Errorf("records of %s: %+v; want one, done, under that spelling", page, got)
 	}
 	if got := f.asked[page]; len(got) != 1 {
@@ -125,7 +126,7 @@ func TestListSpellingsOneRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = "https://h.test/~user/b"
-	if got := states(t, st); len(got) != 1 || got[want].State != store.Done {
+	if got := states(t, st); len(got) != 1 || got[want].State != queue.Done {
 		t.Errorf("records %v; want one, %s, done", got, want)
 	}
 	if n := f.attempts(want); n != 1 || len(f.calls) != 1 {
@@ -143,7 +144,7 @@ func TestOldStateNotFetchedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.Enqueue([]store.NewURL{
+	if _, err := old.Enqueue([]queue.NewURL{
 		{URL: "https://h.test/%7Euser/x", Host: "h.test", Path: "h.test/~user/x"},
 		{URL: "https://h.test/%7euser/y?", Host: "h.test", Path: "h.test/~user/y"},
 	}); err != nil {
@@ -154,8 +155,8 @@ func TestOldStateNotFetchedAgain(t *testing.T) {
 		t.Fatal(leased, err)
 	}
 	done := leased[0]
-	done.State, done.Status, done.Bytes, done.SHA256 = store.Done, 200, 10, strings.Repeat("0", 64)
-	if err := old.Commit([]store.Update{{Record: done}}); err != nil {
+	done.State, done.Status, done.Bytes, done.SHA256 = queue.Done, 200, 10, strings.Repeat("0", 64)
+	if err := old.Commit([]queue.Update{{Record: done}}); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()
@@ -184,10 +185,10 @@ func TestOldStateNotFetchedAgain(t *testing.T) {
 	if len(got) != 2 {
 		t.Errorf("records %v; want 2", got)
 	}
-	if r := got["https://h.test/~user/x"]; r.State != store.Done || r.SHA256 != done.SHA256 || r.Path != "h.test/~user/x" {
+	if r := got["https://h.test/~user/x"]; r.State != queue.Done || r.SHA256 != done.SHA256 || r.Path != "h.test/~user/x" {
 		t.Errorf("~user/x: %+v; want the done record, respelled", r)
 	}
-	if r := got["https://h.test/~user/y"]; r.State != store.Done || r.Path != "h.test/~user/y" {
+	if r := got["https://h.test/~user/y"]; r.State != queue.Done || r.Path != "h.test/~user/y" {
 		t.Errorf("~user/y: %+v; want done, at the path it reserved", r)
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
-	"github.com/trawl-dev/trawl/store"
 )
 
 // fakeRobots answers robots.txt fetches from a script, one entry per fetch (the last repeats).
@@ -36,14 +36,14 @@ func TestRobots(t *testing.T) {
 		name       string
 		answers    []robotsResult
 		wantCalls  int
-		wantPublic store.State
-		wantSecret store.State
+		wantPublic queue.State
+		wantSecret queue.State
 	}{
-		{"rules obeyed", []robotsResult{disallow}, 1, store.Done, store.Skipped},
-		{"404 means no rules", []robotsResult{{status: 404}}, 1, store.Done, store.Done},
-		{"5xx then rules: asked again, not taken as permission", []robotsResult{down, down, disallow}, 3, store.Done, store.Skipped},
-		{"never reachable: the host's URLs fail for this run", []robotsResult{unreachable}, robotsTries, store.Failed, store.Failed},
-		{"5xx throughout", []robotsResult{down}, robotsTries, store.Failed, store.Failed},
+		{"rules obeyed", []robotsResult{disallow}, 1, queue.Done, queue.Skipped},
+		{"404 means no rules", []robotsResult{{status: 404}}, 1, queue.Done, queue.Done},
+		{"5xx then rules: asked again, not taken as permission", []robotsResult{down, down, disallow}, 3, queue.Done, queue.Skipped},
+		{"never reachable: the host's URLs fail for this run", []robotsResult{unreachable}, robotsTries, queue.Failed, queue.Failed},
+		{"5xx throughout", []robotsResult{down}, robotsTries, queue.Failed, queue.Failed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,14 +68,14 @@ func TestRobots(t *testing.T) {
 			if pub.State != tt.wantPublic || sec.State != tt.wantSecret {
 				t.Errorf("public %v, private %v; want %v, %v", pub.State, sec.State, tt.wantPublic, tt.wantSecret)
 			}
-			if sec.State == store.Skipped && f.attempts(sec.URL) != 0 {
+			if sec.State == queue.Skipped && f.attempts(sec.URL) != 0 {
 				t.Errorf("a disallowed URL was requested")
 			}
-			if pub.State == store.Failed && !pub.Transient {
+			if pub.State == queue.Failed && !pub.Transient {
 				t.Errorf("failure for want of robots.txt is not transient: %+v", pub)
 			}
 			cached, _ := st.Meta(robotsKey("h.test"))
-			if definite := tt.wantPublic != store.Failed; definite != (cached != "") {
+			if definite := tt.wantPublic != queue.Failed; definite != (cached != "") {
 				t.Errorf("cached robots.txt %q; want cached only for a definite answer", cached)
 			}
 		})
@@ -102,7 +102,7 @@ func TestCredentialsHeldForListedUserinfo(t *testing.T) {
 	nu, _ := e.NewURL(fetcher.Mirror, 0)
 	t.Run("credentials given: used", func(t *testing.T) {
 		st := openStore(t)
-		if _, err := st.Enqueue([]store.NewURL{nu}); err != nil {
+		if _, err := st.Enqueue([]queue.NewURL{nu}); err != nil {
 			t.Fatal(err)
 		}
 		var got string
@@ -119,13 +119,13 @@ func TestCredentialsHeldForListedUserinfo(t *testing.T) {
 		if got != "https://u:pw@h.test/private/x" {
 			t.Errorf("requested %q, want the userinfo put back", got)
 		}
-		if r, _, _ := st.Get(nu.URL); r.State != store.Done || !r.Auth {
+		if r, _, _ := st.Get(nu.URL); r.State != queue.Done || !r.Auth {
 			t.Errorf("record %+v", r)
 		}
 	})
 	t.Run("credentials not given: not requested without them", func(t *testing.T) {
 		st := openStore(t)
-		if _, err := st.Enqueue([]store.NewURL{nu}); err != nil {
+		if _, err := st.Enqueue([]queue.NewURL{nu}); err != nil {
 			t.Fatal(err)
 		}
 		f := newFakeFetcher(nil)
@@ -137,7 +137,7 @@ func TestCredentialsHeldForListedUserinfo(t *testing.T) {
 		if n := f.attempts(nu.URL); n != 0 {
 			t.Errorf("requested %d times without its credentials", n)
 		}
-		if r, _, _ := st.Get(nu.URL); r.State != store.Failed || r.ErrorClass != "credentials" {
+		if r, _, _ := st.Get(nu.URL); r.State != queue.Failed || r.ErrorClass != "credentials" {
 			t.Errorf("record %+v, want failed for want of credentials", r)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -103,7 +104,7 @@ func urls(hosts, perHost int) []string {
 
 func enqueueAll(t *testing.T, st *store.Store, list []string) {
 	t.Helper()
-	var batch []store.NewURL
+	var batch []queue.NewURL
 	for _, u := range list {
 		e, err := NormalizeURL(u)
 		if err != nil {
@@ -125,10 +126,10 @@ func fastOptions() Options {
 		CommitInterval: time.Millisecond, Grace: 50 * time.Millisecond}
 }
 
-func states(t *testing.T, st *store.Store) map[string]store.Record {
+func states(t *testing.T, st *store.Store) map[string]queue.Record {
 	t.Helper()
-	out := map[string]store.Record{}
-	if err := st.ForEach(func(r store.Record) error { out[r.URL] = r; return nil }); err != nil {
+	out := map[string]queue.Record{}
+	if err := st.ForEach(func(r queue.Record) error { out[r.URL] = r; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -155,19 +156,19 @@ func TestRunOutcomes(t *testing.T) {
 		name         string
 		plan         func(url string, attempt int) error
 		retries      int
-		wantState    store.State
+		wantState    queue.State
 		wantAttempts int
 	}{
-		{"success", nil, 0, store.Done, 1},
+		{"success", nil, 0, queue.Done, 1},
 		{"retry then success", func(_ string, a int) error {
 			if a < 3 {
 				return retryable
 			}
 			return nil
-		}, 0, store.Done, 3},
-		{"permanent failure is not retried", func(string, int) error { return notFound }, 0, store.Failed, 1},
-		{"retries run out", func(string, int) error { return retryable }, 2, store.Failed, 3},
-		{"no retries", func(string, int) error { return retryable }, -1, store.Failed, 1},
+		}, 0, queue.Done, 3},
+		{"permanent failure is not retried", func(string, int) error { return notFound }, 0, queue.Failed, 1},
+		{"retries run out", func(string, int) error { return retryable }, 2, queue.Failed, 3},
+		{"no retries", func(string, int) error { return retryable }, -1, queue.Failed, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,7 +253,7 @@ func TestRetryAfterCoolsDownOnlyThatHost(t *testing.T) {
 		t.Errorf("h0.test asked for %v during its hour-long cooldown", after)
 	}
 	for u, r := range states(t, st) {
-		if want := map[bool]store.State{true: store.Done, false: store.Pending}[hostOf(u) == "h1.test"]; r.State != want {
+		if want := map[bool]queue.State{true: queue.Done, false: queue.Pending}[hostOf(u) == "h1.test"]; r.State != want {
 			t.Errorf("%s: %v, want %v", u, r.State, want)
 		}
 	}
@@ -319,7 +320,7 @@ type leaseCount struct {
 	calls, most int // LeaseEach calls, and the most hosts one asked for
 }
 
-func (q *leaseCount) LeaseEach(hosts []string, n int, now time.Time) ([][]store.Record, error) {
+func (q *leaseCount) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Record, error) {
 	q.mu.Lock()
 	q.calls++
 	q.most = max(q.most, len(hosts))
@@ -341,7 +342,7 @@ func TestLeasesManyHostsTogether(t *testing.T) {
 	}
 	got := states(t, st)
 	for _, u := range list {
-		if r := got[u]; r.State != store.Done || f.attempts(u) != 1 {
+		if r := got[u]; r.State != queue.Done || f.attempts(u) != 1 {
 			t.Fatalf("%s: state %v, fetched %d times", u, r.State, f.attempts(u))
 		}
 	}
@@ -359,7 +360,7 @@ func TestDrainedHostGetsNewWork(t *testing.T) {
 	enqueueAll(t, st, []string{"https://a.test/1", "https://a.test/2", "https://a.test/3"})
 	opts := fastOptions()
 	s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
-	jobs := make(chan store.Record, s.opts.Workers)
+	jobs := make(chan queue.Record, s.opts.Workers)
 	d := newDispatcher(s, jobs, newCommitter(st, s.opts, &s.stats))
 	now := time.Now()
 	a, b := d.host("a.test"), d.host("b.test")
@@ -398,7 +399,7 @@ type slowLease struct {
 	clock *time.Time
 }
 
-func (q *slowLease) LeaseEach(hosts []string, n int, now time.Time) ([][]store.Record, error) {
+func (q *slowLease) LeaseEach(hosts []string, n int, now time.Time) ([][]queue.Record, error) {
 	*q.clock = q.clock.Add(time.Second)
 	return q.Store.LeaseEach(hosts, n, now)
 }
@@ -426,7 +427,7 @@ func TestLimiterAskedAfterLease(t *testing.T) {
 	lim := &askedAt{Limiter: ratelimit.New(ratelimit.Options{PerHost: opts.PerHost})}
 	q := &slowLease{Store: st, clock: &clock}
 	s := New(q, newFakeFetcher(nil), lim, nil, opts)
-	jobs := make(chan store.Record, s.opts.Workers)
+	jobs := make(chan queue.Record, s.opts.Workers)
 	d := newDispatcher(s, jobs, newCommitter(q, s.opts, &s.stats))
 	began := clock
 	d.pushReady(d.host("a.test"))
@@ -463,10 +464,10 @@ func (q *flushCheck) flush() {
 	q.flushed = q.seq
 }
 
-func (q *flushCheck) Commit(updates []store.Update) error {
+func (q *flushCheck) Commit(updates []queue.Update) error {
 	q.mu.Lock()
 	for _, u := range updates {
-		if u.Record.State == store.Done && q.fetchedAt[u.Record.URL] > q.flushed && q.violation == "" {
+		if u.Record.State == queue.Done && q.fetchedAt[u.Record.URL] > q.flushed && q.violation == "" {
 			q.violation = u.Record.URL
 		}
 	}
@@ -504,9 +505,9 @@ func TestFeedRunsAlongside(t *testing.T) {
 	st := openStore(t)
 	f := newFakeFetcher(nil)
 	list := urls(3, 100)
-	feed := func(ctx context.Context, enqueue func([]store.NewURL) error) error {
+	feed := func(ctx context.Context, enqueue func([]queue.NewURL) error) error {
 		for i := 0; i < len(list); i += 7 {
-			var batch []store.NewURL
+			var batch []queue.NewURL
 			for _, u := range list[i:min(i+7, len(list))] {
 				e, _ := NormalizeURL(u)
 				nu, _ := e.NewURL(fetcher.Mirror, 0)
@@ -554,7 +555,7 @@ func TestFatalErrorCancelsInflight(t *testing.T) {
 	default:
 		t.Error("Run returned before the other download was cancelled")
 	}
-	if r, _, _ := st.Get(long); r.State != store.Pending && r.State != store.Leased {
+	if r, _, _ := st.Get(long); r.State != queue.Pending && r.State != queue.Leased {
 		t.Errorf("the cut-off URL is %v, want back in the queue", r.State)
 	}
 }
@@ -579,9 +580,9 @@ type racingQueue struct {
 	raced    atomic.Bool
 }
 
-func (q *racingQueue) Commit(u []store.Update) error {
+func (q *racingQueue) Commit(u []queue.Update) error {
 	for _, up := range u {
-		if up.Record.URL == q.retry && up.Record.State == store.Pending && !q.raced.Load() {
+		if up.Record.URL == q.retry && up.Record.State == queue.Pending && !q.raced.Load() {
 			close(q.inCommit)
 			<-q.snapshot
 			break
@@ -590,7 +591,7 @@ func (q *racingQueue) Commit(u []store.Update) error {
 	return q.Store.Commit(u)
 }
 
-func (q *racingQueue) PendingHosts() ([]store.HostQueue, error) {
+func (q *racingQueue) PendingHosts() ([]queue.HostQueue, error) {
 	hq, err := q.Store.PendingHosts()
 	select {
 	case <-q.inCommit:
@@ -674,20 +675,20 @@ func TestMaxWait(t *testing.T) {
 					t.Fatal(err)
 				}
 				for u, r := range recs {
-					if r.State != store.Done {
+					if r.State != queue.Done {
 						t.Errorf("%s: %v", u, r.State)
 					}
 				}
 				return
 			}
-			if r := recs[slow]; r.State != store.Pending || r.NextAttempt.Sub(start) < tc.wantNextGE || we.Next.Sub(start) < tc.wantNextGE {
+			if r := recs[slow]; r.State != queue.Pending || r.NextAttempt.Sub(start) < tc.wantNextGE || we.Next.Sub(start) < tc.wantNextGE {
 				t.Errorf("slow URL: %v due %v after the start; run says next %v", r.State, r.NextAttempt.Sub(start), we.Next.Sub(start))
 			}
 			for u, r := range recs {
 				switch {
-				case hostOf(u) == "h1.test" && r.State != store.Done:
+				case hostOf(u) == "h1.test" && r.State != queue.Done:
 					t.Errorf("%s on the healthy host: %v", u, r.State)
-				case hostOf(u) == "h0.test" && r.State != store.Pending && r.State != store.Done:
+				case hostOf(u) == "h0.test" && r.State != queue.Pending && r.State != queue.Done:
 					t.Errorf("%s: %v, want pending (waiting) or done", u, r.State)
 				}
 			}
@@ -787,7 +788,7 @@ type sharedCounts struct {
 func (q *sharedCounts) Outstanding() (int, time.Time, error) { return 0, time.Time{}, nil }
 func (q *sharedCounts) Cooldown(string, time.Time)           {}
 
-func (q *sharedCounts) Counts() (store.Counts, error) {
+func (q *sharedCounts) Counts() (queue.Counts, error) {
 	c, err := q.Store.Counts()
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
 	"github.com/trawl-dev/trawl/internal/testserver"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -104,7 +105,7 @@ func sitemapCrawl(t *testing.T, st *store.Store, srv *testserver.Server, pages F
 	}
 	opts := fastOptions()
 	opts.Crawl = c
-	err = run(t, st, pages, ratelimit.New(ratelimit.Options{PerHost: 2}), opts, func(_ context.Context, enqueue func([]store.NewURL) error) error {
+	err = run(t, st, pages, ratelimit.New(ratelimit.Options{PerHost: 2}), opts, func(_ context.Context, enqueue func([]queue.NewURL) error) error {
 		return enqueue(seeds)
 	})
 	return evs, err
@@ -119,16 +120,16 @@ func TestSitemaps(t *testing.T) {
 		name    string
 		robots  string
 		full    bool                   // the sitemaps are read
-		want    map[string]store.State // path → state; every other page unknown
+		want    map[string]queue.State // path → state; every other page unknown
 		wantEvs map[string]string      // path → an event's error text, "" for none
 	}{
 		{
 			name:   "robots names an index",
 			full:   true,
 			robots: "User-agent: *\nDisallow: /site/private/\nSitemap: {B}/maps/index.xml\n",
-			want: map[string]store.State{"/site/": store.Done, "/site/a.html": store.Done, "/site/b.html": store.Done,
-				"/site/c.html": store.Done, "/site/d.html": store.Done, "/other/x.html": store.Skipped,
-				"/site/private/p.html": store.Skipped, "/site/g.html": store.Done},
+			want: map[string]queue.State{"/site/": queue.Done, "/site/a.html": queue.Done, "/site/b.html": queue.Done,
+				"/site/c.html": queue.Done, "/site/d.html": queue.Done, "/other/x.html": queue.Skipped,
+				"/site/private/p.html": queue.Skipped, "/site/g.html": queue.Done},
 			wantEvs: map[string]string{"/maps/index.xml": "", "/maps/a.xml.gz": "", "/maps/b.txt": "", "/maps/deeper.xml": "",
 				"/maps/d.xml": "", "/sitemap.xml": ""},
 		},
@@ -137,16 +138,16 @@ func TestSitemaps(t *testing.T) {
 			name:   "robots names an index by a relative URL",
 			full:   true,
 			robots: "User-agent: *\nDisallow: /site/private/\nSitemap: /maps/index.xml\n",
-			want: map[string]store.State{"/site/": store.Done, "/site/a.html": store.Done, "/site/b.html": store.Done,
-				"/site/c.html": store.Done, "/site/d.html": store.Done, "/other/x.html": store.Skipped,
-				"/site/private/p.html": store.Skipped, "/site/g.html": store.Done},
+			want: map[string]queue.State{"/site/": queue.Done, "/site/a.html": queue.Done, "/site/b.html": queue.Done,
+				"/site/c.html": queue.Done, "/site/d.html": queue.Done, "/other/x.html": queue.Skipped,
+				"/site/private/p.html": queue.Skipped, "/site/g.html": queue.Done},
 			wantEvs: map[string]string{"/maps/index.xml": "", "/maps/a.xml.gz": "", "/maps/b.txt": "", "/maps/deeper.xml": "",
 				"/maps/d.xml": "", "/sitemap.xml": ""},
 		},
 		{
 			name:    "robots disallows the guess, names nothing",
 			robots:  "User-agent: *\nDisallow: /sitemap.xml\n",
-			want:    map[string]store.State{"/site/": store.Done},
+			want:    map[string]queue.State{"/site/": queue.Done},
 			wantEvs: map[string]string{},
 		},
 	} {
@@ -257,7 +258,7 @@ func TestSitemapsReadOnce(t *testing.T) {
 		t.Errorf("guess: %+v, want a 404, settled", ev)
 	}
 	for _, p := range []string{"/site/ok.html", "/site/before-bomb.html"} {
-		if r, ok, _ := st.Get(b + p); !ok || r.State != store.Done {
+		if r, ok, _ := st.Get(b + p); !ok || r.State != queue.Done {
 			t.Errorf("%s: %+v, want done", p, r)
 		}
 	}
@@ -354,7 +355,7 @@ func TestSitemapsBeforeLevels(t *testing.T) {
 	}
 	recs := states(t, st)
 	for _, p := range []string{"/site/m1.html", "/site/m3.html"} {
-		if r := recs[b+p]; r.State != store.Done || r.Depth != 1 {
+		if r := recs[b+p]; r.State != queue.Done || r.Depth != 1 {
 			t.Errorf("%s: %+v, want done at depth 1", p, r)
 		}
 	}
@@ -363,7 +364,7 @@ func TestSitemapsBeforeLevels(t *testing.T) {
 	}
 	done := 0
 	for _, r := range recs {
-		if r.State == store.Done {
+		if r.State == queue.Done {
 			done++
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trawl-dev/trawl/extract"
 	"github.com/trawl-dev/trawl/fetcher"
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/scheduler"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -81,7 +82,7 @@ finished in the last few milliseconds, before their commit) are fetched again.
 				for _, e := range entries {
 					j.creds.Add(e)
 				}
-				return func(_ context.Context, enqueue func([]store.NewURL) error) error {
+				return func(_ context.Context, enqueue func([]queue.NewURL) error) error {
 					return enqueue(seedURLs)
 				}
 			}, crawl, save)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 // failureGroups gathers a run's failures by host, error class and status, for a person at a
@@ -36,7 +36,7 @@ func newFailureGroups() *failureGroups {
 }
 
 // add counts a failed record; first is true for the first of its group.
-func (g *failureGroups) add(r store.Record) (grp failureGroup, first bool) {
+func (g *failureGroups) add(r queue.Record) (grp failureGroup, first bool) {
 	k := failureKey{r.Host, r.ErrorClass, r.Status}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -79,7 +79,7 @@ const maxReasonBytes = 200
 // with (the line names it, or the host), and without the library's restatement of the cause after
 // trawl's own hint ("... (use --ca-cert to trust it): tls: failed to verify certificate: x509:
 // ...").
-func failureReason(r store.Record) string {
+func failureReason(r queue.Record) string {
 	msg := r.LastError
 	if strings.HasPrefix(msg, "http") {
 		if i := strings.Index(msg, ": "); i > 0 {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trawl-dev/trawl/store"
+	"github.com/trawl-dev/trawl/queue"
 )
 
 func TestFailureReason(t *testing.T) {
@@ -20,7 +20,7 @@ func TestFailureReason(t *testing.T) {
 		{"", "network"},
 		{"https://h/x: " + strings.Repeat("é", 200), strings.Repeat("é", 100) + "..."},
 	} {
-		if got := failureReason(store.Record{LastError: tc.err, ErrorClass: "network"}); got != tc.want {
+		if got := failureReason(queue.Record{LastError: tc.err, ErrorClass: "network"}); got != tc.want {
 			t.Errorf("failureReason(%q) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
@@ -30,11 +30,11 @@ func TestFailureReason(t *testing.T) {
 // of one names its URL.
 func TestFailureGroups(t *testing.T) {
 	g := newFailureGroups()
-	rec := func(host, u, class string, status int, err string) store.Record {
-		return store.Record{Host: host, URL: "https://" + host + u, ErrorClass: class, Status: status, LastError: "https://" + host + u + ": " + err}
+	rec := func(host, u, class string, status int, err string) queue.Record {
+		return queue.Record{Host: host, URL: "https://" + host + u, ErrorClass: class, Status: status, LastError: "https://" + host + u + ": " + err}
 	}
 	var firsts int
-	for _, r := range []store.Record{
+	for _, r := range []queue.Record{
 		rec("a", "/1", "http", 404, "HTTP 404 Not Found"),
 		rec("b", "/1", "tls", 0, "tls: expired"),
 		rec("a", "/2", "http", 404, "HTTP 404 Not Found"),

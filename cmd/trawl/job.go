@@ -41,11 +41,11 @@ func (j *job) listFeed(args []string, list *listInput, sums *checksumsInput) sch
 	if sums != nil {
 		cs = sums.sums
 	}
-	return func(ctx context.Context, enqueue func([]store.NewURL) error) error {
-		var batch []store.NewURL
+	return func(ctx context.Context, enqueue func([]queue.NewURL) error) error {
+		var batch []queue.NewURL
 		for i, a := range args {
 			e, err := scheduler.NormalizeURL(a)
-			var nu store.NewURL
+			var nu queue.NewURL
 			if err == nil {
 				nu, err = e.NewURL(j.layout, 0)
 			}
@@ -96,7 +96,7 @@ func (j *job) listFeed(args []string, list *listInput, sums *checksumsInput) sch
 			j.bad.add(x)
 			listBad.add(x)
 			j.log.Error("skipping bad line", "file", list.name, "line", b.Line, "err", b.Err)
-		})(ctx, func(urls []store.NewURL) error {
+		})(ctx, func(urls []queue.NewURL) error {
 			usable.Add(int64(len(urls)))
 			return enqueue(urls)
 		})
@@ -388,7 +388,7 @@ func (r *jobRun) end(s *scheduler.Scheduler, runErr error, save *saveWatch) erro
 
 // writeReport completes rep with what only a state file knows (its path, the skipped URLs by
 // reason) and writes it.
-func (r *jobRun) writeReport(rep *report, c store.Counts, exit runExit) error {
+func (r *jobRun) writeReport(rep *report, c queue.Counts, exit runExit) error {
 	if r.local != nil {
 		rep.StateFile = r.statePath
 		if c.Skipped > 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -30,14 +31,14 @@ type listedURL struct {
 	Path     string     `json:"path,omitempty"`     // done: the file, under the output directory
 }
 
-func listedOf(r store.Record) listedURL {
+func listedOf(r queue.Record) listedURL {
 	l := listedURL{URL: redact(r.URL), Status: r.Status, Attempts: r.Attempts}
 	switch r.State {
-	case store.Done:
+	case queue.Done:
 		l.State, l.Bytes, l.Path = "done", r.Bytes, r.Path
-	case store.Failed:
+	case queue.Failed:
 		l.State, l.Class, l.Error = "failed", r.ErrorClass, r.LastError
-	case store.Skipped:
+	case queue.Skipped:
 		l.State, l.Reason, l.Status, l.Attempts = "skipped", r.LastError, 0, 0
 	default: // pending, or leased by a run that died (it is pending again at the next open)
 		l.State, l.Class, l.Error = "pending", r.ErrorClass, r.LastError
@@ -84,7 +85,7 @@ func (l listedURL) text() string {
 
 // listSource opens the job whose records trawl list reads: a shared job on NATS JetStream, or the
 // state file at path, read-only. closeJob ends the reading.
-func listSource(cmd *cobra.Command, shared *sharedFlags, path string) (forEach func(func(store.Record) error) error, closeJob func(), err error) {
+func listSource(cmd *cobra.Command, shared *sharedFlags, path string) (forEach func(func(queue.Record) error) error, closeJob func(), err error) {
 	if isShared, err := shared.given(cmd); err != nil {
 		return nil, nil, err
 	} else if isShared {
@@ -127,8 +128,8 @@ holds is pending; a done one's path is under the --out of the worker that fetche
   trawl list --skipped --json -o mirror/ | jq -r .reason | sort | uniq -c`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			want := map[store.State]bool{store.Done: done, store.Failed: failed, store.Pending: pending,
-				store.Leased: pending, store.Skipped: skipped}
+			want := map[queue.State]bool{queue.Done: done, queue.Failed: failed, queue.Pending: pending,
+				queue.Leased: pending, queue.Skipped: skipped}
 			all := !done && !failed && !pending && !skipped
 			forEach, closeJob, err := listSource(cmd, &shared, statePathOf(out, state))
 			if err != nil {
@@ -137,7 +138,7 @@ holds is pending; a done one's path is under the --out of the worker that fetche
 			defer closeJob()
 			w := bufio.NewWriter(stdout)
 			enc := json.NewEncoder(w)
-			err = forEach(func(r store.Record) error {
+			err = forEach(func(r queue.Record) error {
 				if (!all && !want[r.State]) || (host != "" && r.Host != host) {
 					return nil
 				}

@@ -4,9 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/ratelimit"
 	"github.com/trawl-dev/trawl/scheduler"
-	"github.com/trawl-dev/trawl/store"
 )
 
 // TestMeterRecentRate: the rate shown is the one of the last rateWindow, so a stall shows within
@@ -79,7 +79,7 @@ func TestRetryWatch(t *testing.T) {
 	now := time.Now()
 	w := newRetryWatch()
 	retry := func(u string, in time.Duration) scheduler.Outcome {
-		return scheduler.Outcome{Kind: scheduler.KindRetry, Record: store.Record{URL: u, NextAttempt: now.Add(in)}}
+		return scheduler.Outcome{Kind: scheduler.KindRetry, Record: queue.Record{URL: u, NextAttempt: now.Add(in)}}
 	}
 	w.add(retry("https://a/1", 5*time.Second))
 	w.add(retry("https://a/2", 2*time.Second))
@@ -87,8 +87,8 @@ func TestRetryWatch(t *testing.T) {
 	if n, next := w.waiting(now); n != 2 || next != 2*time.Second {
 		t.Errorf("waiting %d, next in %v; want 2, 2s", n, next)
 	}
-	w.add(scheduler.Outcome{Kind: scheduler.KindNew, Record: store.Record{URL: "https://a/2"}})
-	w.add(scheduler.Outcome{Kind: scheduler.KindReleased, Record: store.Record{URL: "https://a/1"}})
+	w.add(scheduler.Outcome{Kind: scheduler.KindNew, Record: queue.Record{URL: "https://a/2"}})
+	w.add(scheduler.Outcome{Kind: scheduler.KindReleased, Record: queue.Record{URL: "https://a/1"}})
 	if n, next := w.waiting(now); n != 1 || next != 5*time.Second {
 		t.Errorf("after an outcome: waiting %d, next in %v; want 1, 5s", n, next)
 	}

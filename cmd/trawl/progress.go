@@ -14,8 +14,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/scheduler"
-	"github.com/trawl-dev/trawl/store"
 )
 
 // progress reports a run: a progress bar on a terminal, a plain line every interval otherwise,
@@ -94,7 +94,7 @@ func newSlog(w io.Writer, format string, level slog.Level) *slog.Logger {
 
 // failed reports a URL that failed for good: a log line for scripts; for a person, the first
 // failure of each host and reason now, and how many there were at the end (summary).
-func (p *progress) failed(r store.Record, log *slog.Logger) {
+func (p *progress) failed(r queue.Record, log *slog.Logger) {
 	if p.scriptLog {
 		log.Error("failed", "url", redact(r.URL), "attempts", r.Attempts, "class", r.ErrorClass, "err", r.LastError)
 	}

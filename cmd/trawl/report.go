@@ -13,7 +13,6 @@ import (
 
 	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/scheduler"
-	"github.com/trawl-dev/trawl/store"
 )
 
 // runCounts tally one run's outcomes: the report's "counts" and status's "run". URLs not fetched
@@ -50,7 +49,7 @@ func (c *runCounts) add(o scheduler.Outcome) {
 }
 
 // errorKey groups failures for "most common errors".
-func errorKey(r store.Record) string {
+func errorKey(r queue.Record) string {
 	if r.Status != 0 {
 		return r.ErrorClass + " " + strconv.Itoa(r.Status)
 	}
@@ -163,7 +162,7 @@ type jobCounts struct {
 	Bytes   int64 `json:"bytes"` // size of the done files
 }
 
-func jobCountsOf(c store.Counts) jobCounts {
+func jobCountsOf(c queue.Counts) jobCounts {
 	return jobCounts{Total: c.Total(), Done: c.Done, Failed: c.Failed, Pending: c.Pending + c.Leased,
 		Skipped: c.Skipped, Bytes: c.Bytes}
 }
@@ -205,12 +204,12 @@ const maxWaitingListed = 1000
 // records still queued.
 func leftovers(st queue.Backend, listQueued bool) ([]failure, []waiting, error) {
 	fails, waits := []failure{}, []waiting{}
-	err := st.ForEach(func(r store.Record) error {
+	err := st.ForEach(func(r queue.Record) error {
 		switch {
-		case r.State == store.Failed:
+		case r.State == queue.Failed:
 			fails = append(fails, failure{URL: redact(r.URL), Status: r.Status, Class: r.ErrorClass,
 				Error: r.LastError, Attempts: r.Attempts, Transient: r.Transient})
-		case listQueued && (r.State == store.Pending || r.State == store.Leased) && len(waits) < maxWaitingListed:
+		case listQueued && (r.State == queue.Pending || r.State == queue.Leased) && len(waits) < maxWaitingListed:
 			w := waiting{URL: redact(r.URL), Class: r.ErrorClass, Error: r.LastError, Attempts: r.Attempts}
 			if !r.NextAttempt.IsZero() {
 				due := r.NextAttempt.UTC()

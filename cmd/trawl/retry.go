@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/store"
 )
 
@@ -26,7 +27,7 @@ With --queue and --job, the job shared by trawl workers on NATS JetStream: the U
 its queue, and a worker running (or the next to start) fetches them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			filter := func(r store.Record) bool {
+			filter := func(r queue.Record) bool {
 				return (host == "" || r.Host == host) && (status == 0 || r.Status == status)
 			}
 			if isShared, err := shared.given(cmd); err != nil {

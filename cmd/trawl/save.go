@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/trawl-dev/trawl/queue"
 	"github.com/trawl-dev/trawl/scheduler"
 	"github.com/trawl-dev/trawl/store"
 )
@@ -27,7 +28,7 @@ func widenSave(st *store.Store, root *os.Root, cfg *Config) error {
 		return err
 	}
 	keep := cfg.saveFilter()
-	if _, err := st.Refetch(func(r store.Record) bool { return scheduler.Unkept(root, keep, r) }); err != nil {
+	if _, err := st.Refetch(func(r queue.Record) bool { return scheduler.Unkept(root, keep, r) }); err != nil {
 		return err
 	}
 	return st.SetMeta(metaCrawlSave, patterns)
