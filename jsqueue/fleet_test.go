@@ -417,6 +417,8 @@ func TestFleetHandoffUnpins(t *testing.T) {
 	}
 	b := open()
 	// offers polls both workers: it fails if both offer one host, and returns the hosts b offers.
+	// It counts the times b says a host was handed over to it.
+	handed := map[string]int{}
 	offers := func() map[string]bool {
 		ha, err := a.PendingHosts()
 		if err != nil {
@@ -429,6 +431,9 @@ func TestFleetHandoffUnpins(t *testing.T) {
 		out := map[string]bool{}
 		for _, h := range hb {
 			out[h.Host] = true
+			if h.HandedOver {
+				handed[h.Host]++
+			}
 		}
 		for _, h := range ha {
 			if out[h.Host] {
@@ -472,6 +477,11 @@ func TestFleetHandoffUnpins(t *testing.T) {
 	if gap := time.Since(settled); gap < a.handGap() {
 		t.Fatalf("b offers %s %v after a settled its last URL of it, want at least %v", moved, gap, a.handGap())
 	}
+	// b says so once, for its scheduler to space the host's first request from a's last.
+	offers()
+	if handed[moved] != 1 {
+		t.Fatalf("b said %s was handed over to it %d times, want once", moved, handed[moved])
+	}
 	// a closes, its lease of the other host handed back: b takes that partition at once too.
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
@@ -481,7 +491,15 @@ func TestFleetHandoffUnpins(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		for _, h := range hb {
+			if h.HandedOver {
+				handed[h.Host]++
+			}
+		}
 		if len(hb) == 2 {
+			if len(handed) != 2 || handed[moved] != 1 {
+				t.Fatalf("b said hosts were handed over to it %v times, want each once", handed)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

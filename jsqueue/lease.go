@@ -262,6 +262,21 @@ func (q *Queue) dealt(mine []int) bool {
 	if slices.Equal(q.self.Partitions, mine) {
 		return false
 	}
+	// A partition newly dealt here may come from another worker: its hosts are told handed
+	// over (PendingHosts) once each, again every time it comes.
+	for p := range q.consumers {
+		switch here, had := slices.Contains(mine, p), slices.Contains(q.self.Partitions, p); {
+		case here && !had:
+			q.gained[p] = true
+			for host := range q.handed {
+				if q.partitionOf(host) == p {
+					delete(q.handed, host)
+				}
+			}
+		case !here:
+			delete(q.gained, p)
+		}
+	}
 	q.self.Partitions = slices.Clone(mine)
 	clear(q.coolRead) // hosts may have come from a worker that gave them a cooldown
 	return true
@@ -606,6 +621,14 @@ func (q *Queue) PendingHosts() ([]queue.HostQueue, error) {
 		out[i].Pending++
 		if it.rec.NextAttempt.Before(out[i].Next) {
 			out[i].Next = it.rec.NextAttempt
+		}
+	}
+	// A host of a partition gained since it was last listed may have been served by another
+	// worker a moment ago: said once.
+	for i := range out {
+		if h := out[i].Host; q.gained[q.partitionOf(h)] && !q.handed[h] {
+			out[i].HandedOver = true
+			q.handed[h] = true
 		}
 	}
 	// A host in a cooldown is due when it ends, whoever gave it.

@@ -148,6 +148,9 @@ type HostQueue struct {
 	Host    string
 	Pending int       // pending records of this host
 	Next    time.Time // earliest NextAttempt among them
+	// HandedOver says the host has just come to this worker from another of a shared job, which
+	// may have sent it a request a moment ago: its next request waits the host's full interval.
+	HandedOver bool
 }
 
 // Counts are the number of records in each state. The bbolt store keeps them up to date in every

@@ -76,7 +76,7 @@ type hostState struct {
 	bucket     *rate.Limiter // nil when the host's rate is unlimited
 	inFlight   int
 	until      time.Time // cooling down until this instant
-	notBefore  time.Time // the next request's turn, a full interval after the latest was sent (Sent)
+	sent       time.Time // when the latest request went out (Sent)
 	forgetting bool      // in Limiter.pending
 	ad         *adaptive // the host's adaptive cap; nil with a fixed one
 }
@@ -152,8 +152,8 @@ func (l *Limiter) TryAcquire(host string, now time.Time) (ok bool, wait time.Dur
 	if h.bucket != nil {
 		tokenWait = waitForToken(h.bucket, now)
 	}
-	if h.bucket != nil && now.Before(h.notBefore) {
-		tokenWait = max(tokenWait, h.notBefore.Sub(now))
+	if next := h.spacedUntil(); now.Before(next) {
+		tokenWait = max(tokenWait, next.Sub(now))
 	}
 	if now.Before(h.until) {
 		// Tokens refill during the cooldown, so the token wait only matters if it is longer.
@@ -196,22 +196,35 @@ func waitForToken(bucket *rate.Limiter, now time.Time) time.Duration {
 	return wait
 }
 
-// Sent tells that a request granted to host went out at at, which may be well after its grant
-// (a new connection's handshake comes between): with a burst of 1, the next request waits a
-// full interval from at, so that the host sees its requests spaced as the rate says. Later
-// requests in a burst larger than 1 may go back to back anyway, and are not held.
+// Sent tells that a request to host went out at at, which may be well after its grant (a new
+// connection's handshake comes between), or that another worker of a shared job may have sent
+// one then (the host was just handed over): with a burst of 1, the next request waits a full
+// interval of the host's rate from at, so that the host sees its requests spaced as the rate
+// says. Later requests in a burst larger than 1 may go back to back anyway, and are not held.
 func (l *Limiter) Sent(host string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	h, ok := l.hosts[host]
-	if !ok || h.bucket == nil || h.bucket.Burst() != 1 {
-		return
+	if !ok {
+		if l.rate == 0 {
+			return // no rate to space by, unless the host is given one, which makes its state
+		}
+		h = l.state(host)
+	}
+	if at.After(h.sent) {
+		h.sent = at
+	}
+}
+
+// spacedUntil is when a request of h may go out, a full interval of its rate after its latest
+// was sent (Sent); zero when nothing holds it so. The rate is the host's current one, so that a
+// Crawl-delay learnt after a request was sent spaces the next.
+func (h *hostState) spacedUntil() time.Time {
+	if h.bucket == nil || h.bucket.Burst() != 1 || h.sent.IsZero() {
+		return time.Time{}
 	}
 	interval := min(float64(time.Second)/float64(h.bucket.Limit()), float64(24*time.Hour))
-	next := at.Add(time.Duration(interval))
-	if next.After(h.notBefore) {
-		h.notBefore = next
-	}
+	return h.sent.Add(time.Duration(interval))
 }
 
 // Release ends a request started by a successful TryAcquire. Releasing a host with nothing in
@@ -387,7 +400,7 @@ func (l *Limiter) drop(host string, h *hostState) {
 // idle reports whether forgetting h now is indistinguishable from keeping it (apart from a rate
 // override): nothing in flight, no cooldown, a full bucket.
 func (h *hostState) idle(now time.Time) bool {
-	if h.inFlight > 0 || now.Before(h.until) || now.Before(h.notBefore) {
+	if h.inFlight > 0 || now.Before(h.until) || now.Before(h.spacedUntil()) {
 		return false
 	}
 	return h.bucket == nil || h.bucket.TokensAt(now) >= float64(h.bucket.Burst())

@@ -115,6 +115,35 @@ func TestSent(t *testing.T) {
 	}
 }
 
+// TestSentBeforeAnyRequest: a host handed over from another worker (Sent before any request
+// here) waits a full interval before its first request, at the rate it has when asked: a
+// Crawl-delay learnt meanwhile lengthens the wait.
+func TestSentBeforeAnyRequest(t *testing.T) {
+	tests := []struct {
+		name      string
+		crawlRate float64 // SetHostRate after Sent; 0: none
+		wantWait  time.Duration
+	}{
+		{"the rate's interval", 0, time.Second},
+		{"a Crawl-delay's", 0.1, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, _ := newTestLimiter(Options{Rate: 1, PerHost: 4})
+			l.Sent("h", t0)
+			if tt.crawlRate > 0 {
+				l.SetHostRate("h", tt.crawlRate)
+			}
+			mustRefuse(t, l, "h", t0, tt.wantWait)
+			mustAcquire(t, l, "h", at(tt.wantWait))
+		})
+	}
+	// Without a rate there is nothing to space, and no state is made for the host.
+	l := New(Options{PerHost: 4})
+	l.Sent("h", t0)
+	mustAcquire(t, l, "h", t0)
+}
+
 // TestWindowBound probes a host at random times and checks the rate contract exactly: in any
 // window of length w, at most Burst + Rate·w acquisitions.
 func TestWindowBound(t *testing.T) {

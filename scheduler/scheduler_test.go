@@ -859,3 +859,37 @@ func TestLimiterToldWhenSent(t *testing.T) {
 		t.Fatalf("limiter told of requests sent to %v, want %v", lim.sent, want)
 	}
 }
+
+// handingOver is a queue that says its hosts were handed over to this worker, the first time
+// it lists each, as a shared job's does for the hosts of a partition newly dealt here.
+type handingOver struct {
+	*store.Store
+	told map[string]bool
+}
+
+func (q *handingOver) PendingHosts() ([]queue.HostQueue, error) {
+	hq, err := q.Store.PendingHosts()
+	for i := range hq {
+		if !q.told[hq[i].Host] {
+			hq[i].HandedOver, q.told[hq[i].Host] = true, true
+		}
+	}
+	return hq, err
+}
+
+// TestHandedOverSpaced: a host handed over from another worker waits a full interval before its
+// first request here (the limiter is told a request may have just gone out), once.
+func TestHandedOverSpaced(t *testing.T) {
+	st := openStore(t)
+	enqueueAll(t, st, []string{"https://a.test/1", "https://a.test/2", "https://b.test/1"})
+	opts := fastOptions()
+	lim := &sentTold{Limiter: ratelimit.New(ratelimit.Options{Rate: 1000, PerHost: opts.PerHost})}
+	q := &handingOver{Store: st, told: map[string]bool{}}
+	if err := New(q, newFakeFetcher(nil), lim, nil, opts).Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lim.sent)
+	if want := []string{"a.test", "b.test"}; !slices.Equal(lim.sent, want) {
+		t.Fatalf("limiter told of requests that may have gone out to %v, want %v", lim.sent, want)
+	}
+}
