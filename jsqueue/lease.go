@@ -156,10 +156,18 @@ func (q *Queue) keepPins() {
 func (q *Queue) pinLost(p int) {
 	q.mu.Lock()
 	delete(q.pins, p)
+	q.mu.Unlock()
+	q.handBack(func(it *item) bool { return it.part != p })
+}
+
+// handBack naks, for another worker, the messages buffered here (not leased) that keep refuses,
+// and forgets them.
+func (q *Queue) handBack(keep func(*item) bool) {
+	q.mu.Lock()
 	var back []*item
 	kept := q.buf[:0]
 	for _, it := range q.buf {
-		if it.part != p {
+		if keep(it) {
 			kept = append(kept, it)
 			continue
 		}
@@ -364,23 +372,7 @@ func (q *Queue) dealtHere(it *item) bool { return slices.Contains(q.self.Partiti
 // giveBackOthers hands back, for their new worker, the messages buffered here (not leased) of
 // partitions this worker no longer pulls: a host is served by one worker at a time.
 func (q *Queue) giveBackOthers(mine []int) {
-	q.mu.Lock()
-	var back []*item
-	kept := q.buf[:0]
-	for _, it := range q.buf {
-		if slices.Contains(mine, it.part) {
-			kept = append(kept, it)
-			continue
-		}
-		back = append(back, it)
-		delete(q.held, it.rec.URL)
-	}
-	clear(q.buf[len(kept):])
-	q.buf = kept
-	q.mu.Unlock()
-	for _, it := range back {
-		_ = it.msg.Nak()
-	}
+	q.handBack(func(it *item) bool { return slices.Contains(mine, it.part) })
 }
 
 // sortBySequence puts msgs in stream order. A message's sequence is read once: Metadata parses
