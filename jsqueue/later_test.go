@@ -136,35 +136,7 @@ func TestFleetMaxWait(t *testing.T) {
 // message in between, or after the requeuer died in between, must take it as work, not drop it as
 // a duplicate of the settled record: the URL would then be pending for ever, with no message.
 func TestRequeueBeforeRecord(t *testing.T) {
-	s := runServer(t)
-	q, err := Open(context.Background(), connect(t, s), Options{Job: "requeue", Partitions: 1, AckWait: testAckWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	u := fleetURLs(1, 1)[0]
-	if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
-		t.Fatal(err)
-	}
-	lease := func() []queue.Record {
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got[0]) == 1 {
-				return got[0]
-			}
-			if time.Now().After(deadline) {
-				return nil
-			}
-		}
-	}
-	got := lease()
-	if got == nil {
-		t.Fatal("the URL was not leased in 10s")
-	}
-	r := got[0]
+	q, u, r := oneLeased(t, "requeue")
 	r.State, r.Status, r.Attempts = queue.Failed, 500, 3
 	if err := q.Commit([]queue.Update{{Record: r}}); err != nil {
 		t.Fatal(err)
@@ -178,9 +150,40 @@ func TestRequeueBeforeRecord(t *testing.T) {
 	if err := q.publish(r, rev); err != nil {
 		t.Fatal(err)
 	}
-	got = lease()
-	if len(got) != 1 || got[0].Attempts != 0 {
-		t.Fatalf("after the requeue's publish the worker leased %+v; want the URL, with a fresh budget", got)
+	// The worker leases it, with a fresh budget.
+	leaseOne(t, q, u.Host, func(r queue.Record) bool { return r.Attempts == 0 })
+}
+
+// oneLeased opens job on a server of its own, with one partition, queues one URL and leases it.
+func oneLeased(t *testing.T, job string) (*Queue, queue.NewURL, queue.Record) {
+	t.Helper()
+	s := runServer(t)
+	q, err := Open(context.Background(), connect(t, s), Options{Job: job, Partitions: 1, AckWait: testAckWait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	u := fleetURLs(1, 1)[0]
+	if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
+		t.Fatal(err)
+	}
+	return q, u, leaseOne(t, q, u.Host, func(queue.Record) bool { return true })
+}
+
+// leaseOne leases a URL of host that ok accepts, failing the test after 10s.
+func leaseOne(t *testing.T, q *Queue, host string, ok func(queue.Record) bool) queue.Record {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got, err := q.LeaseEach([]string{host}, 1, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[0]) == 1 && ok(got[0][0]) {
+			return got[0][0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no URL of %s was leased in 10s", host)
+		}
 	}
 }
 
@@ -189,29 +192,7 @@ func TestRequeueBeforeRecord(t *testing.T) {
 // written, and finds the first no longer held once it is: the second is a duplicate all the same,
 // acknowledged, not fetched again.
 func TestDuplicateWhileSettled(t *testing.T) {
-	s := runServer(t)
-	q, err := Open(context.Background(), connect(t, s), Options{Job: "dup", Partitions: 1, AckWait: testAckWait})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	u := fleetURLs(1, 1)[0]
-	if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
-		t.Fatal(err)
-	}
-	var r queue.Record
-	for deadline := time.Now().Add(10 * time.Second); r.URL == ""; {
-		got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got[0]) == 1 {
-			r = got[0][0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the URL was not leased in 10s")
-		}
-	}
+	q, u, r := oneLeased(t, "dup")
 	// The second copy, as another worker's Enqueue would have published it.
 	copy2 := r
 	copy2.State = queue.Pending
@@ -274,29 +255,7 @@ func TestRequeueRecordChanged(t *testing.T) {
 		}, queue.Done, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := runServer(t)
-			q, err := Open(context.Background(), connect(t, s), Options{Job: "requeue", Partitions: 1, AckWait: testAckWait})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer q.Close()
-			u := fleetURLs(1, 1)[0]
-			if _, err := q.Enqueue([]queue.NewURL{u}); err != nil {
-				t.Fatal(err)
-			}
-			var r queue.Record
-			for deadline := time.Now().Add(10 * time.Second); r.URL == ""; {
-				got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got[0]) == 1 {
-					r = got[0][0]
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the URL was not leased in 10s")
-				}
-			}
+			q, u, r := oneLeased(t, "requeue")
 			r.State, r.Status, r.Attempts = queue.Failed, 500, 3
 			if err := q.Commit([]queue.Update{{Record: r}}); err != nil {
 				t.Fatal(err)
@@ -322,18 +281,7 @@ func TestRequeueRecordChanged(t *testing.T) {
 				return
 			}
 			// Queued: a worker leases it, with a fresh budget.
-			for deadline := time.Now().Add(10 * time.Second); ; {
-				got, err := q.LeaseEach([]string{u.Host}, 1, time.Now())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got[0]) == 1 && got[0][0].Attempts == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the requeued URL was not leased in 10s")
-				}
-			}
+			leaseOne(t, q, u.Host, func(r queue.Record) bool { return r.Attempts == 0 })
 		})
 	}
 }

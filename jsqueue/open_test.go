@@ -90,53 +90,32 @@ func TestOpenKeepsJobSettings(t *testing.T) {
 // prefix: an engine that, loaded or starting, does not answer a worker's first call.
 func dropFirst(t *testing.T, addr, prefix string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	var dropped atomic.Bool
-	go func() {
+	return relay(t, addr, func(c, s net.Conn) {
+		defer s.Close()
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			s, err := net.Dial("tcp", addr)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			t.Cleanup(func() { c.Close(); s.Close() })
-			go func() { _, _ = io.Copy(c, s) }()
-			go func() {
-				defer s.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					op := strings.Fields(line)
-					var payload []byte
-					if len(op) >= 3 && (op[0] == "PUB" || op[0] == "HPUB") {
-						n, _ := strconv.Atoi(op[len(op)-1])
-						payload = make([]byte, n+2) // and its CRLF
-						if _, err := io.ReadFull(r, payload); err != nil {
-							return
-						}
-						if strings.HasPrefix(op[1], prefix) && dropped.CompareAndSwap(false, true) {
-							continue
-						}
-					}
-					if _, err := s.Write(append([]byte(line), payload...)); err != nil {
-						return
-					}
+			op := strings.Fields(line)
+			var payload []byte
+			if len(op) >= 3 && (op[0] == "PUB" || op[0] == "HPUB") {
+				n, _ := strconv.Atoi(op[len(op)-1])
+				payload = make([]byte, n+2) // and its CRLF
+				if _, err := io.ReadFull(r, payload); err != nil {
+					return
 				}
-			}()
+				if strings.HasPrefix(op[1], prefix) && dropped.CompareAndSwap(false, true) {
+					continue
+				}
+			}
+			if _, err := s.Write(append([]byte(line), payload...)); err != nil {
+				return
+			}
 		}
-	}()
-	return "nats://" + ln.Addr().String()
+	}, copyAll)
 }
 
 // TestOpenSlowEngine: a worker whose first call to the engine goes unanswered (a server slow to

@@ -13,9 +13,10 @@ import (
 	"github.com/trawl-dev/trawl/queue"
 )
 
-// slowLink forwards connections to addr, holding each chunk from the server back by delay: an
-// engine a round trip of at least delay away.
-func slowLink(t *testing.T, addr string, delay time.Duration) string {
+// relay forwards every connection to its listener to addr, copying client to server with up and
+// server to client with down (each returns when its copy ends), and returns the listener's
+// nats:// URL.
+func relay(t *testing.T, addr string, up, down func(from, to net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,26 +35,35 @@ func slowLink(t *testing.T, addr string, delay time.Duration) string {
 				continue
 			}
 			t.Cleanup(func() { c.Close(); s.Close() })
-			go func() { _, _ = io.Copy(s, c) }()
-			go func() {
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := s.Read(buf)
-					if n > 0 {
-						time.Sleep(delay)
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						c.Close()
-						return
-					}
-				}
-			}()
+			go up(c, s)
+			go down(s, c)
 		}
 	}()
 	return "nats://" + ln.Addr().String()
+}
+
+// copyAll copies from to to as they come.
+func copyAll(from, to net.Conn) { _, _ = io.Copy(to, from) }
+
+// slowLink forwards connections to addr, holding each chunk from the server back by delay: an
+// engine a round trip of at least delay away.
+func slowLink(t *testing.T, addr string, delay time.Duration) string {
+	return relay(t, addr, copyAll, func(s, c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := s.Read(buf)
+			if n > 0 {
+				time.Sleep(delay)
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				c.Close()
+				return
+			}
+		}
+	})
 }
 
 // TestTimeoutPerCall: the engine's time limit bounds each call to it, not a whole batch. With
