@@ -31,12 +31,18 @@ type committer struct {
 	err       error
 	done      chan struct{}
 
-	counted time.Time // when the counters last took a shared job's counts (countShared)
+	counted   time.Time     // when the counters last took a shared job's counts (countShared)
+	countNext time.Duration // how long after counted they take them again
 }
 
 // sharedCountsEvery is how often a worker of a shared job takes the job's counts for its
-// counters: other workers settle the job's URLs too, and the progress shown is the job's.
-const sharedCountsEvery = 5 * time.Second
+// counters: other workers settle the job's URLs too, and the progress shown is the job's. A job
+// whose counts take long to read (the engine walks its records) is read less often: at most a
+// tenth of the time goes to it (sharedCountsShare).
+const (
+	sharedCountsEvery = 5 * time.Second
+	sharedCountsShare = 10
+)
 
 // maxPendingBatches bounds how many batches' outcomes may wait: past that, add waits for the
 // commit in progress, so a slow disk holds back the downloads instead of piling up outcomes a
@@ -232,14 +238,14 @@ func (c *committer) countShared() {
 		return
 	}
 	now := c.opts.Now()
-	if now.Sub(c.counted) < sharedCountsEvery {
+	if now.Sub(c.counted) < max(c.countNext, sharedCountsEvery) {
 		return
 	}
 	n, err := c.q.Counts()
 	if err != nil {
 		return // shown a little late; the next commit tries again
 	}
-	c.counted = now
+	c.counted, c.countNext = now, sharedCountsShare*c.opts.Now().Sub(now)
 	c.stats.Total.Store(int64(n.Total()))
 	c.stats.Done.Store(int64(n.Done))
 	c.stats.Failed.Store(int64(n.Failed))

@@ -819,6 +819,40 @@ func TestSharedJobCounts(t *testing.T) {
 	}
 }
 
+// slowCounts is a shared job whose counts take 30 seconds of clock to read (the engine walks
+// every record of a big job).
+type slowCounts struct {
+	*sharedCounts
+	clock *atomic.Int64
+}
+
+func (q *slowCounts) Counts() (store.Counts, error) {
+	q.clock.Add(30)
+	return q.sharedCounts.Counts()
+}
+
+// TestSharedJobCountsSlow: a shared job's counts that are slow to read are read less often, so
+// that reading them takes at most a tenth of the worker's time, not most of it.
+func TestSharedJobCountsSlow(t *testing.T) {
+	var clock atomic.Int64 // a second more at every look
+	st := &slowCounts{sharedCounts: &sharedCounts{Store: openStore(t)}, clock: &clock}
+	list := urls(4, 100)
+	enqueueAll(t, st.Store, list)
+	opts := fastOptions()
+	opts.Now = func() time.Time { return time.Unix(1e9+clock.Add(1), 0) }
+	s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
+	if err := s.Run(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	reads := st.others / 100
+	st.mu.Unlock()
+	elapsed := clock.Load()
+	if spent := int64(reads) * 30; spent*sharedCountsShare > elapsed+30*sharedCountsShare {
+		t.Errorf("the job's counts were read %d times (%ds of the clock's %ds): want about a tenth of it at most", reads, spent, elapsed)
+	}
+}
+
 // sentTold is a limiter that records the hosts it is told requests went out to.
 type sentTold struct {
 	*ratelimit.Limiter
