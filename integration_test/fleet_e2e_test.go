@@ -224,7 +224,7 @@ func doneRecords(t *testing.T, natsURL, job string) map[string]bool {
 // host sees more than its rate in any second of the server's clock.
 //
 // The rate check allows the token bucket's burst of one request (the limiter grants at most
-// 1 + 0.95·rate requests in a second) and no more: rate requests in any one-second window.
+// 1 + 0.9·rate requests in a second) and no more: rate requests in any one-second window.
 //
 // The lease time is 5s, long enough that no worker of a loaded machine (a -race run of the whole
 // suite on two cores) stalls past it; a worker that did would have its URLs handed to another

@@ -256,10 +256,12 @@ func (r *jobRun) prepare() error {
 func (r *jobRun) scheduler() *scheduler.Scheduler {
 	cfg, prog, log := r.cfg, r.prog, r.log
 	r.t = newTally()
-	// A 5% margin on --rate and Crawl-delay: a host never sees more than the rate in any second.
+	// A 10% margin on --rate and Crawl-delay: a host never sees more than the rate in any second,
+	// even when the network (or a loaded server, late to read a request) brings two requests
+	// closer than they were sent.
 	b := boundsFor(r.command, cfg)
 	r.lim = newLimiterWatch(ratelimit.New(ratelimit.Options{Rate: cfg.Rate, PerHost: b.perHost, Adaptive: b.adaptive, Start: b.start,
-		Margin: 0.05}))
+		Margin: 0.1}))
 	r.retryWait = newRetryWatch()
 	retries := cfg.Retries
 	if retries == 0 {
