@@ -154,10 +154,13 @@ func (site *fleetSite) checkOutputs(t *testing.T, outs map[string]string) map[st
 }
 
 // checkRate fails the test if any host received more than limit requests in a one-second window
-// of the server's arrival times, and returns the most any host did.
-func (site *fleetSite) checkRate(t *testing.T, limit int) int {
+// of the server's arrival times, and returns the most any host did in the stamps. Stamps that a
+// stall of this process (the servers') brought closer are not taken for requests that came
+// closer (see stallWatch): a window is over the rate if its requests span less than a second
+// with the first one's possible lateness added.
+func (site *fleetSite) checkRate(t *testing.T, limit int, stalls *stallWatch) int {
 	t.Helper()
-	worst := 0
+	worst, excused := 0, 0
 	for _, s := range site.ss {
 		reqs := s.Requests()
 		slices.SortFunc(reqs, func(a, b testserver.Request) int { return a.Time.Compare(b.Time) })
@@ -165,28 +168,30 @@ func (site *fleetSite) checkRate(t *testing.T, limit int) int {
 		for _, r := range reqs {
 			ts = append(ts, r.Time)
 		}
-		w := maxInWindow(ts, time.Second)
-		worst = max(worst, w)
-		if w > limit {
-			t.Errorf("%s: %d requests in one second (at most %d allowed): %s; by worker and connection: %s",
-				s.Addr(), w, limit, tightest(ts, w), sentBy(reqs, ts, w))
+		worst = max(worst, maxInWindow(ts, time.Second))
+		first, n := stalls.overRate(ts, limit)
+		excused += n
+		if first >= 0 {
+			t.Errorf("%s: %d requests in one second (at most %d allowed): %s; by worker and connection: %s; a stall of the servers' process could have delayed the first stamp %v",
+				s.Addr(), limit+1, limit, describe(ts[first:first+limit+1]), sentBy(reqs[first:first+limit+1]), stalls.lateness(ts[first]))
 		}
+	}
+	if excused > 0 {
+		t.Logf("%d windows of %d requests stamped within a second, each explained by a stall of the servers' process", excused, limit+1)
 	}
 	return worst
 }
 
-// sentBy names the worker and the client connection of each request of the tightest window of
-// k requests (reqs in time order, ts their times): a hand-over between workers shows as two
-// workers, arrival jitter as one worker's requests, the first on a new connection.
-func sentBy(reqs []testserver.Request, ts []time.Time, k int) string {
-	best := 0
-	for i := 0; i+k <= len(ts); i++ {
-		if ts[i+k-1].Sub(ts[i]) < ts[best+k-1].Sub(ts[best]) {
-			best = i
-		}
-	}
+// describe gives the span of ts (in order) and the gaps between them.
+func describe(ts []time.Time) string {
+	return tightest(ts, len(ts))
+}
+
+// sentBy names the worker and the client connection of each of reqs: a hand-over between workers
+// shows as two workers, a burst of one worker as its requests.
+func sentBy(reqs []testserver.Request) string {
 	var out []string
-	for _, r := range reqs[best : best+k] {
+	for _, r := range reqs {
 		out = append(out, r.Header.Get("X-Worker")+"@"+r.Remote)
 	}
 	return strings.Join(out, " ")
@@ -224,7 +229,9 @@ func doneRecords(t *testing.T, natsURL, job string) map[string]bool {
 // host sees more than its rate in any second of the server's clock.
 //
 // The rate check allows the token bucket's burst of one request (the limiter grants at most
-// 1 + 0.9·rate requests in a second) and no more: rate requests in any one-second window.
+// 1 + 0.9·rate requests in a second) and no more: rate requests in any one-second window. The
+// servers run in this process, loaded: requests that came while it stalled are stamped together
+// once it runs again, and the check allows for what such a stall, watched, explains (checkRate).
 //
 // The lease time is 5s, long enough that no worker of a loaded machine (a -race run of the whole
 // suite on two cores) stalls past it; a worker that did would have its URLs handed to another
@@ -233,6 +240,7 @@ func doneRecords(t *testing.T, natsURL, job string) map[string]bool {
 func TestFleetE2E(t *testing.T) {
 	t.Parallel()
 	const hosts, files, rate = 20, 5000, 10
+	stalls := watchStalls(t)
 	natsURL := natstest.Server(t).ClientURL()
 	count := newRequestCounter()
 	site := newFleetSite(t, hosts, files, count.option())
@@ -295,7 +303,7 @@ func TestFleetE2E(t *testing.T) {
 	if byD == 0 {
 		t.Error("the worker started after the kill fetched nothing: the test shows no takeover")
 	}
-	worst := site.checkRate(t, rate)
+	worst := site.checkRate(t, rate, stalls)
 	t.Logf("%d URLs over %d hosts at --rate %d: %s; b had %d in flight at the kill, %d fetched again; d fetched %d; most requests to a host in a second: %d",
 		files, hosts, rate, took.Round(100*time.Millisecond), len(inFlight), dups, byD, worst)
 }
