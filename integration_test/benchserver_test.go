@@ -72,6 +72,9 @@ type benchLogged struct {
 	Time time.Time
 	Host string // host:port as the client sent it
 	Path string
+	// Agent is the request's User-Agent, spaces as '_' ("-" if none): the fleet benchmark gives
+	// each worker its own, to tell whose request it was.
+	Agent string
 }
 
 // benchFile is one resource of a corpus.
@@ -194,7 +197,11 @@ func (h *benchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.say("first " + strconv.FormatInt(now.UnixNano(), 10))
 	}
 	h.mu.Lock()
-	fmt.Fprintf(h.log, "%d %s %s\n", now.UnixNano(), r.Host, r.URL.Path)
+	agent := strings.ReplaceAll(r.UserAgent(), " ", "_")
+	if agent == "" {
+		agent = "-"
+	}
+	fmt.Fprintf(h.log, "%d %s %s %s\n", now.UnixNano(), r.Host, r.URL.Path, agent)
 	h.mu.Unlock()
 
 	if h.mode503.Load() {
@@ -461,14 +468,14 @@ func (s *benchServer) requests() []benchLogged {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) != 3 {
+		if len(fields) != 4 {
 			continue
 		}
 		ns, err := strconv.ParseInt(fields[0], 10, 64)
 		if err != nil {
 			continue
 		}
-		out = append(out, benchLogged{time.Unix(0, ns), fields[1], fields[2]})
+		out = append(out, benchLogged{time.Unix(0, ns), fields[1], fields[2], fields[3]})
 	}
 	if err := sc.Err(); err != nil {
 		s.tb.Fatal(err)

@@ -108,7 +108,8 @@ func BenchmarkFleetScaling(b *testing.B) {
 					out := benchOutDir(b)
 					rep := filepath.Join(b.TempDir(), "report.json")
 					outs, reps = append(outs, out), append(reps, rep)
-					args := fleetScaleArgs(list, out, srv.CA, rep, "--queue", ns.url, "--job", job, "--lease-time", lease)
+					args := fleetScaleArgs(list, out, srv.CA, rep, "--queue", ns.url, "--job", job, "--lease-time", lease,
+						"--user-agent", fleetAgent(i))
 					argv = append(argv, profiled(b, fmt.Sprintf("fleet-%dw-%d", w, i), args))
 				}
 				r := runFleet(b, srv, ns, pin, n, argv)
@@ -168,6 +169,57 @@ func fleetScaleArgs(list, out, ca, report string, more ...string) []string {
 	return append(args, more...)
 }
 
+// fleetAgent is the User-Agent of the i-th worker of a run: the server's log says whose request
+// each was.
+func fleetAgent(i int) string { return fmt.Sprintf("trawl-bench-w%d", i) }
+
+// fleetDups describes, for a failed run, each worker's count of new files against the files in
+// its output, and the URLs the server saw requested more than once, with whose requests they
+// were and which outputs hold the file.
+func fleetDups(b *testing.B, outs []string, r fleetRun) string {
+	b.Helper()
+	var sb strings.Builder
+	holders := map[string][]int{} // path under an output -> the workers whose output holds it
+	for i, out := range outs {
+		files := diskFiles(b, out)
+		for f := range files {
+			holders[f] = append(holders[f], i)
+		}
+		news := "?"
+		if i < len(r.perWorker) {
+			news = strconv.Itoa(r.perWorker[i])
+		}
+		fmt.Fprintf(&sb, "worker %d: report counts %s new, output holds %d\n", i, news, len(files))
+	}
+	byURL := map[string][]benchLogged{}
+	var order []string
+	for _, l := range r.logged {
+		u := l.Host + l.Path
+		if len(byURL[u]) == 0 {
+			order = append(order, u)
+		}
+		byURL[u] = append(byURL[u], l)
+	}
+	dups := 0
+	for _, u := range order {
+		ls := byURL[u]
+		if len(ls) < 2 {
+			continue
+		}
+		dups++
+		if dups > 40 {
+			continue
+		}
+		fmt.Fprintf(&sb, "%s requested %d times:", u, len(ls))
+		for _, l := range ls {
+			fmt.Fprintf(&sb, " %s by %s;", l.Time.Format("15:04:05.000"), l.Agent)
+		}
+		fmt.Fprintf(&sb, " in the outputs of workers %v\n", holders[filepath.FromSlash(u)])
+	}
+	fmt.Fprintf(&sb, "%d URLs requested more than once", dups)
+	return sb.String()
+}
+
 // pinner pins the i-th trawl of a run to one core.
 type pinner struct {
 	taskset string // its path, or "" to run unpinned
@@ -200,10 +252,11 @@ type fleetRun struct {
 	wall            time.Duration
 	workerCPU       time.Duration // the trawl processes' user+system, summed
 	natsCPU, srvCPU time.Duration
-	busy            float64 // the machine's non-idle share of its CPU capacity over the run
-	other           float64 // of which not this benchmark's processes
-	requests        int     // the bench server's requests during the run
-	perWorker       []int   // counts.new of each trawl's report
+	busy            float64       // the machine's non-idle share of its CPU capacity over the run
+	other           float64       // of which not this benchmark's processes
+	requests        int           // the bench server's requests during the run
+	logged          []benchLogged // those requests
+	perWorker       []int         // counts.new of each trawl's report
 	workerWall      []time.Duration
 	workerCPUs      []time.Duration
 }
@@ -243,7 +296,8 @@ func runFleet(b *testing.B, srv *benchServer, ns *natsProc, pin pinner, n int, a
 		ours := r.workerCPU + r.natsCPU + r.srvCPU + self
 		r.other = max(0, r.busy-float64(ours)/capacity)
 	}
-	r.requests = len(srv.requests()) - before
+	r.logged = srv.requests()[before:]
+	r.requests = len(r.logged)
 	return r
 }
 
@@ -279,13 +333,15 @@ func checkFleetScale(b *testing.B, n int, want map[string]bool, outs, reps []str
 			b.Fatalf("trawl %d's report: %d new files of %d bytes in all, want %d bytes each", i+1, rp.Counts.New, rp.Counts.Bytes, size)
 		}
 		if rp.Job.Total != n || rp.Job.Done != n {
-			b.Fatalf("trawl %d's report: the job has %d URLs, %d done; want %d, all done", i+1, rp.Job.Total, rp.Job.Done, n)
+			b.Fatalf("trawl %d's report: the job has %d URLs, %d done; want %d, all done\n%s", i+1, rp.Job.Total, rp.Job.Done, n,
+				fleetDups(b, outs, r))
 		}
 		news += rp.Counts.New
 		r.perWorker = append(r.perWorker, int(rp.Counts.New))
 	}
 	if news != int64(saved) {
-		b.Fatalf("the reports count %d new files, the outputs hold %d", news, saved)
+		b.Fatalf("the reports count %d new files, the outputs hold %d; the server saw %d requests\n%s",
+			news, saved, r.requests, fleetDups(b, outs, r))
 	}
 	if r.requests < saved {
 		b.Fatalf("the server saw %d requests for %d files saved", r.requests, saved)
