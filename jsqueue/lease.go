@@ -442,19 +442,20 @@ func (q *Queue) take(m jetstream.Msg, w work, rd read, made map[string]read) err
 			r, rev, ok = c.r, c.rev, true // made for an earlier copy of this message
 		}
 	}
-	if ok && r.State != queue.Pending && w.Rev != 0 && rev == w.Rev {
-		// Taken back to the queue by a requeue that has not rewritten the record yet (or never
-		// will: it crashed): work, as the requeue will write it.
-		r.State, r.Attempts, r.NextAttempt, r.WantSHA256 = queue.Pending, 0, time.Time{}, w.Want
-	}
 	if !ok {
-		r = queue.Record{URL: w.URL, Host: w.Host, Path: w.Path, State: queue.Pending, Depth: w.Depth,
-			Requisite: w.Requisite, Auth: w.Auth, WantSHA256: w.Want}
-		if rev, err = q.putRecordRev(r); err != nil {
+		if q.testBeforeMake != nil {
+			q.testBeforeMake(w.URL)
+		}
+		if r, rev, err = q.makeRecord(w); err != nil {
 			_ = m.Nak()
 			return err
 		}
 		made[w.URL] = read{r: r, rev: rev, ok: true}
+	}
+	if r.State != queue.Pending && w.Rev != 0 && rev == w.Rev {
+		// Taken back to the queue by a requeue that has not rewritten the record yet (or never
+		// will: it crashed): work, as the requeue will write it.
+		r.State, r.Attempts, r.NextAttempt, r.WantSHA256 = queue.Pending, 0, time.Time{}, w.Want
 	}
 	if r.State == queue.Pending && q.hosts != nil {
 		if err := q.learnCooldown(r.Host); err != nil {
@@ -489,6 +490,43 @@ func (q *Queue) take(m jetstream.Msg, w work, rd read, made map[string]read) err
 		return m.Ack()
 	}
 	return nil
+}
+
+// makeRecord creates the record, pending, of the work w, whose URL had none when its message was
+// taken (a crash came between the publish and the record's creation, or the enqueue that
+// published it has not created it yet), and returns it with its revision. It is created only if
+// there is still none: a record written since the read (by that enqueue, or by another worker
+// that took a copy of the message, fetched the URL and settled it) is read again and returned
+// instead. Written over, a settled record would be pending again: its URL fetched a second time
+// and counted twice, or, its last message acknowledged meanwhile, never done.
+func (q *Queue) makeRecord(w work) (queue.Record, uint64, error) {
+	r := queue.Record{URL: w.URL, Host: w.Host, Path: w.Path, State: queue.Pending, Depth: w.Depth,
+		Requisite: w.Requisite, Auth: w.Auth, WantSHA256: w.Want}
+	b, err := encodeRecord(r)
+	if err != nil {
+		return queue.Record{}, 0, err
+	}
+	var rev uint64
+	err = q.do(true, func(ctx context.Context) error {
+		var err error
+		rev, err = q.records.Create(ctx, key(r.URL), b)
+		return err
+	})
+	if err == nil {
+		return r, rev, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return queue.Record{}, 0, fmt.Errorf("jsqueue: create %.100q: %w", r.URL, err)
+	}
+	// Made meanwhile, or by this Create's first attempt if its answer was lost (do made it again).
+	stored, rev, ok, err := q.getRecordRev(r.URL)
+	switch {
+	case err != nil:
+		return queue.Record{}, 0, err
+	case !ok:
+		return queue.Record{}, 0, fmt.Errorf("jsqueue: create %.100q: the record exists, but cannot be read", r.URL)
+	}
+	return stored, rev, nil
 }
 
 // sameMessage reports whether a and b are deliveries of one stream message.

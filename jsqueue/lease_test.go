@@ -154,3 +154,84 @@ func TestLeaseKeptAliveWithoutCalls(t *testing.T) {
 		t.Fatalf("a lease held %v without calls was redelivered: AckWait is %v", 5*ackWait/2, ackWait)
 	}
 }
+
+// TestMadeRecordNotOverwritten: a message whose URL had no record when it was taken (a crash came
+// between the publish and the record's creation, or the enqueue has not created it yet) gets its
+// record made, pending. If the record was written between the read and that write — by the
+// enqueue, or by another worker that took a copy of the message, fetched the URL and settled it
+// — it is kept: written over, a settled URL would be pending again, fetched a second time and
+// counted new twice, or never done once its last message was acknowledged. (Seen in the fleet
+// benchmark with 4 workers adding one list at once: files counted twice, jobs ending not done.)
+func TestMadeRecordNotOverwritten(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		state queue.State // of the record written between the read and the make
+		work  bool        // the message is work to offer, not a duplicate to drop
+	}{
+		{"settled done", queue.Done, false},
+		{"settled failed", queue.Failed, false},
+		{"created pending", queue.Pending, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := runServer(t)
+			q, err := Open(context.Background(), connect(t, s), Options{Job: "make", Partitions: 1, AckWait: testAckWait})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			u := fleetURLs(1, 1)[0]
+			// What a crash between the publish and the record's creation leaves: a message, no record.
+			if err := q.publish(newRecord(u), 0); err != nil {
+				t.Fatal(err)
+			}
+			wrote := make(chan error, 1)
+			q.testBeforeMake = func(url string) {
+				if url != u.URL {
+					return
+				}
+				q.testBeforeMake = nil
+				r := newRecord(u)
+				r.State, r.Attempts = tc.state, 1
+				if tc.state == queue.Done {
+					r.Bytes = 1
+				}
+				wrote <- q.putRecord(r)
+			}
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				hq, err := q.PendingHosts()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(hq) != 0 {
+					if !tc.work {
+						t.Fatalf("the URL, settled meanwhile by another worker, is offered again: %+v", hq)
+					}
+					break
+				}
+				n, _, err := q.Outstanding()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 && len(wrote) == 1 {
+					if tc.work {
+						t.Fatal("the message was dropped, its record pending")
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d messages outstanding after 10s (record written: %d)", n, len(wrote))
+				}
+			}
+			if err := <-wrote; err != nil {
+				t.Fatal(err)
+			}
+			r, ok, err := q.getRecord(u.URL)
+			if err != nil || !ok {
+				t.Fatalf("record: %v, %v", ok, err)
+			}
+			if r.State != tc.state || r.Attempts != 1 {
+				t.Fatalf("record %v after %d attempts, want %v after 1: the write of another worker was lost", r.State, r.Attempts, tc.state)
+			}
+		})
+	}
+}

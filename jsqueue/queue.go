@@ -121,6 +121,9 @@ type Queue struct {
 	// testAfterRead, if set, is called by take between its read of a URL's record and its look at
 	// what this worker holds: tests interleave a settle there.
 	testAfterRead func(url string)
+	// testBeforeMake, if set, is called by take between its read of a URL's record, which found
+	// none, and its creation of the record: tests write the record there, as another worker would.
+	testBeforeMake func(url string)
 	// testBeforeCreate, if set, is called by Enqueue between its publishes and the creation of
 	// their records: tests write a record there, as another worker adding the URL at once would.
 	testBeforeCreate func()
