@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,5 +284,53 @@ func TestRequeueRecordChanged(t *testing.T) {
 			// Queued: a worker leases it, with a fresh budget.
 			leaseOne(t, q, u.Host, func(r queue.Record) bool { return r.Attempts == 0 })
 		})
+	}
+}
+
+// TestSlowFillKeepsLeases: a pull whose messages take long to take in (a round trip each on a
+// loaded engine) does not hold up the keep-alives of the leases already out: a lease must not
+// lapse, or the engine hands its URL to another worker (here, being the only worker, back to it).
+func TestSlowFillKeepsLeases(t *testing.T) {
+	q, u, r := oneLeased(t, "slowfill")
+	u2 := u
+	u2.URL, u2.Path = u.URL+"-2", u.Path+"-2"
+	if _, err := q.Enqueue([]queue.NewURL{u2}); err != nil {
+		t.Fatal(err)
+	}
+	stuck, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	q.testAfterRead = func(url string) {
+		if url == u2.URL {
+			once.Do(func() {
+				close(stuck)
+				<-release
+			})
+		}
+	}
+	filled := make(chan error, 1)
+	go func() {
+		_, err := q.PendingHosts()
+		filled <- err
+	}()
+	<-stuck
+	// Three lease times with the fill stuck, then the pulls that would bring a lapsed lease back.
+	time.Sleep(3 * testAckWait)
+	close(release)
+	if err := <-filled; err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := q.PendingHosts(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.mu.Lock()
+	it := q.held[r.URL]
+	q.mu.Unlock()
+	if it == nil {
+		t.Fatal("the leased URL is no longer held")
+	}
+	if md, err := it.msg.Metadata(); err != nil || md.NumDelivered != 1 {
+		t.Fatalf("the leased URL's message was delivered %d times (%v): its lease lapsed while a fill was under way", md.NumDelivered, err)
 	}
 }

@@ -122,8 +122,14 @@ func (q *Queue) fill() error {
 // otherwise lose its partitions to another worker while it still offers and leases their hosts.
 // Each pull asks for at most one byte, which no message fits in: the engine takes the pull (and
 // renews the pin), then ends it without delivering anything, and claims no pin for it.
+//
+// A fill under way pulls the partitions itself: keepPins then does nothing rather than wait for
+// it, which would hold up the keep-alive loop, and the leases it keeps, for as long as the fill
+// takes its messages in (a round trip each on a loaded engine).
 func (q *Queue) keepPins() {
-	q.pullMu.Lock()
+	if !q.pullMu.TryLock() {
+		return
+	}
 	defer q.pullMu.Unlock()
 	q.mu.Lock()
 	deal := slices.Clone(q.self.Partitions)
