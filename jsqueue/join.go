@@ -26,8 +26,18 @@ func (q *Queue) join(ctx context.Context, create bool, wait time.Duration) error
 	giveUp := time.Now().Add(wait)
 	call := func(f func(ctx context.Context) error) error { return q.joinCall(ctx, giveUp, f) }
 	name := "TRAWL_" + q.opts.Job
-	var err error
-	err = call(func(ctx context.Context) (err error) { q.stream, err = q.js.Stream(ctx, name); return err })
+	if err := q.joinStream(call, name, create); err != nil {
+		return err
+	}
+	if err := q.joinConsumers(call, name, create); err != nil {
+		return err
+	}
+	return q.joinBuckets(call, name, create)
+}
+
+// joinStream finds (or with create makes) the job's stream.
+func (q *Queue) joinStream(call func(func(context.Context) error) error, name string, create bool) error {
+	err := call(func(ctx context.Context) (err error) { q.stream, err = q.js.Stream(ctx, name); return err })
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound) && !create:
 		return ErrNoJob
@@ -49,9 +59,13 @@ func (q *Queue) join(ctx context.Context, create bool, wait time.Duration) error
 	if err != nil {
 		return fmt.Errorf("jsqueue: stream %s: %w", name, err)
 	}
+	return nil
+}
 
-	// The partitions are fixed when the stream is made, in its metadata (a job made by an
-	// earlier trawl has its consumers, p0 to pN-1, to count).
+// joinConsumers finds (or with create makes) a consumer per partition. The partitions are fixed
+// when the stream is made, in its metadata (a job made by an earlier trawl has its consumers, p0
+// to pN-1, to count).
+func (q *Queue) joinConsumers(call func(func(context.Context) error) error, name string, create bool) error {
 	n, _ := strconv.Atoi(q.stream.CachedInfo().Config.Metadata[metaPartitions])
 	if n == 0 {
 		if err := call(func(ctx context.Context) error {
@@ -75,6 +89,7 @@ func (q *Queue) join(ctx context.Context, create bool, wait time.Duration) error
 	}
 	q.consumers = make([]jetstream.Consumer, q.opts.Partitions)
 	for p := range q.consumers {
+		var err error
 		if q.consumers[p], err = q.consumer(call, p, create); err != nil {
 			return err
 		}
@@ -83,7 +98,11 @@ func (q *Queue) join(ctx context.Context, create bool, wait time.Duration) error
 		// The lease time is the job's: keep-alives and heartbeats keep to it.
 		q.opts.AckWait = q.consumers[0].CachedInfo().Config.AckWait
 	}
+	return nil
+}
 
+// joinBuckets finds (or with create makes) the job's key-value buckets.
+func (q *Queue) joinBuckets(call func(func(context.Context) error) error, name string, create bool) error {
 	for _, b := range []struct {
 		kv       *jetstream.KeyValue
 		cfg      jetstream.KeyValueConfig
@@ -98,7 +117,7 @@ func (q *Queue) join(ctx context.Context, create bool, wait time.Duration) error
 		{&q.later, jetstream.KeyValueConfig{Bucket: name + "_later", Storage: jetstream.FileStorage, TTL: laterTTL}, true},
 	} {
 		lookup := func(ctx context.Context) (err error) { *b.kv, err = q.js.KeyValue(ctx, b.cfg.Bucket); return err }
-		err = call(lookup)
+		err := call(lookup)
 		switch {
 		case errors.Is(err, jetstream.ErrBucketNotFound) && !create && b.optional:
 			*b.kv, err = nil, nil

@@ -54,7 +54,21 @@ func (q *Queue) fill() error {
 	q.mu.Lock()
 	clear(q.settled) // what is settled from here on, a record read by this pull may not show yet
 	q.mu.Unlock()
-	batch := max(1, min(room/len(mine)+1, 256))
+	msgs, errs := q.pullAll(mine, max(1, min(room/len(mine)+1, 256)))
+	// Keep stream order: a host's URLs are fetched as they were queued.
+	sortBySequence(msgs)
+	if err := q.takeAll(msgs); err != nil {
+		return err
+	}
+	if len(errs) > 0 && len(msgs) == 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// pullAll pulls up to batch messages of each partition of mine, together, and returns them with
+// the errors that are failures: a lost pin or an engine out of reach is none.
+func (q *Queue) pullAll(mine []int, batch int) ([]jetstream.Msg, []error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -105,15 +119,7 @@ func (q *Queue) fill() error {
 		}()
 	}
 	wg.Wait()
-	// Keep stream order: a host's URLs are fetched as they were queued.
-	sortBySequence(msgs)
-	if err := q.takeAll(msgs); err != nil {
-		return err
-	}
-	if len(errs) > 0 && len(msgs) == 0 {
-		return errs[0]
-	}
-	return nil
+	return msgs, errs
 }
 
 // keepPins keeps this worker pinned to the partitions it serves (see serving), whether or not it

@@ -347,6 +347,24 @@ func (q *Queue) Enqueue(urls []queue.NewURL) (int, error) {
 
 // enqueueBatch is Enqueue of URLs that are all different.
 func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
+	fresh, err := q.freshRecords(urls)
+	if err != nil {
+		return 0, err
+	}
+	// Every message is in the stream before any record is created.
+	if err := q.publishWork(fresh); err != nil {
+		return 0, err
+	}
+	if q.testBeforeCreate != nil {
+		q.testBeforeCreate()
+	}
+	return q.createRecords(fresh)
+}
+
+// freshRecords reads the records of urls, all different, together, and returns the records of
+// those the job has not seen, to be created: pending, or skipped past the page limit. A URL the
+// job has is listed again (and takes a new wanted sha256) instead.
+func (q *Queue) freshRecords(urls []queue.NewURL) ([]queue.Record, error) {
 	keys := make([]string, len(urls))
 	for i, u := range urls {
 		keys[i] = u.URL
@@ -356,7 +374,7 @@ func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
 	for i, u := range urls {
 		old := reads[i]
 		if old.err != nil {
-			return 0, old.err
+			return nil, old.err
 		}
 		if old.ok {
 			err := q.relist(u)
@@ -364,7 +382,7 @@ func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
 				err = q.rewant(u)
 			}
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			continue
 		}
@@ -372,7 +390,7 @@ func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
 		if u.Skip == "" && !u.Requisite {
 			ok, err := q.takePage()
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			if !ok {
 				r.LastError = "max-pages"
@@ -383,7 +401,12 @@ func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
 		}
 		fresh = append(fresh, r)
 	}
-	// Every message is in the stream before any record is created.
+	return fresh, nil
+}
+
+// publishWork publishes the message of each pending record of fresh, together, and waits for
+// every answer.
+func (q *Queue) publishWork(fresh []queue.Record) error {
 	var msgs []*pub
 	var msgURL []string
 	for _, r := range fresh {
@@ -392,19 +415,22 @@ func (q *Queue) enqueueBatch(urls []queue.NewURL) (int, error) {
 		}
 		p, err := q.workPub(r, 0)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		msgs, msgURL = append(msgs, p), append(msgURL, r.URL)
 	}
 	q.publishAll(msgs)
 	for i, p := range msgs {
 		if p.err != nil {
-			return 0, fmt.Errorf("jsqueue: publish %.100q: %w", msgURL[i], p.err)
+			return fmt.Errorf("jsqueue: publish %.100q: %w", msgURL[i], p.err)
 		}
 	}
-	if q.testBeforeCreate != nil {
-		q.testBeforeCreate()
-	}
+	return nil
+}
+
+// createRecords creates the records fresh, together, and returns how many pending ones it
+// created: one another worker (or a lease of the message just published) made first stands.
+func (q *Queue) createRecords(fresh []queue.Record) (int, error) {
 	creates := make([]*pub, len(fresh))
 	for i, r := range fresh {
 		p, err := q.putRecordPub(r, 0, true)
