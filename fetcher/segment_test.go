@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +143,8 @@ func TestSegmentedFetch(t *testing.T) {
 			var pmu sync.Mutex
 			req := c.request(srv.URL("/big.iso"), "big.iso")
 			req.OnBytes = func(n int) { pmu.Lock(); progress += int64(n); pmu.Unlock() }
+			var sent atomic.Int32
+			req.OnSent = func() { sent.Add(1) }
 			resp, err := fetchReq(t, f, root, req)
 			if err != nil {
 				t.Fatal(err)
@@ -163,6 +166,9 @@ func TestSegmentedFetch(t *testing.T) {
 			}
 
 			reqs := srv.RequestsFor("/big.iso")
+			if int(sent.Load()) != len(reqs) {
+				t.Errorf("OnSent told of %d requests sent, the server saw %d", sent.Load(), len(reqs))
+			}
 			if reqs[0].Header.Get("Range") != "" {
 				t.Fatalf("first request has Range %q", reqs[0].Header.Get("Range"))
 			}

@@ -53,7 +53,7 @@ func (s *segTransfer) fetchRange(g *segment, granted bool) {
 	req.Header = s.t.f.requestHeader(req.URL)
 	req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-"+strconv.FormatInt(to-1, 10))
 	req.Header.Set("If-Range", s.meta.ifRange())
-	resp, err := s.t.f.segmentClient().Do(req)
+	resp, err := s.t.f.segmentClient().Do(s.t.toldWhenSent(req))
 	if err != nil {
 		e.err = s.t.netError(ctx, err)
 		return

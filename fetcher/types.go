@@ -130,7 +130,8 @@ type Request struct {
 	ConnDone  func()
 	// OnSent, when set, is called when a request's headers have been written to its connection
 	// (after the dial and handshake of a new one), for each request of the fetch: its redirects
-	// and a body asked for again too. Politeness spaces a host's requests from then.
+	// (to whatever host), a body asked for again and each segment's too. Politeness spaces a
+	// host's requests from then.
 	OnSent func()
 	// OnAnswer, when set, is called once the first response's headers have arrived, with whether
 	// the host answered over HTTP/2.

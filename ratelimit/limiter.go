@@ -204,14 +204,8 @@ func waitForToken(bucket *rate.Limiter, now time.Time) time.Duration {
 func (l *Limiter) Sent(host string, at time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	h, ok := l.hosts[host]
-	if !ok {
-		if l.rate == 0 {
-			return // no rate to space by, unless the host is given one, which makes its state
-		}
-		h = l.state(host)
-	}
-	if at.After(h.sent) {
+	// The state is made even without a rate: a Crawl-delay the host is given next spaces by it.
+	if h := l.state(host); at.After(h.sent) {
 		h.sent = at
 	}
 }

@@ -138,10 +138,15 @@ func TestSentBeforeAnyRequest(t *testing.T) {
 			mustAcquire(t, l, "h", at(tt.wantWait))
 		})
 	}
-	// Without a rate there is nothing to space, and no state is made for the host.
+	// Without a rate there is nothing to space by, until a Crawl-delay gives the host one: then
+	// it spaces from the hand-over too.
 	l := New(Options{PerHost: 4})
 	l.Sent("h", t0)
 	mustAcquire(t, l, "h", t0)
+	l.Release("h")
+	l.Sent("g", t0)
+	l.SetHostRate("g", 0.1)
+	mustRefuse(t, l, "g", at(10*time.Millisecond), 10*time.Second-10*time.Millisecond)
 }
 
 // TestWindowBound probes a host at random times and checks the rate contract exactly: in any

@@ -242,10 +242,11 @@ func (c *committer) countShared() {
 		return
 	}
 	n, err := c.q.Counts()
-	if err != nil {
-		return // shown a little late; the next commit tries again
-	}
+	// A read that failed is paced as one that succeeded: it may have been as slow.
 	c.counted, c.countNext = now, sharedCountsShare*c.opts.Now().Sub(now)
+	if err != nil {
+		return // shown a little late; a later commit tries again
+	}
 	c.stats.Total.Store(int64(n.Total()))
 	c.stats.Done.Store(int64(n.Done))
 	c.stats.Failed.Store(int64(n.Failed))

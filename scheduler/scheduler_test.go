@@ -820,36 +820,51 @@ func TestSharedJobCounts(t *testing.T) {
 }
 
 // slowCounts is a shared job whose counts take 30 seconds of clock to read (the engine walks
-// every record of a big job).
+// every record of a big job), and with fail then fail, bar the first (the counts a run starts
+// from).
 type slowCounts struct {
 	*sharedCounts
 	clock *atomic.Int64
+	fail  bool
+	reads atomic.Int32
 }
 
 func (q *slowCounts) Counts() (store.Counts, error) {
 	q.clock.Add(30)
-	return q.sharedCounts.Counts()
+	c, err := q.sharedCounts.Counts()
+	if q.fail && q.reads.Add(1) > 1 && err == nil {
+		err = errors.New("no answer in time")
+	}
+	return c, err
 }
 
-// TestSharedJobCountsSlow: a shared job's counts that are slow to read are read less often, so
-// that reading them takes at most a tenth of the worker's time, not most of it.
+// TestSharedJobCountsSlow: a shared job's counts that are slow to read (or slow to fail) are read
+// less often, so that reading them takes at most a tenth of the worker's time, not most of it.
 func TestSharedJobCountsSlow(t *testing.T) {
-	var clock atomic.Int64 // a second more at every look
-	st := &slowCounts{sharedCounts: &sharedCounts{Store: openStore(t)}, clock: &clock}
-	list := urls(4, 100)
-	enqueueAll(t, st.Store, list)
-	opts := fastOptions()
-	opts.Now = func() time.Time { return time.Unix(1e9+clock.Add(1), 0) }
-	s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
-	if err := s.Run(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
-	st.mu.Lock()
-	reads := st.others / 100
-	st.mu.Unlock()
-	elapsed := clock.Load()
-	if spent := int64(reads) * 30; spent*sharedCountsShare > elapsed+30*sharedCountsShare {
-		t.Errorf("the job's counts were read %d times (%ds of the clock's %ds): want about a tenth of it at most", reads, spent, elapsed)
+	for _, tc := range []struct {
+		name string
+		fail bool
+	}{{"slow", false}, {"slow to fail", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var clock atomic.Int64 // a second more at every look
+			st := &slowCounts{sharedCounts: &sharedCounts{Store: openStore(t)}, clock: &clock}
+			list := urls(4, 100)
+			enqueueAll(t, st.Store, list)
+			st.fail = tc.fail
+			opts := fastOptions()
+			opts.Now = func() time.Time { return time.Unix(1e9+clock.Add(1), 0) }
+			s := New(st, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
+			if err := s.Run(context.Background(), nil); err != nil {
+				t.Fatal(err)
+			}
+			st.mu.Lock()
+			reads := st.others / 100
+			st.mu.Unlock()
+			elapsed := clock.Load()
+			if spent := int64(reads) * 30; spent*sharedCountsShare > elapsed+30*sharedCountsShare {
+				t.Errorf("the job's counts were read %d times (%ds of the clock's %ds): want about a tenth of it at most", reads, spent, elapsed)
+			}
+		})
 	}
 }
 
