@@ -44,7 +44,7 @@ func Attach(ctx context.Context, nc *nats.Conn, job string) (*Queue, error) {
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
-		gained: map[int]bool{}, handed: map[string]bool{},
+		gained:  map[int]time.Time{},
 		settled: map[string]bool{}}
 	if err := q.join(ctx, false, attachWait); err != nil {
 		return nil, err

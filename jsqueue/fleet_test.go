@@ -417,8 +417,8 @@ func TestFleetHandoffUnpins(t *testing.T) {
 	}
 	b := open()
 	// offers polls both workers: it fails if both offer one host, and returns the hosts b offers.
-	// It counts the times b says a host was handed over to it.
-	handed := map[string]int{}
+	// It keeps when b says each host was handed over to it.
+	handed := map[string]time.Time{}
 	offers := func() map[string]bool {
 		ha, err := a.PendingHosts()
 		if err != nil {
@@ -431,9 +431,7 @@ func TestFleetHandoffUnpins(t *testing.T) {
 		out := map[string]bool{}
 		for _, h := range hb {
 			out[h.Host] = true
-			if h.HandedOver {
-				handed[h.Host]++
-			}
+			handed[h.Host] = h.HandedAt
 		}
 		for _, h := range ha {
 			if out[h.Host] {
@@ -477,12 +475,13 @@ func TestFleetHandoffUnpins(t *testing.T) {
 	if gap := time.Since(settled); gap < a.handGap() {
 		t.Fatalf("b offers %s %v after a settled its last URL of it, want at least %v", moved, gap, a.handGap())
 	}
-	// b says so once, for its scheduler to space the host's first request from a's last.
-	offers()
-	if handed[moved] != 1 {
-		t.Fatalf("b said %s was handed over to it %d times, want once", moved, handed[moved])
+	// b says when it got the host, for its scheduler to space the host's first request from
+	// then: after a settled its last URL of it.
+	if at := handed[moved]; !at.After(settled) {
+		t.Fatalf("b says %s was handed over to it at %v, want after a settled its last URL of it (%v)", moved, at, settled)
 	}
 	// a closes, its lease of the other host handed back: b takes that partition at once too.
+	closed := time.Now()
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -491,14 +490,11 @@ func TestFleetHandoffUnpins(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, h := range hb {
-			if h.HandedOver {
-				handed[h.Host]++
-			}
-		}
 		if len(hb) == 2 {
-			if len(handed) != 2 || handed[moved] != 1 {
-				t.Fatalf("b said hosts were handed over to it %v times, want each once", handed)
+			for _, h := range hb {
+				if h.Host != moved && !h.HandedAt.After(closed) {
+					t.Fatalf("b says %s was handed over to it at %v, want after a closed (%v)", h.Host, h.HandedAt, closed)
+				}
 			}
 			break
 		}

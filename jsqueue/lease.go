@@ -100,11 +100,14 @@ func (q *Queue) pullAll(mine []int, batch int) ([]jetstream.Msg, []error) {
 				got = append(got, m)
 			}
 			if len(got) > 0 {
+				q.mu.Lock()
 				if pin := got[0].Headers().Get(pinHeader); pin != "" {
-					q.mu.Lock()
 					q.pins[p] = pin
-					q.mu.Unlock()
 				}
+				if at, ok := q.gained[p]; ok && at.IsZero() {
+					q.gained[p] = time.Now()
+				}
+				q.mu.Unlock()
 			}
 			if errors.Is(b.Error(), jetstream.ErrPinIDMismatch) {
 				q.pinLost(p)
@@ -282,17 +285,12 @@ func (q *Queue) dealt(mine []int) bool {
 	if slices.Equal(q.self.Partitions, mine) {
 		return false
 	}
-	// A partition newly dealt here may come from another worker: its hosts are told handed
-	// over (PendingHosts) once each, again every time it comes.
+	// A partition newly dealt here may come from another worker: its hosts are said handed over
+	// (PendingHosts) from the first delivery of it here.
 	for p := range q.consumers {
 		switch here, had := slices.Contains(mine, p), slices.Contains(q.self.Partitions, p); {
 		case here && !had:
-			q.gained[p] = true
-			for host := range q.handed {
-				if q.partitionOf(host) == p {
-					delete(q.handed, host)
-				}
-			}
+			q.gained[p] = time.Time{}
 		case !here:
 			delete(q.gained, p)
 		}
@@ -665,13 +663,9 @@ func (q *Queue) PendingHosts() ([]queue.HostQueue, error) {
 			out[i].Next = it.rec.NextAttempt
 		}
 	}
-	// A host of a partition gained since it was last listed may have been served by another
-	// worker a moment ago: said once.
+	// A host of a partition gained here was served by another worker until it came.
 	for i := range out {
-		if h := out[i].Host; q.gained[q.partitionOf(h)] && !q.handed[h] {
-			out[i].HandedOver = true
-			q.handed[h] = true
-		}
+		out[i].HandedAt = q.gained[q.partitionOf(out[i].Host)]
 	}
 	// A host in a cooldown is due when it ends, whoever gave it.
 	now := time.Now()

@@ -103,10 +103,12 @@ type Queue struct {
 	cool      map[string]time.Time // host -> the end of its cooldown, as this worker knows it
 	coolNew   map[string]time.Time // cooldowns given here, not yet shared
 	coolRead  map[string]bool      // hosts whose shared cooldown was read since the deal changed
-	gained    map[int]bool         // partitions newly dealt here: another worker may have served them just before
-	handed    map[string]bool      // hosts of gained partitions PendingHosts has told handed over
-	beatBack  time.Time            // the first heartbeat the engine took after the connection last came back
-	pins      map[int]string       // partition -> the pin ID its latest delivery here carried
+	// gained holds the partitions dealt here since this worker last had them: when the first pull
+	// after the deal brought messages of it (zero until then), the moment the worker before gave
+	// it up at the latest.
+	gained   map[int]time.Time
+	beatBack time.Time      // the first heartbeat the engine took after the connection last came back
+	pins     map[int]string // partition -> the pin ID its latest delivery here carried
 	// lastSettle is when this worker last settled a URL it leased, by partition (see unpinOthers).
 	lastSettle map[int]time.Time
 	dealAt     time.Time // when the live workers were last read to deal the partitions
@@ -181,7 +183,7 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Queue, error) {
 	}
 	q := &Queue{opts: opts, nc: nc, js: js, subject: "trawl." + opts.Job + ".q.", timeout: callTimeout,
 		held: map[string]*item{}, cool: map[string]time.Time{}, coolNew: map[string]time.Time{}, coolRead: map[string]bool{},
-		gained: map[int]bool{}, handed: map[string]bool{},
+		gained:  map[int]time.Time{},
 		settled: map[string]bool{}, pins: map[int]string{}, lastSettle: map[int]time.Time{}}
 	if err := q.join(ctx, true, outageMax); err != nil {
 		return nil, err

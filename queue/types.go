@@ -148,9 +148,10 @@ type HostQueue struct {
 	Host    string
 	Pending int       // pending records of this host
 	Next    time.Time // earliest NextAttempt among them
-	// HandedOver says the host has just come to this worker from another of a shared job, which
-	// may have sent it a request a moment ago: its next request waits the host's full interval.
-	HandedOver bool
+	// HandedAt, if not zero, is when the host came to this worker from another of a shared job,
+	// which may have sent it a request until then: no request of it goes out here until the
+	// host's full interval after HandedAt.
+	HandedAt time.Time
 }
 
 // Counts are the number of records in each state. The bbolt store keeps them up to date in every

@@ -325,9 +325,9 @@ func (d *dispatcher) scan(now time.Time) (int, error) {
 	d.s.stats.hosts.Store(&hq) // read, never changed, here or by progress reporting
 	for _, q := range hq {
 		h := d.host(q.Host)
-		if q.HandedOver {
-			// Another worker may have sent it a request a moment ago: a full interval first.
-			d.s.lim.Sent(q.Host, now)
+		if !q.HandedAt.IsZero() {
+			// Another worker may have sent it a request until then: a full interval first.
+			d.s.lim.Sent(q.Host, q.HandedAt)
 		}
 		if h.where == sleeping && h.fails == 0 {
 			// New work due before the host's wake-up (a link, a listed URL): wake it then, but

@@ -909,36 +909,37 @@ func TestLimiterToldWhenSent(t *testing.T) {
 	}
 }
 
-// handingOver is a queue that says its hosts were handed over to this worker, the first time
-// it lists each, as a shared job's does for the hosts of a partition newly dealt here.
+// handingOver is a queue that says its hosts were handed over to this worker at at, as a shared
+// job's does for the hosts of a partition newly dealt here.
 type handingOver struct {
 	*store.Store
-	told map[string]bool
+	at time.Time
 }
 
 func (q *handingOver) PendingHosts() ([]queue.HostQueue, error) {
 	hq, err := q.Store.PendingHosts()
 	for i := range hq {
-		if !q.told[hq[i].Host] {
-			hq[i].HandedOver, q.told[hq[i].Host] = true, true
-		}
+		hq[i].HandedAt = q.at
 	}
 	return hq, err
 }
 
-// TestHandedOverSpaced: a host handed over from another worker waits a full interval before its
-// first request here (the limiter is told a request may have just gone out), once.
+// TestHandedOverSpaced: a host handed over from another worker waits a full interval from the
+// hand-over before its first request here.
 func TestHandedOverSpaced(t *testing.T) {
 	st := openStore(t)
 	enqueueAll(t, st, []string{"https://a.test/1", "https://a.test/2", "https://b.test/1"})
 	opts := fastOptions()
-	lim := &sentTold{Limiter: ratelimit.New(ratelimit.Options{Rate: 1000, PerHost: opts.PerHost})}
-	q := &handingOver{Store: st, told: map[string]bool{}}
-	if err := New(q, newFakeFetcher(nil), lim, nil, opts).Run(context.Background(), nil); err != nil {
+	const interval = 200 * time.Millisecond
+	lim := ratelimit.New(ratelimit.Options{Rate: float64(time.Second / interval), PerHost: opts.PerHost})
+	q := &handingOver{Store: st, at: time.Now()}
+	f := newFakeFetcher(nil)
+	if err := New(q, f, lim, nil, opts).Run(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(lim.sent)
-	if want := []string{"a.test", "b.test"}; !slices.Equal(lim.sent, want) {
-		t.Fatalf("limiter told of requests that may have gone out to %v, want %v", lim.sent, want)
+	for u, calls := range f.calls {
+		if calls[0].Sub(q.at) < interval {
+			t.Errorf("%s fetched %v after its host was handed over, want at least %v", u, calls[0].Sub(q.at), interval)
+		}
 	}
 }
