@@ -334,3 +334,47 @@ func TestSlowFillKeepsLeases(t *testing.T) {
 		t.Fatalf("the leased URL's message was delivered %d times (%v): its lease lapsed while a fill was under way", md.NumDelivered, err)
 	}
 }
+
+// TestSlowFillKeepsPin: a worker whose fill takes its messages in slowly stays pinned to its
+// partition meanwhile: the pin lapsing would hand its hosts to another worker while it still
+// offers them, and what the fill took in back to the engine.
+func TestSlowFillKeepsPin(t *testing.T) {
+	q, u, _ := oneLeased(t, "slowfillpin")
+	pin := func() string {
+		info, err := q.consumers[0].Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range info.PriorityGroups {
+			if g.Group == group {
+				return g.PinnedClientID
+			}
+		}
+		return ""
+	}
+	before := pin()
+	u2 := u
+	u2.URL, u2.Path = u.URL+"-2", u.Path+"-2"
+	if _, err := q.Enqueue([]queue.NewURL{u2}); err != nil {
+		t.Fatal(err)
+	}
+	stuck, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	q.testAfterRead = func(url string) {
+		if url == u2.URL {
+			once.Do(func() { close(stuck); <-release })
+		}
+	}
+	filled := make(chan error, 1)
+	go func() { _, err := q.PendingHosts(); filled <- err }()
+	<-stuck
+	time.Sleep(3 * testAckWait) // the pin's time to live is the lease time
+	during := pin()
+	close(release)
+	if err := <-filled; err != nil {
+		t.Fatal(err)
+	}
+	if before == "" || during != before {
+		t.Fatalf("pinned as %q before a fill stuck for three lease times, as %q after", before, during)
+	}
+}

@@ -132,19 +132,22 @@ func (q *Queue) pullAll(mine []int, batch int) ([]jetstream.Msg, []error) {
 // Each pull asks for at most one byte, which no message fits in: the engine takes the pull (and
 // renews the pin), then ends it without delivering anything, and claims no pin for it.
 //
-// A fill under way pulls the partitions itself: keepPins then does nothing rather than wait for
-// it, which would hold up the keep-alive loop, and the leases it keeps, for as long as the fill
-// takes its messages in (a round trip each on a loaded engine).
+// A fill under way pulls the partitions at its start, then takes their messages in for a while
+// (a round trip each on a loaded engine) holding pullMu. keepPins does not wait for it, which
+// would hold up the keep-alive loop and the leases it keeps: it renews the pins alone, and leaves
+// a pin found lost, and partitions to give up, to the fill after, which pulls again.
 func (q *Queue) keepPins() {
-	if !q.pullMu.TryLock() {
-		return
+	locked := q.pullMu.TryLock()
+	if locked {
+		defer q.pullMu.Unlock()
 	}
-	defer q.pullMu.Unlock()
 	q.mu.Lock()
 	deal := slices.Clone(q.self.Partitions)
 	q.mu.Unlock()
 	mine := q.serving(deal)
-	q.unpinOthers(mine) // those whose hand-over gap ended while the dispatcher called nothing
+	if locked {
+		q.unpinOthers(mine) // those whose hand-over gap ended while the dispatcher called nothing
+	}
 	var wg sync.WaitGroup
 	for _, p := range mine {
 		c := q.consumers[p]
@@ -158,7 +161,7 @@ func (q *Queue) keepPins() {
 				}
 				err = b.Error()
 			}
-			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+			if errors.Is(err, jetstream.ErrPinIDMismatch) && locked {
 				q.pinLost(p)
 			}
 		}()
