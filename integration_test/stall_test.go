@@ -25,7 +25,7 @@ const (
 	stallMin  = 15 * time.Millisecond // a longer gap between ticks is a stall
 	// stallSlack is how far from a stall's end a request may be stamped and still have been
 	// held by it: the goroutines let run again after a stall run in some order.
-	stallSlack = 50 * time.Millisecond
+	stallSlack = 15 * time.Millisecond
 )
 
 // watchStalls watches this process until the test ends.
