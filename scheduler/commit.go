@@ -223,6 +223,8 @@ func (c *committer) commit(batch []pendingUpdate) error {
 func (c *committer) countLinks(updates []queue.Update) {
 	for _, u := range updates {
 		if len(u.Links) > 0 {
+			c.stats.enqueuing.Lock() // not between a feed's enqueue and its count
+			defer c.stats.enqueuing.Unlock()
 			if n, err := c.q.Counts(); err == nil {
 				c.stats.Total.Store(int64(n.Total()))
 			}
@@ -241,6 +243,10 @@ func (c *committer) countShared() {
 	if now.Sub(c.counted) < max(c.countNext, sharedCountsEvery) {
 		return
 	}
+	if !c.stats.enqueuing.TryLock() {
+		return // the feed is enqueuing: read after its count, at a later commit
+	}
+	defer c.stats.enqueuing.Unlock()
 	n, err := c.q.Counts()
 	// A read that failed is paced as one that succeeded: it may have been as slow.
 	c.counted, c.countNext = now, sharedCountsShare*c.opts.Now().Sub(now)

@@ -290,11 +290,15 @@ func (s *Scheduler) startFeed(ctx context.Context, feed Feed, cm *committer) *fe
 			if f.closed {
 				return context.Canceled
 			}
+			s.stats.enqueuing.Lock()
 			added, err := s.q.Enqueue(urls)
+			if err == nil {
+				s.stats.Total.Add(int64(added))
+			}
+			s.stats.enqueuing.Unlock()
 			if err != nil {
 				return &FatalError{err} // the store failed, not the input
 			}
-			s.stats.Total.Add(int64(added))
 			if added > 0 {
 				cm.storeChanged()
 			}

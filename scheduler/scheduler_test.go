@@ -868,6 +868,85 @@ func TestSharedJobCountsSlow(t *testing.T) {
 	}
 }
 
+// feedRace is a shared job whose first enqueue of the feed, once its URLs are in, waits until
+// the job's counts have been read meanwhile, or two commits have been made (their reads of the
+// counts, if any, done), as a slow engine's enqueue would.
+type feedRace struct {
+	*store.Store
+	waiting   atomic.Bool
+	counted   chan struct{} // a read of the counts while the enqueue waited
+	commits   chan struct{}
+	countOnce sync.Once
+	enqueues  atomic.Int32
+}
+
+func (q *feedRace) Outstanding() (int, time.Time, error) { return 0, time.Time{}, nil }
+func (q *feedRace) Cooldown(string, time.Time)           {}
+
+func (q *feedRace) Commit(updates []queue.Update) error {
+	err := q.Store.Commit(updates)
+	select {
+	case q.commits <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+func (q *feedRace) Counts() (store.Counts, error) {
+	if q.waiting.Load() {
+		q.countOnce.Do(func() { close(q.counted) })
+	}
+	return q.Store.Counts()
+}
+
+func (q *feedRace) Enqueue(urls []queue.NewURL) (int, error) {
+	n, err := q.Store.Enqueue(urls)
+	if q.enqueues.Add(1) == 1 {
+		q.waiting.Store(true)
+		for made := 0; made < 2; {
+			select {
+			case <-q.counted:
+				made = 2
+			case <-q.commits:
+				made++
+			}
+		}
+		q.waiting.Store(false)
+	}
+	return n, err
+}
+
+// TestSharedFeedCounted: a shared worker's total counts a batch its feed enqueued once, even when
+// the job's counts are read between the enqueue and the feed's count of it.
+func TestSharedFeedCounted(t *testing.T) {
+	q := &feedRace{Store: openStore(t), counted: make(chan struct{}), commits: make(chan struct{}, 64)}
+	enqueueAll(t, q.Store, urls(2, 10))
+	opts := fastOptions()
+	stopped := time.Unix(1e9, 0) // the clock stands still: one read of the counts is due
+	opts.Now = func() time.Time { return stopped }
+	feed := func(_ context.Context, enqueue func([]queue.NewURL) error) error {
+		var batch []queue.NewURL
+		for i := range 10 {
+			u := fmt.Sprintf("https://fed.test/%d", i)
+			batch = append(batch, queue.NewURL{URL: u, Host: "fed.test", Path: fmt.Sprintf("fed.test/%d", i)})
+		}
+		return enqueue(batch)
+	}
+	s := New(q, newFakeFetcher(nil), ratelimit.New(ratelimit.Options{PerHost: opts.PerHost}), nil, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Run(ctx, feed); err != nil {
+		t.Fatal(err)
+	}
+	c, err := q.Store.Counts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().Total.Load(); got != int64(c.Total()) {
+		t.Fatalf("the worker's total is %d, the job has %d URLs", got, c.Total())
+	}
+}
+
 // sentTold is a limiter that records the hosts it is told requests went out to.
 type sentTold struct {
 	*ratelimit.Limiter

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/trawl-dev/trawl/queue"
@@ -21,6 +22,10 @@ type Stats struct {
 	Partial atomic.Int64
 
 	hosts atomic.Pointer[[]queue.HostQueue] // the dispatcher's latest scan of the hosts with pending work
+
+	// enqueuing is held by the feed from an enqueue to its count in Total: a read of the job's
+	// counts in between would count the batch, and the feed's Add count it again.
+	enqueuing sync.Mutex
 }
 
 // PendingHosts is the run's latest look at the hosts with pending work (taken every half second
