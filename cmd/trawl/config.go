@@ -122,7 +122,7 @@ func addCommonFlags(fs *pflag.FlagSet, cfg *Config, configFile *string) {
 	fs.StringVar(&cfg.State, "state", cfg.State, "job state `FILE` (default <out>/.trawl/state.db)")
 	fs.IntVarP(&cfg.Concurrency, "concurrency", "c", cfg.Concurrency, "requests in flight over all hosts (default 256 for get, 64 for crawl)")
 	fs.IntVar(&cfg.PerHost, "per-host", cfg.PerHost, "pin the requests in flight per host to `N` (default: adaptive, see README: for get up to 128 over HTTP/2 and 8 connections over HTTP/1.1; for crawl up to 16 and 4)")
-	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "requests per second per host (0 = no limit)")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "requests per second per host, paced 10% under so a server never counts more (0 = no limit)")
 	fs.StringVar(&cfg.LimitRate, "limit-rate", cfg.LimitRate, "global bandwidth cap in bytes per second, e.g. 500k, 10M (empty or 0 = no limit)")
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "retries per URL after the first attempt, for transient errors")
 	durationVar(fs, &cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "timeout for connecting and the TLS handshake")
