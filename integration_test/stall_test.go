@@ -25,7 +25,7 @@ const (
 	stallMin  = 15 * time.Millisecond // a longer gap between ticks is a stall
 	// stallSlack is how far from a stall's end a request may be stamped and still have been
 	// held by it: the goroutines let run again after a stall run in some order.
-	stallSlack = 15 * time.Millisecond
+	stallSlack = 30 * time.Millisecond
 )
 
 // watchStalls watches this process until the test ends.
@@ -56,15 +56,15 @@ func watchStalls(t *testing.T) *stallWatch {
 	return w
 }
 
-// lateness is how late a request stamped at may have been stamped: the length of a stall that
-// ended near it, and the time from that end to the stamp.
+// lateness is how late a request stamped at may have been stamped: from the start of a stall that
+// ended near it (a request that came as the stall began) to the stamp.
 func (w *stallWatch) lateness(at time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var late time.Duration
 	for _, s := range w.stalls {
 		if d := at.Sub(s.end); d > -stallSlack && d < stallSlack {
-			late = max(late, s.d+max(d, 0))
+			late = max(late, s.d+d)
 		}
 	}
 	return late

@@ -39,6 +39,13 @@ func (q *Queue) fill() error {
 	// The deal, what is served and what is pulled change together, not between keepPins' steps.
 	q.pullMu.Lock()
 	defer q.pullMu.Unlock()
+	q.mu.Lock()
+	lost := q.lostPins
+	q.lostPins = nil
+	q.mu.Unlock()
+	for p := range lost {
+		q.pinLost(p) // found by a keepPins that ran while a fill held pullMu
+	}
 	if q.dealt(deal) {
 		_ = q.heartbeat() // status shows the new deal now; a failed beat is retried on the next tick
 	}
@@ -69,6 +76,8 @@ func (q *Queue) fill() error {
 // pullAll pulls up to batch messages of each partition of mine, together, and returns them with
 // the errors that are failures: a lost pin or an engine out of reach is none.
 func (q *Queue) pullAll(mine []int, batch int) ([]jetstream.Msg, []error) {
+	q.fetchMu.Lock()
+	defer q.fetchMu.Unlock()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -148,6 +157,8 @@ func (q *Queue) keepPins() {
 	if locked {
 		q.unpinOthers(mine) // those whose hand-over gap ended while the dispatcher called nothing
 	}
+	q.fetchMu.Lock()
+	defer q.fetchMu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range mine {
 		c := q.consumers[p]
@@ -161,8 +172,19 @@ func (q *Queue) keepPins() {
 				}
 				err = b.Error()
 			}
-			if errors.Is(err, jetstream.ErrPinIDMismatch) && locked {
-				q.pinLost(p)
+			if errors.Is(err, jetstream.ErrPinIDMismatch) {
+				if locked {
+					q.pinLost(p)
+				} else {
+					// The client has forgotten the pin: the fill's next pull carries none, and
+					// is never told. The next fill hands the partition's messages back.
+					q.mu.Lock()
+					if q.lostPins == nil {
+						q.lostPins = map[int]bool{}
+					}
+					q.lostPins[p] = true
+					q.mu.Unlock()
+				}
 			}
 		}()
 	}
@@ -174,6 +196,9 @@ func (q *Queue) keepPins() {
 func (q *Queue) pinLost(p int) {
 	q.mu.Lock()
 	delete(q.pins, p)
+	if slices.Contains(q.self.Partitions, p) {
+		q.gained[p] = time.Time{} // another worker may serve it until it comes back
+	}
 	q.mu.Unlock()
 	q.handBack(func(it *item) bool { return it.part != p })
 }

@@ -107,6 +107,7 @@ type Queue struct {
 	// after the deal brought messages of it (zero until then), the moment the worker before gave
 	// it up at the latest.
 	gained   map[int]time.Time
+	lostPins map[int]bool   // partitions whose pin a keepPins found lost while a fill held pullMu
 	beatBack time.Time      // the first heartbeat the engine took after the connection last came back
 	pins     map[int]string // partition -> the pin ID its latest delivery here carried
 	// lastSettle is when this worker last settled a URL it leased, by partition (see unpinOthers).
@@ -115,6 +116,9 @@ type Queue struct {
 	// pullMu is held while the deal is applied and the partitions pulled (fill, keepPins): a
 	// partition given up (unpinOthers) is never pulled after.
 	pullMu sync.Mutex
+	// fetchMu is held by each round of pulls (a fill's, keepPins'): two rounds at once on one
+	// consumer share its pin, and the refusal of one could clear the pin the other was just given.
+	fetchMu sync.Mutex
 	// settled are the URLs this worker has settled for good since its latest pull began: a copy
 	// of one's message (the URL was queued twice, by workers adding it at once) whose record
 	// was read before the outcome was written is a duplicate all the same.

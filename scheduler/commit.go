@@ -248,8 +248,9 @@ func (c *committer) countShared() {
 	}
 	defer c.stats.enqueuing.Unlock()
 	n, err := c.q.Counts()
-	// A read that failed is paced as one that succeeded: it may have been as slow.
-	c.counted, c.countNext = now, sharedCountsShare*c.opts.Now().Sub(now)
+	// A read that failed is paced as one that succeeded: it may have been as slow. One that
+	// waited out an outage says little of the next: ten minutes at most.
+	c.counted, c.countNext = now, min(sharedCountsShare*c.opts.Now().Sub(now), 10*time.Minute)
 	if err != nil {
 		return // shown a little late; a later commit tries again
 	}
