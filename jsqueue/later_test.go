@@ -287,11 +287,10 @@ func TestRequeueRecordChanged(t *testing.T) {
 	}
 }
 
-// TestSlowFillKeepsLeases: a pull whose messages take long to take in (a round trip each on a
-// loaded engine) does not hold up the keep-alives of the leases already out: a lease must not
-// lapse, or the engine hands its URL to another worker (here, being the only worker, back to it).
-func TestSlowFillKeepsLeases(t *testing.T) {
-	q, u, r := oneLeased(t, "slowfill")
+// stuckFill queues a second URL of u's host and has a fill take it in for three lease times (a
+// round trip each on a loaded engine would make it as slow), calling during before it ends.
+func stuckFill(t *testing.T, q *Queue, u queue.NewURL, during func()) {
+	t.Helper()
 	u2 := u
 	u2.URL, u2.Path = u.URL+"-2", u.Path+"-2"
 	if _, err := q.Enqueue([]queue.NewURL{u2}); err != nil {
@@ -301,24 +300,27 @@ func TestSlowFillKeepsLeases(t *testing.T) {
 	var once sync.Once
 	q.testAfterRead = func(url string) {
 		if url == u2.URL {
-			once.Do(func() {
-				close(stuck)
-				<-release
-			})
+			once.Do(func() { close(stuck); <-release })
 		}
 	}
 	filled := make(chan error, 1)
-	go func() {
-		_, err := q.PendingHosts()
-		filled <- err
-	}()
+	go func() { _, err := q.PendingHosts(); filled <- err }()
 	<-stuck
-	// Three lease times with the fill stuck, then the pulls that would bring a lapsed lease back.
-	time.Sleep(3 * testAckWait)
+	time.Sleep(3 * testAckWait) // a lease's, and a pin's, time to live
+	during()
 	close(release)
 	if err := <-filled; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSlowFillKeepsLeases: a pull whose messages take long to take in (a round trip each on a
+// loaded engine) does not hold up the keep-alives of the leases already out: a lease must not
+// lapse, or the engine hands its URL to another worker (here, being the only worker, back to it).
+func TestSlowFillKeepsLeases(t *testing.T) {
+	q, u, r := oneLeased(t, "slowfill")
+	stuckFill(t, q, u, func() {})
+	// The pulls that would bring a lapsed lease back.
 	for range 5 {
 		if _, err := q.PendingHosts(); err != nil {
 			t.Fatal(err)
@@ -353,27 +355,8 @@ func TestSlowFillKeepsPin(t *testing.T) {
 		return ""
 	}
 	before := pin()
-	u2 := u
-	u2.URL, u2.Path = u.URL+"-2", u.Path+"-2"
-	if _, err := q.Enqueue([]queue.NewURL{u2}); err != nil {
-		t.Fatal(err)
-	}
-	stuck, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	q.testAfterRead = func(url string) {
-		if url == u2.URL {
-			once.Do(func() { close(stuck); <-release })
-		}
-	}
-	filled := make(chan error, 1)
-	go func() { _, err := q.PendingHosts(); filled <- err }()
-	<-stuck
-	time.Sleep(3 * testAckWait) // the pin's time to live is the lease time
-	during := pin()
-	close(release)
-	if err := <-filled; err != nil {
-		t.Fatal(err)
-	}
+	var during string
+	stuckFill(t, q, u, func() { during = pin() })
 	if before == "" || during != before {
 		t.Fatalf("pinned as %q before a fill stuck for three lease times, as %q after", before, during)
 	}

@@ -33,30 +33,7 @@ func TestPinLostDuringFill(t *testing.T) {
 			if hq, err := q.PendingHosts(); err != nil || len(hq) != 1 {
 				t.Fatalf("PendingHosts: %v, %v", hq, err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			// Another worker takes the partition: unpinned, then pulled by a client of its own.
-			if err := q.stream.UnpinConsumer(ctx, "p0", group); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := q.Enqueue([]queue.NewURL{{URL: "https://b.test/1", Host: "b.test", Path: "b.test/1"}}); err != nil {
-				t.Fatal(err)
-			}
-			thief, err := q.stream.Consumer(ctx, "p0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := thief.Fetch(1, jetstream.FetchMaxWait(time.Second), jetstream.FetchPriorityGroup(group))
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			for range b.Messages() {
-				n++
-			}
-			if n != 1 {
-				t.Fatalf("thief got %d messages (%v)", n, b.Error())
-			}
+			takePin(t, q) // another worker takes the partition
 			if during {
 				q.pullMu.Lock() // a fill under way
 				q.keepPins()
@@ -91,29 +68,14 @@ func TestHandedAtAfterPinLost(t *testing.T) {
 		t.Fatalf("PendingHosts: %v, %v", hq, err)
 	}
 	first := hq[0].HandedAt
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := q.stream.UnpinConsumer(ctx, "p0", group); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := q.Enqueue([]queue.NewURL{{URL: "https://b.test/1", Host: "b.test", Path: "b.test/1"}}); err != nil {
-		t.Fatal(err)
-	}
-	thief, err := q.stream.Consumer(ctx, "p0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := thief.Fetch(1, jetstream.FetchMaxWait(time.Second), jetstream.FetchPriorityGroup(group))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for m := range b.Messages() {
-		_ = m.Nak() // the other worker served b.test's host and gives the partition back
-	}
+	// The other worker serves b.test's host and gives the partition back.
+	_ = takePin(t, q).Nak()
 	served := time.Now()
 	if _, err := q.PendingHosts(); err != nil { // pin lost here
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	if err := q.stream.UnpinConsumer(ctx, "p0", group); err != nil {
 		t.Fatal(err)
 	}
@@ -134,4 +96,34 @@ func TestHandedAtAfterPinLost(t *testing.T) {
 			t.Errorf("%s: HandedAt %v (first %v), before the other worker last served the partition (%v)", h.Host, h.HandedAt, first, served)
 		}
 	}
+}
+
+// takePin has another worker take q's partition p0: q's pin is given up and a client of its own
+// pulls, after b.test's URL is queued, which it gets and returns.
+func takePin(t *testing.T, q *Queue) jetstream.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.stream.UnpinConsumer(ctx, "p0", group); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue([]queue.NewURL{{URL: "https://b.test/1", Host: "b.test", Path: "b.test/1"}}); err != nil {
+		t.Fatal(err)
+	}
+	thief, err := q.stream.Consumer(ctx, "p0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := thief.Fetch(1, jetstream.FetchMaxWait(time.Second), jetstream.FetchPriorityGroup(group))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []jetstream.Msg
+	for m := range b.Messages() {
+		got = append(got, m)
+	}
+	if len(got) != 1 {
+		t.Fatalf("the other worker got %d messages (%v)", len(got), b.Error())
+	}
+	return got[0]
 }
