@@ -3,6 +3,7 @@ package jsqueue
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sync"
@@ -264,25 +265,7 @@ func testHandoffAfterLeases(t *testing.T, buffer, hostsPer, perHost int) {
 		hosts[u.Host] = true
 	}
 	// a serves both partitions alone, and leases one URL of every host.
-	var leased []queue.Record
-	for deadline := time.Now().Add(10 * time.Second); len(leased) < len(hosts); {
-		var ask []string
-		for h := range hosts {
-			if !slices.ContainsFunc(leased, func(r queue.Record) bool { return r.Host == h }) {
-				ask = append(ask, h)
-			}
-		}
-		got, err := a.LeaseEach(ask, 1, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range got {
-			leased = append(leased, g...)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a leased %d of %d hosts' URLs in 10s", len(leased), len(hosts))
-		}
-	}
+	leased := leaseEachHost(t, a, slices.Collect(maps.Keys(hosts)))
 	if buffer > 0 {
 		a.mu.Lock()
 		held := len(a.held)
@@ -396,25 +379,7 @@ func TestFleetHandoffUnpins(t *testing.T) {
 		hostOf[a.partitionOf(u.Host)] = u.Host
 	}
 	// a serves both partitions alone, and leases one URL of each host.
-	var leased []queue.Record
-	for deadline := time.Now().Add(10 * time.Second); len(leased) < 2; {
-		var ask []string
-		for _, h := range hostOf {
-			if !slices.ContainsFunc(leased, func(r queue.Record) bool { return r.Host == h }) {
-				ask = append(ask, h)
-			}
-		}
-		got, err := a.LeaseEach(ask, 1, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range got {
-			leased = append(leased, g...)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a leased one URL of each host: not in 10s")
-		}
-	}
+	leased := leaseEachHost(t, a, slices.Collect(maps.Values(hostOf)))
 	b := open()
 	// offers polls both workers: it fails if both offer one host, and returns the hosts b offers.
 	// It keeps when b says each host was handed over to it.
@@ -502,4 +467,29 @@ func TestFleetHandoffUnpins(t *testing.T) {
 			t.Fatalf("b offers %v 10s after a closed (the lease time is a minute), want both hosts", hb)
 		}
 	}
+}
+
+// leaseEachHost leases one URL of each of hosts from q, failing the test after 10s.
+func leaseEachHost(t *testing.T, q *Queue, hosts []string) []queue.Record {
+	t.Helper()
+	var leased []queue.Record
+	for deadline := time.Now().Add(10 * time.Second); len(leased) < len(hosts); {
+		var ask []string
+		for _, h := range hosts {
+			if !slices.ContainsFunc(leased, func(r queue.Record) bool { return r.Host == h }) {
+				ask = append(ask, h)
+			}
+		}
+		got, err := q.LeaseEach(ask, 1, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			leased = append(leased, g...)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d hosts' URLs leased in 10s", len(leased), len(hosts))
+		}
+	}
+	return leased
 }
