@@ -582,8 +582,9 @@ func (q *Queue) keepAliveEvery() time.Duration { return q.opts.AckWait / 4 }
 // up (behind a slow commit, between two runs, in a run's last downloads) calls nothing for a
 // while, and a lease must not lapse then, or the engine hands its URL to a second worker.
 //
-// The heartbeats have a loop of their own: keepPins waits for a pull under way (pullMu), and a
-// worker whose beats lapse drops out of the others' deal while it still serves its partitions.
+// The heartbeats have a loop of their own: keepAlive and keepPins make round trips (and keepPins
+// waits for a round of pulls under way, fetchMu), and a worker whose beats lapse drops out of
+// the others' deal while it still serves its partitions.
 func (q *Queue) keepAliveLoop() {
 	beats := make(chan struct{})
 	go func() {

@@ -392,22 +392,32 @@ func (q *Queue) freshRecords(urls []queue.NewURL) ([]queue.Record, error) {
 			}
 			continue
 		}
-		r := newRecord(u)
-		if u.Skip == "" && !u.Requisite {
-			ok, err := q.takePage()
-			if err != nil {
-				return nil, err
-			}
-			if !ok {
-				r.LastError = "max-pages"
-			}
-		}
-		if r.LastError != "" {
-			r.State, r.Lastmod, r.Listed = queue.Skipped, time.Time{}, time.Time{}
+		r, err := q.freshRecord(u)
+		if err != nil {
+			return nil, err
 		}
 		fresh = append(fresh, r)
 	}
 	return fresh, nil
+}
+
+// freshRecord is the record of u, a URL the job has not seen: pending, or skipped (its own
+// reason, or past the page limit, which a page not skipped takes a place of).
+func (q *Queue) freshRecord(u queue.NewURL) (queue.Record, error) {
+	r := newRecord(u)
+	if u.Skip == "" && !u.Requisite {
+		ok, err := q.takePage()
+		if err != nil {
+			return queue.Record{}, err
+		}
+		if !ok {
+			r.LastError = "max-pages"
+		}
+	}
+	if r.LastError != "" {
+		r.State, r.Lastmod, r.Listed = queue.Skipped, time.Time{}, time.Time{}
+	}
+	return r, nil
 }
 
 // publishWork publishes the message of each pending record of fresh, together, and waits for
@@ -494,20 +504,14 @@ func (q *Queue) enqueue(u queue.NewURL) (bool, error) {
 		}
 		return false, err
 	}
-	r := newRecord(u)
-	if u.Skip == "" && !u.Requisite {
-		ok, err := q.takePage()
-		if err != nil {
+	r, err := q.freshRecord(u)
+	if err != nil {
+		return false, err
+	}
+	if r.State == queue.Pending {
+		if err := q.publish(r, 0); err != nil {
 			return false, err
 		}
-		if !ok {
-			r.LastError = "max-pages"
-		}
-	}
-	if r.LastError != "" {
-		r.State, r.Lastmod, r.Listed = queue.Skipped, time.Time{}, time.Time{}
-	} else if err := q.publish(r, 0); err != nil {
-		return false, err
 	}
 	b, err := encodeRecord(r)
 	if err != nil {

@@ -202,9 +202,6 @@ func (c *committer) commit(batch []pendingUpdate) error {
 	if err := c.q.Commit(updates); err != nil {
 		return err
 	}
-	if _, shared := c.q.(queue.Shared); !shared {
-		c.countLinks(updates)
-	}
 	for _, p := range batch {
 		switch p.kind {
 		case KindNew, KindChanged, KindUnchanged:
@@ -213,7 +210,11 @@ func (c *committer) commit(batch []pendingUpdate) error {
 			c.stats.Failed.Add(1)
 		}
 	}
-	c.countShared()
+	if _, shared := c.q.(queue.Shared); shared {
+		c.countShared()
+	} else {
+		c.countLinks(updates)
+	}
 	return nil
 }
 
@@ -236,9 +237,6 @@ func (c *committer) countLinks(updates []queue.Update) {
 // countShared sets the counters to a shared job's counts, every sharedCountsEvery: between two
 // reads they count this worker's outcomes on top of the last.
 func (c *committer) countShared() {
-	if _, ok := c.q.(queue.Shared); !ok {
-		return
-	}
 	now := c.opts.Now()
 	if now.Sub(c.counted) < max(c.countNext, sharedCountsEvery) {
 		return

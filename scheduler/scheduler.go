@@ -35,7 +35,8 @@ type Limiter interface {
 	Cooldown(host string, until time.Time)
 	SetHostRate(host string, perSecond float64)
 	Forget(host string)
-	// Sent tells when a granted request went out, which a new connection's handshake delays.
+	// Sent tells when a request to host went out (a new connection's handshake delays it past
+	// its grant), or may have, from another worker the host was just handed over from.
 	Sent(host string, at time.Time)
 }
 
